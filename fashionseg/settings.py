@@ -1,0 +1,40 @@
+"""Where FashionSeg finds its data, weights and store. Each can be overridden by an
+environment variable, so nothing from ``../shared`` is copied into the project."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path(variable: str, default: Path) -> Path:
+    value = os.environ.get(variable)
+    return Path(value).expanduser() if value else default
+
+
+def ccp_root() -> Path:
+    """The Clothing Co-Parsing folder ($FASHIONSEG_CCP_ROOT, default ../shared/datasets/ccp)."""
+    return _path("FASHIONSEG_CCP_ROOT", PROJECT_ROOT.parent / "shared" / "datasets" / "ccp")
+
+
+def pretrained_weights_dir() -> Path:
+    """Pretrained backbones ($FASHIONSEG_PRETRAINED, default ../shared/weights)."""
+    return _path("FASHIONSEG_PRETRAINED", PROJECT_ROOT.parent / "shared" / "weights")
+
+
+def weights_dir() -> Path:
+    """Models the project trained itself ($FASHIONSEG_WEIGHTS, default weights/)."""
+    return _path("FASHIONSEG_WEIGHTS", PROJECT_ROOT / "weights")
+
+
+def store_path() -> Path:
+    """The annotation store ($FASHIONSEG_STORE, default data/fashionseg.db)."""
+    return _path("FASHIONSEG_STORE", PROJECT_ROOT / "data" / "fashionseg.db")
+
+
+def trained_models() -> list[Path]:
+    """Model folders in the weights directory (those holding a config.json)."""
+    folder = weights_dir()
+    return sorted(p.parent for p in folder.glob("*/config.json")) if folder.is_dir() else []

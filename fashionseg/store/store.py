@@ -1,0 +1,465 @@
+"""The annotation store: data sets, images, masks and labels, with revisions and history.
+
+Every change to an image is one transaction that also bumps the image's
+revision and appends to the history. A save names the revision it was based
+on; if someone else saved the image since, it fails with
+:class:`ConflictError` and changes nothing, so no edit is silently lost. A
+process killed mid-save leaves the previous state, because the transaction
+never committed.
+
+Example:
+    >>> store = AnnotationStore("sqlite://")  # in memory; pass a file path for a real store
+    >>> store.datasets()
+    []
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from fashionseg.mapping import LabelMapping
+from fashionseg.masks import decode_rle, encode_rle, rle_area, rle_bbox
+from fashionseg.store import schema as t
+
+
+class StoreError(ValueError):
+    """A request the store cannot carry out: unknown data set or image, bad values."""
+
+
+class ConflictError(RuntimeError):
+    """Someone saved the image after the revision this save was based on; nothing was written."""
+
+    def __init__(self, image_id: int, expected: int, current: int, last_author: str | None):
+        self.image_id, self.expected, self.current, self.last_author = image_id, expected, current, last_author
+        who = f" by {last_author}" if last_author else ""
+        super().__init__(
+            f"image {image_id} was saved{who} since you opened it (your revision {expected}, now {current}); "
+            "reload it to see their changes. Your edits were not saved."
+        )
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    dataset_id: int
+    coco_id: int
+    file_name: str
+    path: Path
+    sha256: str
+    width: int
+    height: int
+    split: str | None
+    revision: int
+    reviewed: bool
+
+
+@dataclass(frozen=True)
+class AnnotationRecord:
+    coco_id: int
+    category_id: int  # the data set's (COCO) category id
+    category_name: str
+    rle: dict
+    bbox: list
+    area: int
+    iscrowd: int
+    origin: str
+    author: str
+    created_at: str
+    score: float | None
+
+    def mask(self) -> np.ndarray:
+        return decode_rle(self.rle)
+
+    def to_coco(self, image_coco_id: int) -> dict:
+        out = {
+            "id": self.coco_id, "image_id": image_coco_id, "category_id": self.category_id, "segmentation": self.rle,
+            "area": self.area, "bbox": self.bbox, "iscrowd": self.iscrowd, "origin": self.origin,
+            "author": self.author, "created_at": self.created_at,
+        }
+        if self.score is not None:
+            out["score"] = self.score
+        return out
+
+
+@dataclass
+class NewAnnotation:
+    """An annotation to save. Give ``coco_id`` to keep an existing annotation's id."""
+
+    category_id: int
+    rle: dict
+    origin: str = "annotator"
+    score: float | None = None
+    iscrowd: int = 0
+    coco_id: int | None = None
+
+    @classmethod
+    def from_mask(cls, category_id: int, mask: np.ndarray, **kwargs) -> NewAnnotation:
+        return cls(category_id, encode_rle(mask), **kwargs)
+
+
+@dataclass(frozen=True)
+class ImageLabel:
+    raw_label: str
+    category_id: int | None  # the data set's category id; None: dropped by the mapping
+    count: int = 1
+    coco_id: int | None = None
+
+
+@dataclass
+class _Snapshot:
+    annotations: list = field(default_factory=list)
+    image_labels: list = field(default_factory=list)
+    reviewed: bool = False
+
+
+def _engine(url_or_path: str | Path) -> Engine:
+    text = str(url_or_path)
+    if "://" not in text:
+        path = Path(text).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = f"sqlite:///{path}"
+    engine = create_engine(text)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record):
+            # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE itself: a writer
+            # takes the lock up front instead of failing on a read->write upgrade.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            if text not in ("sqlite://", "sqlite:///:memory:"):
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class AnnotationStore:
+    """A COCO-shaped annotation database (SQLite file by default, any SQLAlchemy URL)."""
+
+    def __init__(self, url_or_path: str | Path):
+        self.engine = _engine(url_or_path)
+        t.metadata.create_all(self.engine)
+
+    # ---------------------------------------------------------------- reading
+
+    def datasets(self) -> list[str]:
+        with self.engine.connect() as c:
+            return list(c.scalars(select(t.datasets.c.name).order_by(t.datasets.c.name)))
+
+    def dataset_id(self, name: str) -> int:
+        with self.engine.connect() as c:
+            found = c.scalar(select(t.datasets.c.id).where(t.datasets.c.name == name))
+        if found is None:
+            raise StoreError(f"no data set named {name!r}; data sets: {', '.join(self.datasets()) or 'none'}")
+        return found
+
+    def categories(self, dataset: str) -> dict[int, str]:
+        """COCO category id -> name."""
+        ds = self.dataset_id(dataset)
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.categories.c.coco_id, t.categories.c.name).where(t.categories.c.dataset_id == ds).order_by(t.categories.c.coco_id))
+            return {r.coco_id: r.name for r in rows}
+
+    def images(self, dataset: str, split: str | None = None) -> list[ImageRecord]:
+        ds = self.dataset_id(dataset)
+        query = select(t.images, t.datasets.c.image_root).join(t.datasets).where(t.images.c.dataset_id == ds)
+        if split is not None:
+            query = query.where(t.images.c.split == split)
+        with self.engine.connect() as c:
+            return [_image_record(r) for r in c.execute(query.order_by(t.images.c.coco_id))]
+
+    def image(self, image_id: int) -> ImageRecord:
+        with self.engine.connect() as c:
+            return self._image(c, image_id)
+
+    def _image(self, c: Connection, image_id: int) -> ImageRecord:
+        row = c.execute(select(t.images, t.datasets.c.image_root).join(t.datasets).where(t.images.c.id == image_id)).first()
+        if row is None:
+            raise StoreError(f"no image with id {image_id}")
+        return _image_record(row)
+
+    def annotations(self, image_id: int) -> list[AnnotationRecord]:
+        with self.engine.connect() as c:
+            return self._annotations(c, self._image(c, image_id))
+
+    def _annotations(self, c: Connection, image: ImageRecord) -> list[AnnotationRecord]:
+        rows = c.execute(
+            select(t.annotations, t.categories.c.coco_id.label("cat_coco_id"), t.categories.c.name.label("cat_name"))
+            .join(t.categories, t.annotations.c.category_id == t.categories.c.id)
+            .where(t.annotations.c.image_id == image.id)
+            .order_by(t.annotations.c.coco_id)
+        )
+        return [
+            AnnotationRecord(
+                r.coco_id, r.cat_coco_id, r.cat_name, {"size": [image.height, image.width], "counts": r.rle_counts},
+                json.loads(r.bbox), r.area, r.iscrowd, r.origin, r.author, r.created_at, r.score,
+            )
+            for r in rows
+        ]
+
+    def image_labels(self, image_id: int) -> list[ImageLabel]:
+        with self.engine.connect() as c:
+            return self._image_labels(c, image_id)
+
+    def _image_labels(self, c: Connection, image_id: int) -> list[ImageLabel]:
+        rows = c.execute(
+            select(t.image_labels, t.categories.c.coco_id.label("cat_coco_id"))
+            .outerjoin(t.categories, t.image_labels.c.category_id == t.categories.c.id)
+            .where(t.image_labels.c.image_id == image_id)
+            .order_by(t.image_labels.c.coco_id)
+        )
+        return [ImageLabel(r.raw_label, r.cat_coco_id, r.count, r.coco_id) for r in rows]
+
+    def review_progress(self, dataset: str) -> tuple[int, int]:
+        """(reviewed images, all images) of a data set."""
+        ds = self.dataset_id(dataset)
+        with self.engine.connect() as c:
+            total = c.scalar(select(func.count()).select_from(t.images).where(t.images.c.dataset_id == ds))
+            done = c.scalar(select(func.count()).select_from(t.images).where(t.images.c.dataset_id == ds, t.images.c.reviewed.is_(True)))
+        return int(done), int(total)
+
+    def history(self, dataset: str, image_id: int | None = None) -> list[dict]:
+        ds = self.dataset_id(dataset)
+        query = select(t.history).where(t.history.c.dataset_id == ds)
+        if image_id is not None:
+            query = query.where(t.history.c.image_id == image_id)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(query.order_by(t.history.c.id))]
+
+    def get_mapping(self, dataset: str) -> LabelMapping | None:
+        ds = self.dataset_id(dataset)
+        with self.engine.connect() as c:
+            text = c.scalar(select(t.label_mappings.c.mapping).where(t.label_mappings.c.dataset_id == ds))
+        return None if text is None else LabelMapping.from_dict(json.loads(text))
+
+    # ---------------------------------------------------------------- writing
+
+    def save_annotations(
+        self, image_id: int, new: list[NewAnnotation], *, expected_revision: int, author: str, reviewed: bool = True
+    ) -> int:
+        """Replace an image's annotations; returns the new revision.
+
+        Raises:
+            ConflictError: the image changed since ``expected_revision``.
+            StoreError: unknown category, origin, or a mask of the wrong size.
+        """
+        _check_author(author)
+        with self.engine.begin() as c:
+            image = self._claim(c, image_id, expected_revision)
+            before = self._snapshot(c, image)
+            self._write_annotations(c, image, new, author)
+            c.execute(update(t.images).where(t.images.c.id == image.id).values(reviewed=reviewed))
+            after = self._snapshot(c, image)
+            self._record(c, image, "save_annotations", author, expected_revision + 1, before, after, keys=("annotations", "reviewed"))
+        return expected_revision + 1
+
+    def save_image_labels(self, image_id: int, labels: list[ImageLabel], *, expected_revision: int, author: str) -> int:
+        """Replace an image's image-level labels; returns the new revision."""
+        _check_author(author)
+        with self.engine.begin() as c:
+            image = self._claim(c, image_id, expected_revision)
+            before = self._snapshot(c, image)
+            self._write_labels(c, image, labels)
+            after = self._snapshot(c, image)
+            self._record(c, image, "save_image_labels", author, expected_revision + 1, before, after, keys=("image_labels",))
+        return expected_revision + 1
+
+    def undo(self, image_id: int, *, expected_revision: int, author: str) -> int:
+        """Revert the image's latest change not yet undone; returns the new revision.
+
+        Undo is itself a change (recorded in the history), so it too can
+        conflict, and repeated undos walk back through the saves.
+        """
+        _check_author(author)
+        with self.engine.begin() as c:
+            image = self._claim(c, image_id, expected_revision)
+            undone = set(c.scalars(select(t.history.c.undoes).where(t.history.c.image_id == image.id, t.history.c.undoes.is_not(None))))
+            entries = c.execute(
+                select(t.history.c.id, t.history.c.before)
+                .where(t.history.c.image_id == image.id, t.history.c.action.in_(("save_annotations", "save_image_labels")))
+                .order_by(t.history.c.id.desc())
+            ).all()
+            target = next((e for e in entries if e.id not in undone), None)
+            if target is None:
+                raise StoreError(f"image {image_id} has no change left to undo")
+            before_undo = self._snapshot(c, image)
+            restore = json.loads(target.before)
+            if "annotations" in restore:
+                self._write_annotations(c, image, [_new_from_coco(a) for a in restore["annotations"]], author, keep_provenance=restore["annotations"])
+                c.execute(update(t.images).where(t.images.c.id == image.id).values(reviewed=restore["reviewed"]))
+            if "image_labels" in restore:
+                self._write_labels(c, image, [ImageLabel(d["raw_label"], d["category_id"], d["count"], d["id"]) for d in restore["image_labels"]])
+            after = self._snapshot(c, image)
+            keys = tuple(restore)
+            self._record(c, image, "undo", author, expected_revision + 1, before_undo, after, keys=keys, undoes=target.id)
+        return expected_revision + 1
+
+    def set_mapping(self, dataset: str, mapping: LabelMapping, author: str) -> None:
+        """Store the label mapping in use for a data set (the client vocabulary -> our classes)."""
+        _check_author(author)
+        ds = self.dataset_id(dataset)
+        text = json.dumps(mapping.to_dict(), sort_keys=True)
+        with self.engine.begin() as c:
+            old = c.execute(select(t.label_mappings).where(t.label_mappings.c.dataset_id == ds)).first()
+            if old is None:
+                c.execute(insert(t.label_mappings).values(dataset_id=ds, mapping=text, revision=1, updated_at=now()))
+            else:
+                c.execute(update(t.label_mappings).where(t.label_mappings.c.id == old.id).values(mapping=text, revision=old.revision + 1, updated_at=now()))
+            c.execute(insert(t.history).values(
+                dataset_id=ds, image_id=None, action="set_mapping", author=author, at=now(),
+                before=None if old is None else old.mapping, after=text,
+            ))
+
+    def remap_image_labels(self, dataset: str, author: str) -> int:
+        """Re-derive every image's mapped labels from its raw labels with the stored mapping.
+
+        Returns how many images changed. Each image is its own recorded change.
+        """
+        mapping = self.get_mapping(dataset)
+        if mapping is None:
+            raise StoreError(f"data set {dataset!r} has no label mapping")
+        name_to_id = {name: cid for cid, name in self.categories(dataset).items()}
+        changed = 0
+        for image in self.images(dataset):
+            labels = self.image_labels(image.id)
+            raw = {}
+            for label in labels:
+                raw.setdefault(label.raw_label, None)
+            new = []
+            for raw_label in raw:
+                classes = mapping.classes_for(raw_label)
+                if not classes:
+                    new.append(ImageLabel(raw_label, None, 0))
+                for name in dict.fromkeys(classes):
+                    if name not in name_to_id:
+                        raise StoreError(f"mapping names class {name!r}, which data set {dataset!r} does not have")
+                    new.append(ImageLabel(raw_label, name_to_id[name], classes.count(name)))
+            if [(x.raw_label, x.category_id, x.count) for x in new] != [(x.raw_label, x.category_id, x.count) for x in labels]:
+                self.save_image_labels(image.id, new, expected_revision=image.revision, author=author)
+                changed += 1
+        return changed
+
+    # ---------------------------------------------------------------- internals
+
+    def _claim(self, c: Connection, image_id: int, expected_revision: int) -> ImageRecord:
+        """Bump the revision if it is still ``expected_revision``; otherwise raise ConflictError."""
+        image = self._image(c, image_id)
+        result = c.execute(
+            update(t.images).where(t.images.c.id == image_id, t.images.c.revision == expected_revision).values(revision=expected_revision + 1)
+        )
+        if result.rowcount != 1:
+            last = c.scalar(select(t.history.c.author).where(t.history.c.image_id == image_id).order_by(t.history.c.id.desc()).limit(1))
+            raise ConflictError(image_id, expected_revision, image.revision, last)
+        return image
+
+    def _category_rows(self, c: Connection, dataset_id: int) -> dict[int, int]:
+        rows = c.execute(select(t.categories.c.coco_id, t.categories.c.id).where(t.categories.c.dataset_id == dataset_id))
+        return {r.coco_id: r.id for r in rows}
+
+    def _write_annotations(self, c: Connection, image: ImageRecord, new: list[NewAnnotation], author: str, keep_provenance: list | None = None) -> None:
+        categories = self._category_rows(c, image.dataset_id)
+        existing = {a.coco_id: a for a in self._annotations(c, image)}
+        next_id = (c.scalar(select(func.max(t.annotations.c.coco_id)).where(t.annotations.c.dataset_id == image.dataset_id)) or 0) + 1
+        rows, stamp = [], now()
+        for n, ann in enumerate(new):
+            if ann.category_id not in categories:
+                raise StoreError(f"annotation {n}: unknown category id {ann.category_id}")
+            if ann.origin not in t.ORIGINS:
+                raise StoreError(f"annotation {n}: origin must be one of {t.ORIGINS}, not {ann.origin!r}")
+            if [int(v) for v in ann.rle["size"]] != [image.height, image.width]:
+                raise StoreError(f"annotation {n}: mask is {ann.rle['size']}, image is {[image.height, image.width]}")
+            rle = encode_rle(decode_rle(ann.rle)) if not isinstance(ann.rle["counts"], str) else ann.rle
+            coco_id = ann.coco_id
+            if coco_id is None or (coco_id not in existing and keep_provenance is None):
+                coco_id, next_id = next_id, next_id + 1
+            old = existing.get(coco_id)
+            unchanged = old is not None and old.rle["counts"] == rle["counts"] and old.category_id == ann.category_id and old.origin == ann.origin
+            if keep_provenance is not None:
+                source = keep_provenance[n]
+                who, when = source["author"], source["created_at"]
+            elif unchanged:
+                who, when = old.author, old.created_at
+            else:
+                who, when = author, stamp
+            rows.append({
+                "dataset_id": image.dataset_id, "image_id": image.id, "coco_id": coco_id, "category_id": categories[ann.category_id],
+                "rle_counts": rle["counts"], "bbox": json.dumps(rle_bbox(rle)), "area": rle_area(rle), "iscrowd": int(ann.iscrowd),
+                "origin": ann.origin, "author": who, "created_at": when, "score": None if ann.score is None else float(ann.score),
+            })
+        if len({r["coco_id"] for r in rows}) != len(rows):
+            raise StoreError("two annotations share one id")
+        c.execute(t.annotations.delete().where(t.annotations.c.image_id == image.id))
+        _insert_rows(c, t.annotations, rows)
+
+    def _write_labels(self, c: Connection, image: ImageRecord, labels: list[ImageLabel]) -> None:
+        categories = self._category_rows(c, image.dataset_id)
+        next_id = (c.scalar(select(func.max(t.image_labels.c.coco_id)).where(t.image_labels.c.dataset_id == image.dataset_id)) or 0) + 1
+        rows = []
+        for label in labels:
+            if label.category_id is not None and label.category_id not in categories:
+                raise StoreError(f"label {label.raw_label!r}: unknown category id {label.category_id}")
+            if label.count < 0:
+                raise StoreError(f"label {label.raw_label!r}: count must not be negative")
+            coco_id = label.coco_id
+            if coco_id is None:
+                coco_id, next_id = next_id, next_id + 1
+            rows.append({
+                "dataset_id": image.dataset_id, "image_id": image.id, "coco_id": coco_id, "raw_label": label.raw_label,
+                "category_id": None if label.category_id is None else categories[label.category_id], "count": int(label.count),
+            })
+        c.execute(t.image_labels.delete().where(t.image_labels.c.image_id == image.id))
+        _insert_rows(c, t.image_labels, rows)
+
+    def _snapshot(self, c: Connection, image: ImageRecord) -> dict:
+        reviewed = c.scalar(select(t.images.c.reviewed).where(t.images.c.id == image.id))
+        return {
+            "annotations": [a.to_coco(image.coco_id) for a in self._annotations(c, image)],
+            "image_labels": [{"id": x.coco_id, "raw_label": x.raw_label, "category_id": x.category_id, "count": x.count} for x in self._image_labels(c, image.id)],
+            "reviewed": bool(reviewed),
+        }
+
+    def _record(self, c, image, action, author, revision, before, after, keys, undoes=None) -> None:
+        pick = lambda snap: json.dumps({k: snap[k] for k in keys}, sort_keys=True)  # noqa: E731
+        c.execute(insert(t.history).values(
+            dataset_id=image.dataset_id, image_id=image.id, action=action, author=author, at=now(),
+            revision=revision, undoes=undoes, before=pick(before), after=pick(after),
+        ))
+
+
+def _insert_rows(c: Connection, table, rows: list[dict]) -> None:
+    if rows:
+        c.execute(insert(table), rows)
+
+
+def _new_from_coco(a: dict) -> NewAnnotation:
+    return NewAnnotation(a["category_id"], a["segmentation"], a["origin"], a.get("score"), a.get("iscrowd", 0), a["id"])
+
+
+def _image_record(r) -> ImageRecord:
+    return ImageRecord(
+        r.id, r.dataset_id, r.coco_id, r.file_name, Path(r.image_root) / r.file_name, r.sha256,
+        r.width, r.height, r.split, r.revision, bool(r.reviewed),
+    )
+
+
+def _check_author(author: str) -> None:
+    if not author or not author.strip():
+        raise StoreError("an author name is required for every change")
