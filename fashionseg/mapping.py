@@ -85,6 +85,20 @@ class LabelMapping:
     def class_ids_for(self, label: str) -> tuple[int, ...]:
         return tuple(self.target.id_of(c) for c in self.classes_for(label))
 
+    def label_counts(self, label: str) -> list[tuple[str | None, int]]:
+        """``(class, count)`` per class a source label maps to, or ``[(None, 0)]`` if it is dropped.
+
+        The rows of an image's image-level labels for one raw label:
+
+        >>> client = load_mapping("client")
+        >>> client.label_counts("shoes"), client.label_counts("hat")
+        ([('shoe', 2)], [(None, 0)])
+        """
+        classes = self.classes_for(label)
+        if not classes:
+            return [(None, 0)]
+        return [(name, classes.count(name)) for name in dict.fromkeys(classes)]
+
     def apply(self, labels: Iterable[str]) -> MappedLabels:
         counts: Counter = Counter()
         dropped: Counter = Counter()

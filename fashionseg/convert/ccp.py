@@ -279,14 +279,32 @@ def convert_ccp(
         "min_area": min_area,
         "split": {"rule": "sha256(salt:file_name)", "salt": salt, "val_fraction": val_fraction},
     }
-    images, annotations, garments = [], [], []
-    for photo_id, path in tqdm(pixel_files.items(), desc="CCP pixel-level", unit="photo", disable=not progress):
+    images, annotations, garments = _convert_pixel_level(pixel_files, photos, mapping, min_area, val_fraction, salt, report, progress)
+    client_images, image_labels = _convert_image_level(tag_files, photos, mapping, val_fraction, salt, report, progress)
+
+    summary = report.as_dict()
+    categories = FASHIONSEG11.coco_categories()
+    write_coco({"images": images, "annotations": annotations, "categories": categories, "fashionseg": {**provenance, "report": summary}}, out / "instances.json")
+    write_coco({"images": images, "annotations": garments, "categories": [GARMENT_CATEGORY], "fashionseg": {**provenance, "garment_excludes": list(NOT_GARMENT)}}, out / "garment.json")
+    write_coco({"images": client_images, "annotations": [], "categories": categories, "image_labels": image_labels, "fashionseg": {**provenance, "report": summary}}, out / "client.json")
+    return report
+
+
+def _read_annotated_photos(files, reader, photos, val_fraction, salt, report, desc, progress):
+    """Yield ``(photo_id, image entry, annotation)`` per readable photo; skipped ones go in the report."""
+    for photo_id, path in tqdm(files.items(), desc=desc, unit="photo", disable=not progress):
         try:
             image = _image_entry(photo_id, photos, val_fraction, salt)
-            label_map = read_label_map(path)
+            annotation = reader(path)
         except (OSError, CCPFormatError) as exc:
             report.skipped.append((photo_id, str(exc)))
             continue
+        yield photo_id, image, annotation
+
+
+def _convert_pixel_level(files, photos, mapping, min_area, val_fraction, salt, report, progress):
+    images, annotations, garments = [], [], []
+    for photo_id, image, label_map in _read_annotated_photos(files, read_label_map, photos, val_fraction, salt, report, "CCP pixel-level", progress):
         if label_map.shape != (image["height"], image["width"]):
             report.skipped.append((photo_id, f"label map {label_map.shape} does not match photo {image['height']} x {image['width']}"))
             continue
@@ -300,35 +318,24 @@ def convert_ccp(
             annotations.append(_annotation(len(annotations) + 1, photo_id, FASHIONSEG11.id_of(inst.class_name), inst.mask))
             report.instances[inst.class_name] += 1
         garments.append(_annotation(len(garments) + 1, photo_id, GARMENT_CATEGORY["id"], garment_mask(label_map)))
+    return images, annotations, garments
 
-    client_images, image_labels = [], []
-    for photo_id, path in tqdm(tag_files.items(), desc="CCP image-level", unit="photo", disable=not progress):
-        try:
-            image = _image_entry(photo_id, photos, val_fraction, salt)
-            tags = read_tags(path)
-        except (OSError, CCPFormatError) as exc:
-            report.skipped.append((photo_id, str(exc)))
-            continue
-        client_images.append(image)
+
+def _convert_image_level(files, photos, mapping, val_fraction, salt, report, progress):
+    images, labels = [], []
+    for photo_id, image, tags in _read_annotated_photos(files, read_tags, photos, val_fraction, salt, report, "CCP image-level", progress):
+        images.append(image)
         report.images["image-level"] += 1
         for tag in sorted(set(tags)):
             raw = CCP59.names[tag]
-            classes = Counter(mapping.classes_for(raw))
-            if not classes:
-                report.dropped_labels[raw] += 1
-                image_labels.append({"id": len(image_labels) + 1, "image_id": photo_id, "category_id": None, "raw_label": raw, "count": 0})
-            for class_name, count in classes.items():
-                image_labels.append(
-                    {"id": len(image_labels) + 1, "image_id": photo_id, "category_id": FASHIONSEG11.id_of(class_name), "raw_label": raw, "count": count}
-                )
-                report.image_labels[class_name] += count
-
-    summary = report.as_dict()
-    categories = FASHIONSEG11.coco_categories()
-    write_coco({"images": images, "annotations": annotations, "categories": categories, "fashionseg": {**provenance, "report": summary}}, out / "instances.json")
-    write_coco({"images": images, "annotations": garments, "categories": [GARMENT_CATEGORY], "fashionseg": {**provenance, "garment_excludes": list(NOT_GARMENT)}}, out / "garment.json")
-    write_coco({"images": client_images, "annotations": [], "categories": categories, "image_labels": image_labels, "fashionseg": {**provenance, "report": summary}}, out / "client.json")
-    return report
+            for class_name, count in mapping.label_counts(raw):
+                category_id = None if class_name is None else FASHIONSEG11.id_of(class_name)
+                labels.append({"id": len(labels) + 1, "image_id": photo_id, "category_id": category_id, "raw_label": raw, "count": count})
+                if class_name is None:
+                    report.dropped_labels[raw] += 1
+                else:
+                    report.image_labels[class_name] += count
+    return images, labels
 
 
 def _annotation(ann_id: int, image_id: int, category_id: int, mask: np.ndarray) -> dict:

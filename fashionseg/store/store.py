@@ -338,20 +338,16 @@ class AnnotationStore:
             raise StoreError(f"data set {dataset!r} has no label mapping")
         name_to_id = {name: cid for cid, name in self.categories(dataset).items()}
         changed = 0
+        unknown = {c for classes in mapping.rules.values() for c in classes} - set(name_to_id)
+        if unknown:
+            raise StoreError(f"the mapping names classes data set {dataset!r} does not have: {', '.join(sorted(unknown))}")
         for image in self.images(dataset):
             labels = self.image_labels(image.id)
-            raw = {}
-            for label in labels:
-                raw.setdefault(label.raw_label, None)
-            new = []
-            for raw_label in raw:
-                classes = mapping.classes_for(raw_label)
-                if not classes:
-                    new.append(ImageLabel(raw_label, None, 0))
-                for name in dict.fromkeys(classes):
-                    if name not in name_to_id:
-                        raise StoreError(f"mapping names class {name!r}, which data set {dataset!r} does not have")
-                    new.append(ImageLabel(raw_label, name_to_id[name], classes.count(name)))
+            new = [
+                ImageLabel(raw_label, None if name is None else name_to_id[name], count)
+                for raw_label in dict.fromkeys(x.raw_label for x in labels)
+                for name, count in mapping.label_counts(raw_label)
+            ]
             if [(x.raw_label, x.category_id, x.count) for x in new] != [(x.raw_label, x.category_id, x.count) for x in labels]:
                 self.save_image_labels(image.id, new, expected_revision=image.revision, author=author)
                 changed += 1
