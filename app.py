@@ -1,37 +1,13 @@
-"""FashionSeg: the Streamlit app's landing page. Start it with ./run.sh app."""
+"""FashionSeg's Streamlit app: the page router. Start it with ./run.sh app."""
 
 import streamlit as st
 
-from fashionseg import __version__, settings
-from fashionseg.vocabulary import FASHIONSEG11
+st.set_page_config(page_title="FashionSeg", page_icon=":material/checkroom:", layout="wide")
 
-st.set_page_config(page_title="FashionSeg", page_icon=":dress:", layout="wide")
-
-st.title("FashionSeg")
-st.caption(f"Fashion classification and segmentation · version {__version__}")
-
-st.markdown(
-    "Instance segmentation of clothing (Mask R-CNN) and garment cutouts (U-Net) "
-    "on a CPU, evaluated with the metrics of the source thesis."
+navigation = st.navigation(
+    [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/classes.py", title="Classes", icon=":material/list:"),
+    ]
 )
-
-left, right = st.columns(2)
-with left:
-    st.subheader("Classes")
-    st.write(", ".join(FASHIONSEG11.names))
-    st.page_link("pages/1_Classes.py", label="Vocabularies and label mappings", icon=":material/list:")
-with right:
-    st.subheader("Status")
-    ccp = settings.ccp_root()
-    if ccp.is_dir():
-        st.success(f"CCP data found at {ccp}")
-    else:
-        st.warning(f"No CCP data at {ccp}; set FASHIONSEG_CCP_ROOT")
-    models = settings.trained_models()
-    if models:
-        st.success(f"{len(models)} trained model(s) in {settings.weights_dir()}")
-    else:
-        st.info(
-            f"No trained model in {settings.weights_dir()} yet. Segmentation pages stay off until one is "
-            "trained: this app never shows the output of untrained weights."
-        )
+navigation.run()

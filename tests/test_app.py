@@ -22,14 +22,22 @@ def test_landing_page_reports_missing_data(monkeypatch, tmp_path):
 
 
 def test_classes_page_shows_mappings_and_filters_dropped():
-    at = AppTest.from_file(str(ROOT / "pages" / "1_Classes.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(ROOT / "pages" / "classes.py"), default_timeout=30).run()
     assert not at.exception
-    classes = at.dataframe[0].value
-    assert list(classes["name"]) [8] == "shoe" and classes["in base set"].sum() == 5
+    classes = at.table[0].value
+    assert list(classes["annotation id"]) == list(range(11)) and classes.loc[8, "name"] == "shoe"
+    assert classes["in base set"].sum() == 5
     at.selectbox[0].select("client").run()
-    table = at.dataframe[1].value
+    table = at.dataframe[0].value
     assert table.loc[table["label"] == "shoes", "objects per label"].item() == 2
     at.selectbox[0].select("ccp").run()
-    assert at.dataframe[1].value["dropped"].any()
+    assert at.dataframe[0].value["dropped"].any()
     at.toggle[0].set_value(False).run()
-    assert not at.dataframe[1].value["dropped"].any()
+    assert not at.dataframe[0].value["dropped"].any()
+
+
+def test_navigation_reaches_the_classes_page():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    at.switch_page("pages/classes.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Classes and label mappings"

@@ -6,13 +6,12 @@ import streamlit as st
 from fashionseg.mapping import BUILTIN_MAPPINGS, load_mapping, mapping_table
 from fashionseg.vocabulary import BASE5, FASHIONSEG11, load_vocabulary
 
-st.set_page_config(page_title="Classes · FashionSeg", layout="wide")
 st.title("Classes and label mappings")
 
 st.subheader("The 11 classes (thesis Table 5)")
 classes = pd.DataFrame(FASHIONSEG11.coco_categories()).rename(columns={"id": "annotation id"})
 classes["in base set"] = classes["name"].isin(BASE5.names)
-st.dataframe(classes, hide_index=True)
+st.table(classes, hide_index=True)
 
 st.subheader("Label mappings")
 name = st.selectbox("Mapping", BUILTIN_MAPPINGS, format_func=lambda n: {"ccp": "CCP (59 labels)", "imaterialist": "iMaterialist / Fashionpedia (46)", "client": "Client (thesis Table 7)"}[n])
