@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from fashionseg import __version__
-from fashionseg.settings import store_path
+from fashionseg.settings import pretrained_weights_dir, store_path
 
 DEFAULT_STORE = str(store_path())
 
@@ -23,8 +23,9 @@ def _known_errors() -> tuple[type[Exception], ...]:
     from fashionseg.images import ImageLoadError
     from fashionseg.mapping import MappingError
     from fashionseg.store import ConflictError, StoreError
+    from fashionseg.unet.predictor import ModelNotTrainedError
 
-    return (CocoFormatError, CCPFormatError, IMaterialistFormatError, ImageLoadError, MappingError, ConflictError, StoreError, FileNotFoundError)
+    return (ModelNotTrainedError, CocoFormatError, CCPFormatError, IMaterialistFormatError, ImageLoadError, MappingError, ConflictError, StoreError, FileNotFoundError)
 
 
 def _mapping(path: str | None, default: str):
@@ -99,6 +100,104 @@ def cmd_store_list(args) -> int:
     return 0
 
 
+def _garment_examples(args, split: str):
+    from fashionseg.unet.data import examples_from_coco, examples_from_cutouts
+
+    if args.cutouts:
+        return examples_from_cutouts(args.cutouts[0], args.cutouts[1], split=split)
+    if not args.garment or not args.images:
+        raise SystemExit("error: give --garment GARMENT.json --images DIR, or --cutouts PHOTOS_DIR CUTOUTS_DIR")
+    return examples_from_coco(args.garment, args.images, split=split)
+
+
+def cmd_train_unet(args) -> int:
+    from fashionseg.unet.model import UNetConfig
+    from fashionseg.unet.predictor import GarmentSegmenter
+    from fashionseg.unet.train import TrainSettings, export_unet, train_unet
+
+    encoder = args.encoder_weights
+    if encoder is None:
+        shared = pretrained_weights_dir() / "mobilenet_v2_imagenet_notop.weights.h5"
+        encoder = str(shared) if shared.is_file() else "imagenet"
+    first_pass = GarmentSegmenter.load(args.second_pass_of) if args.second_pass_of else None
+    config = UNetConfig(
+        architecture=args.architecture, input_size=args.input_size,
+        encoder_weights=None if encoder == "none" or args.architecture == "classic" else encoder,
+        double_pass_dilation=args.focus_dilation if first_pass else 0,
+    )
+    if args.architecture == "classic":
+        config.mean, config.std = args.classic_mean_std[:3], args.classic_mean_std[3:]
+    settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                             patience=args.patience, augment=not args.no_augment)
+    state = train_unet(config, settings, _garment_examples(args, "train"), _garment_examples(args, "val"), args.run, first_pass, progress=not args.quiet)
+    print(f"best validation Dice {state['best_val_dice']:.4f} (epoch {state['best_epoch']}); "
+          f"threshold {state['threshold']:.2f} gives mean full-resolution Dice {state['val_dice_at_threshold']:.4f}")
+    if args.export:
+        target = export_unet(args.run, args.export, second_pass=first_pass is not None)
+        print(f"exported to {target}")
+    return 0
+
+
+def _unet_weights(path: str | None):
+    from fashionseg.settings import default_weights
+    from fashionseg.unet.predictor import GarmentSegmenter, ModelNotTrainedError
+
+    chosen = path or default_weights("unet")
+    if chosen is None:
+        raise ModelNotTrainedError("no --weights given and no default U-Net in weights/defaults.json")
+    return GarmentSegmenter.load(chosen), Path(chosen)
+
+
+def cmd_evaluate_unet(args) -> int:
+    from fashionseg.experiments import record_evaluation
+    from fashionseg.unet.data import examples_from_coco
+    from fashionseg.unet.evaluate import evaluate_unet
+
+    segmenter, weights = _unet_weights(args.weights)
+    examples = examples_from_coco(args.test, args.images, split=args.split)
+    metrics = evaluate_unet(segmenter, examples, double_pass=args.double_pass, progress=not args.quiet)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    log = weights / ("second_pass" if args.double_pass else "") / "training_log.csv"
+    record = record_evaluation(
+        "unet", args.run_name or weights.name + (" (double pass)" if args.double_pass else ""),
+        {k: v for k, v in metrics.items() if k != "per_image"},
+        config=json.loads(segmenter.config.to_json()), weights=str(weights),
+        data={"test": str(args.test), "images": str(args.images), "split": args.split or "all"},
+        loss_log=str(log) if log.is_file() else None,
+    )
+    print(f"mean Dice {metrics['dice_mean']:.4f}, median {metrics['dice_median']:.4f}, "
+          f"outlier-corrected {metrics['dice_mean_outlier_corrected']:.4f} ({metrics['outliers_removed']} removed), "
+          f"{metrics['inference_seconds'] * 1000:.0f} ms per photo; wrote {out} and {record}")
+    return 0
+
+
+def cmd_predict_unet(args) -> int:
+    from PIL import Image
+
+    segmenter, _ = _unet_weights(args.weights)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for source in args.images:
+        result = segmenter.predict(Path(source), threshold=args.threshold, double_pass=args.double_pass)
+        stem = Path(source).stem
+        Image.fromarray(result.cutout, "RGBA").save(out / f"{stem}_cutout.png")
+        Image.fromarray((result.mask * 255).astype("uint8")).save(out / f"{stem}_mask.png")
+        stages = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in result.timings.items())
+        print(f"{source}: garment {result.mask.mean():.1%} of the photo, threshold {result.threshold:.2f}; {stages}")
+    return 0
+
+
+def cmd_bench_unet(args) -> int:
+    from fashionseg.benchmark import bench_unet
+
+    segmenter, weights = _unet_weights(args.weights)
+    photos = [Path(p) for p in args.images] if args.images else None
+    print(bench_unet(segmenter, photos, repeat=args.repeat, warmup=args.warmup, double_pass=args.double_pass, name=weights.name))
+    return 0
+
+
 def cmd_vocab(args) -> int:
     from fashionseg.vocabulary import load_vocabulary
 
@@ -167,6 +266,58 @@ def build_parser() -> argparse.ArgumentParser:
     lst = store.add_parser("list", help="list data sets and review progress")
     lst.add_argument("--db", default=DEFAULT_STORE)
     lst.set_defaults(func=cmd_store_list)
+
+    train = commands.add_parser("train", help="train a model").add_subparsers(dest="model", required=True)
+    unet = train.add_parser("unet", help="train the garment-cutout U-Net (resumes if --run has a run)")
+    unet.add_argument("--garment", help="garment.json from 'fashionseg convert ccp' (uses its train/val split)")
+    unet.add_argument("--images", help="folder the garment.json file names are relative to")
+    unet.add_argument("--cutouts", nargs=2, metavar=("PHOTOS_DIR", "CUTOUTS_DIR"), help="the report's format: photos and RGBA cutouts with the same names")
+    unet.add_argument("--run", required=True, help="run folder (checkpoints, log, state)")
+    unet.add_argument("--architecture", default="mobilenet_v2", choices=["mobilenet_v2", "classic"])
+    unet.add_argument("--input-size", type=int, default=320, help="square model input, 256-1024, a multiple of 32 (default 320)")
+    unet.add_argument("--encoder-weights", help="MobileNetV2 weights file, 'imagenet' or 'none' (default: ../shared/weights notop file)")
+    unet.add_argument("--classic-mean-std", type=float, nargs=6, default=[123.7, 116.8, 103.9, 58.4, 57.1, 57.4], metavar="V",
+                      help="classic U-Net input mean (3) and std (3) on 0-255")
+    unet.add_argument("--epochs", type=int, default=30)
+    unet.add_argument("--batch-size", type=int, default=8)
+    unet.add_argument("--learning-rate", type=float, default=3e-4)
+    unet.add_argument("--patience", type=int, default=6, help="early stopping: epochs without a better validation Dice")
+    unet.add_argument("--no-augment", action="store_true", help="no flip / colour augmentation")
+    unet.add_argument("--second-pass-of", metavar="WEIGHTS_DIR", help="train the double-pass model for this first-pass model")
+    unet.add_argument("--focus-dilation", type=int, default=25, help="double pass: px kept around the first mask (default 25)")
+    unet.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
+    unet.add_argument("--quiet", action="store_true")
+    unet.set_defaults(func=cmd_train_unet)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a trained model").add_subparsers(dest="model", required=True)
+    ev = evaluate.add_parser("unet", help="Dice of a U-Net on garment masks; writes METRICS.json and a registry record")
+    ev.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    ev.add_argument("--test", required=True, help="garment.json from 'fashionseg convert ccp'")
+    ev.add_argument("--images", required=True, help="the photos folder")
+    ev.add_argument("--split", choices=["train", "val"], help="only this split of the file (default: every image in it)")
+    ev.add_argument("--double-pass", action="store_true")
+    ev.add_argument("--run-name", help="name in the experiments registry (default: the weights folder)")
+    ev.add_argument("--out", required=True, help="METRICS.json")
+    ev.add_argument("--quiet", action="store_true")
+    ev.set_defaults(func=cmd_evaluate_unet)
+
+    predict = commands.add_parser("predict", help="run a trained model on photos").add_subparsers(dest="model", required=True)
+    pu = predict.add_parser("unet", help="garment cutouts: writes NAME_cutout.png (RGBA) and NAME_mask.png")
+    pu.add_argument("images", nargs="+")
+    pu.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    pu.add_argument("--out", required=True)
+    pu.add_argument("--threshold", type=float, help="override the model's threshold")
+    pu.add_argument("--double-pass", action="store_true")
+    pu.set_defaults(func=cmd_predict_unet)
+
+    bench = commands.add_parser("bench", help="latency benchmark: median and spread, per stage, peak memory").add_subparsers(dest="model", required=True)
+    bu = bench.add_parser("unet", help="photo file -> full-resolution cutout")
+    bu.add_argument("images", nargs="*", help="photos (default: 10 CCP photos)")
+    bu.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    bu.add_argument("--repeat", type=int, default=5, help="passes over the photos (default 5)")
+    bu.add_argument("--warmup", type=int, default=3)
+    bu.add_argument("--double-pass", action="store_true")
+    bu.set_defaults(func=cmd_bench_unet)
 
     vocab = commands.add_parser("vocab", help="print a class vocabulary")
     vocab.add_argument("name", nargs="?", default="fashionseg11", choices=["fashionseg11", "base5", "imaterialist46", "ccp59"])

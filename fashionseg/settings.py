@@ -38,3 +38,18 @@ def trained_models() -> list[Path]:
     """Model folders in the weights directory (those holding a config.json)."""
     folder = weights_dir()
     return sorted(p.parent for p in folder.glob("*/config.json")) if folder.is_dir() else []
+
+
+DEFAULTS_FILE = "defaults.json"
+
+
+def default_weights(kind: str) -> Path | None:
+    """The default model of a kind ('unet', 'maskrcnn') as written in weights/defaults.json."""
+    import json
+
+    path = weights_dir() / DEFAULTS_FILE
+    try:
+        name = json.loads(path.read_text(encoding="utf-8")).get(kind)
+    except (OSError, ValueError):
+        return None
+    return weights_dir() / name if name else None

@@ -1,0 +1,68 @@
+"""Latency benchmarks: warm, per photo, median and spread, per stage, peak memory.
+
+Run them with ``fashionseg bench ...``; they print, they never assert: speed
+targets are checked by reading these numbers, not by timed unit tests.
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fashionseg import settings
+from fashionseg.images import load_image, letterbox
+
+
+def default_photos(count: int = 10) -> list[Path]:
+    """``count`` CCP photos spread over the folder, each letterboxed to 512 px max (see bench docs)."""
+    photos = sorted((settings.ccp_root() / "photos").glob("*.jpg"))
+    if not photos:
+        raise FileNotFoundError(f"no photos in {settings.ccp_root() / 'photos'}; pass photo files to benchmark")
+    step = max(1, len(photos) // count)
+    return photos[::step][:count]
+
+
+def photo_512_bytes(path: Path) -> bytes:
+    """A photo resized so its longer side is 512 px, JPEG-encoded: the "512 px photo" of the targets."""
+    import cv2
+
+    image = load_image(path)
+    _, window = letterbox(image, 512)
+    resized = cv2.resize(image, (window.scaled_width, window.scaled_height), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", resized[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return data.tobytes()
+
+
+def describe(samples: list[float]) -> str:
+    ms = np.asarray(samples) * 1000
+    p10, p25, p50, p75, p90 = np.percentile(ms, [10, 25, 50, 75, 90])
+    return f"median {p50:7.1f} ms   IQR {p25:.1f}-{p75:.1f}   p10-p90 {p10:.1f}-{p90:.1f}   (n={len(ms)})"
+
+
+def bench_unet(segmenter, photos: list[Path] | None = None, repeat: int = 5, warmup: int = 3, double_pass: bool = False, name: str = "") -> str:
+    """Encoded 512 px photo -> full-resolution cutout, warm."""
+    photos = photos or default_photos()
+    inputs = [photo_512_bytes(p) for p in photos]
+    for data in inputs[:warmup]:
+        segmenter.predict(data, double_pass=double_pass)
+    totals, stages = [], {}
+    for _ in range(repeat):
+        for data in inputs:
+            start = time.perf_counter()
+            result = segmenter.predict(data, double_pass=double_pass)
+            totals.append(time.perf_counter() - start)
+            for stage, seconds in result.timings.items():
+                stages.setdefault(stage, []).append(seconds)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines = [
+        f"U-Net {name} {'double pass' if double_pass else 'single pass'}, input {segmenter.config.input_size} px, "
+        f"{len(photos)} photos at 512 px x {repeat} passes, {platform.processor() or platform.machine()}",
+        f"  total        {describe(totals)}",
+        *[f"  {stage:<12} {describe(values)}" for stage, values in stages.items()],
+        f"  peak memory  {peak_mb:.0f} MB (process max RSS)",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The garment-cutout U-Net: models, data, training, threshold, inference, evaluation."""

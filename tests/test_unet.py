@@ -1,0 +1,200 @@
+"""U-Net models, loss, data formats, threshold search, and a train -> resume -> export ->
+predict round trip on a tiny model (the trained model itself is tested in test_unet_trained.py)."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashionseg.images import ImageLoadError
+from fashionseg.metrics import dice
+from fashionseg.unet.data import GarmentBatches, examples_from_coco, examples_from_cutouts, focus_image, resize_up
+from fashionseg.unet.losses import bce_dice_loss, dice_coefficient
+from fashionseg.unet.model import IMAGENET_MEAN, InputNormalization, UNetConfig, build_unet
+from fashionseg.unet.predictor import GarmentSegmenter, ModelNotTrainedError
+from fashionseg.unet.threshold import choose_threshold, dice_per_threshold
+from fashionseg.unet.train import TrainSettings, export_unet, train_unet
+
+UNET_SOURCES = sorted((Path(__file__).resolve().parent.parent / "fashionseg" / "unet").glob("*.py"))
+
+
+def test_models_use_keras_only():
+    for path in UNET_SOURCES:
+        text = path.read_text()
+        assert "import tensorflow" not in text and "tf." not in text, path.name
+
+
+def test_classic_architecture_follows_the_report():
+    model = build_unet(UNetConfig(architecture="classic", input_size=64, base_filters=8, depth=3))
+    assert model.output_shape == (None, 64, 64, 1)
+    names = [layer.name for layer in model.layers]
+    for level, filters in enumerate((8, 16, 32)):
+        assert model.get_layer(f"down{level}_b_conv").filters == filters  # 2 convs per encoder block, doubling
+        assert f"up{level}_2_conv" in names and f"up{level}_3_conv" not in names  # 3 convs per decoder block
+    assert model.get_layer("center_b_conv").filters == 64
+    assert model.get_layer("mask").activation.__name__ == "sigmoid"
+
+
+def test_mobilenet_unet_loads_the_shared_imagenet_encoder(tmp_path):
+    from fashionseg import settings
+
+    weights = settings.pretrained_weights_dir() / "mobilenet_v2_imagenet_notop.weights.h5"
+    if not weights.is_file():
+        pytest.skip(f"{weights} not found")
+    random = build_unet(UNetConfig(input_size=96, encoder_weights=None))
+    pretrained = build_unet(UNetConfig(input_size=96, encoder_weights=str(weights)))
+    assert pretrained.output_shape == (None, 96, 96, 1)
+    first = lambda m: m.get_layer("encoder").get_layer("Conv1").get_weights()[0]  # noqa: E731
+    assert not np.allclose(first(random), first(pretrained))
+    assert UNetConfig().mean == IMAGENET_MEAN  # torchvision normalisation for those weights
+    bn = [layer for layer in pretrained.get_layer("encoder").layers if layer.__class__.__name__ == "BatchNormalization"]
+    assert bn and not any(layer.trainable for layer in bn)  # TRAIN_BN False
+    decoder_bn = [layer for layer in pretrained.layers if layer.name.endswith("_bn")]
+    assert decoder_bn and all(layer.trainable for layer in decoder_bn)
+    with pytest.raises(FileNotFoundError, match="encoder weights"):
+        build_unet(UNetConfig(input_size=96, encoder_weights=str(tmp_path / "missing.h5")))
+
+
+def test_config_validation_and_round_trip(tmp_path):
+    config = UNetConfig(architecture="classic", input_size=256, threshold=0.67)
+    config.save(tmp_path / "c.json")
+    assert UNetConfig.load(tmp_path / "c.json") == config
+    for bad in ({"input_size": 100}, {"input_size": 2048}, {"architecture": "resnet"}):
+        with pytest.raises(ValueError):
+            UNetConfig(**bad)
+    layer = InputNormalization((1, 2, 3), (4, 5, 6))
+    assert InputNormalization.from_config(layer.get_config()).mean == (1.0, 2.0, 3.0)
+
+
+def test_loss_is_the_reports():
+    y = np.zeros((1, 4, 4, 1), "float32")
+    y[0, :2] = 1
+    assert float(dice_coefficient(y, y)) == pytest.approx(1.0)
+    half = np.full_like(y, 0.5)
+    assert float(dice_coefficient(y, half)) == pytest.approx((2 * 4 + 1) / (8 + 8 + 1))
+    bce = -np.mean(np.log(0.5))
+    assert float(bce_dice_loss(y, half)) == pytest.approx(0.5 * bce - 2 * (9 / 17), rel=1e-4)
+    assert float(bce_dice_loss(y, np.clip(y, 1e-6, 1 - 1e-6))) == pytest.approx(-2.0, abs=1e-3)
+
+
+def test_threshold_search_matches_brute_force():
+    rng = np.random.default_rng(0)
+    truth = rng.random((40, 30)) > 0.5
+    probability = np.clip(np.where(truth, 0.7, 0.3) + rng.normal(0, 0.2, truth.shape), 0, 1)
+    probability = (np.floor(probability * 1000) + 0.5) / 1000  # keep pixels off bin edges
+    grid = np.array([0.2, 0.4, 0.5, 0.6, 0.8])
+    np.testing.assert_allclose(dice_per_threshold(probability, truth, grid), [dice(truth, probability >= t) for t in grid])
+    best, at_best, curve = choose_threshold([probability], [truth])
+    assert 0.4 <= best <= 0.6 and at_best == pytest.approx(curve.max())
+
+
+def test_resize_up_and_focus():
+    square = np.zeros((8, 8), np.float32)
+    square[:, 4:] = 1.0
+    up = resize_up(square, 30, 20)
+    assert up.shape == (30, 20) and up.min() >= 0 and up.max() <= 1
+    image = np.full((50, 50, 3), 200, np.uint8)
+    mask = np.zeros((50, 50), bool)
+    mask[20:30, 20:30] = True
+    focused = focus_image(image, mask, dilation=5)
+    assert (focused[15:35, 20:30] == 200).all() and (focused[20:30, 15:35] == 200).all()  # 5 px around the box
+    assert focused[15, 15].sum() == 0 and focused[5, 5].sum() == 0 and focused[25, 36].sum() == 0  # round dilation
+
+
+def make_cutout_folder(root: Path, count: int, size=(48, 40)) -> tuple[Path, Path]:
+    """Photos with a bright box on a dark background and RGBA cutouts of the box."""
+    photos, cutouts = root / "photos", root / "cutouts"
+    photos.mkdir(parents=True)
+    cutouts.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(count):
+        h, w = size
+        image = rng.integers(0, 60, (h, w, 3), dtype=np.uint8)
+        y0, x0 = rng.integers(2, h // 2), rng.integers(2, w // 2)
+        image[y0 : y0 + h // 3, x0 : x0 + w // 3] = rng.integers(180, 255, 3)
+        alpha = np.zeros((h, w), np.uint8)
+        alpha[y0 : y0 + h // 3, x0 : x0 + w // 3] = 255
+        name = f"item{i:02d}"
+        Image.fromarray(image).save(photos / f"{name}.jpg", quality=95)
+        Image.fromarray(np.dstack([image, alpha]), "RGBA").save(cutouts / f"{name}.png")
+    return photos, cutouts
+
+
+def test_cutout_folders_give_alpha_masks(tmp_path):
+    photos, cutouts = make_cutout_folder(tmp_path, 3)
+    examples = examples_from_cutouts(photos, cutouts)
+    assert [e.image_path.name for e in examples] == ["item00.jpg", "item01.jpg", "item02.jpg"]
+    alpha = np.asarray(Image.open(cutouts / "item00.png"))[:, :, 3]
+    np.testing.assert_array_equal(examples[0].mask(), alpha >= 128)
+    Image.new("RGB", (40, 48)).save(cutouts / "item01.png")  # no alpha
+    with pytest.raises(ImageLoadError, match="alpha channel"):
+        examples_from_cutouts(photos, cutouts)[1].mask()
+    with pytest.raises(FileNotFoundError, match="no cutout"):
+        examples_from_cutouts(photos, tmp_path)
+
+
+def test_garment_examples_from_converted_ccp(ccp_subset, ccp_root):
+    val = examples_from_coco(ccp_subset / "garment.json", ccp_root / "photos", split="val")
+    train = examples_from_coco(ccp_subset / "garment.json", ccp_root / "photos", split="train")
+    everything = json.loads((ccp_subset / "garment.json").read_text())["images"]
+    assert len(val) + len(train) == len(everything) and val and train
+    mask = val[0].mask()
+    assert mask.dtype == bool and 0.05 < mask.mean() < 0.9
+
+
+def test_batches_flip_images_and_masks_together():
+    images = np.zeros((4, 16, 16, 3), np.uint8)
+    images[:, :, :4] = 255
+    masks = (images[..., 0] > 0).astype(np.uint8)
+    batches = GarmentBatches(images, masks, batch_size=4, shuffle=False, augment=True, seed=3)
+    for _ in range(5):
+        x, y = batches[0]
+        assert x.shape == (4, 16, 16, 3) and y.shape == (4, 16, 16, 1)
+        for i in range(4):
+            assert ((x[i, :, :, 0] > 128) == (y[i, :, :, 0] > 0)).all()
+
+
+def test_train_resume_export_predict_double_pass(tmp_path):
+    photos, cutouts = make_cutout_folder(tmp_path, 8)
+    examples = examples_from_cutouts(photos, cutouts)
+    train, val = examples[:6], examples[6:]
+    config = UNetConfig(architecture="classic", input_size=32, base_filters=4, depth=2, mean=(128,) * 3, std=(64,) * 3)
+    settings = TrainSettings(epochs=2, batch_size=3, patience=10)
+    run = tmp_path / "run"
+    state = train_unet(config, settings, train, val, run, progress=False)
+    assert state["epoch"] == 2 and state["finished"] and 0.05 <= state["threshold"] <= 0.95
+    for name in ("run.json", "state.json", "last.keras", "best.weights.h5", "log.csv", "cache_train.npz"):
+        assert (run / name).is_file(), name
+
+    # Resume: a later call with more epochs continues from epoch 2, not from scratch.
+    state = train_unet(config, TrainSettings(epochs=3, batch_size=3, patience=10), train, val, run, progress=False)
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and state["epoch"] == 3
+    assert all(float(r["val_dice"]) > 0 for r in rows)
+    with pytest.raises(ValueError, match="different model config"):
+        train_unet(UNetConfig(architecture="classic", input_size=64, base_filters=4, depth=2), settings, train, val, run, progress=False)
+
+    weights = tmp_path / "weights" / "unet_tiny"
+    export_unet(run, weights)
+    segmenter = GarmentSegmenter.load(weights)
+    assert segmenter.config.threshold == state["threshold"] and segmenter.second_pass is None
+    result = segmenter.predict(photos / "item07.jpg")
+    assert result.probability.shape == (48, 40) and result.cutout.shape == (48, 40, 4)
+    np.testing.assert_array_equal(result.cutout[:, :, 3], result.mask * 255)
+    assert set(result.timings) == {"decode", "preprocess", "model", "postprocess"}
+    with pytest.raises(ModelNotTrainedError, match="second-pass"):
+        segmenter.predict(photos / "item07.jpg", double_pass=True)
+
+    second = UNetConfig(architecture="classic", input_size=32, base_filters=4, depth=2, mean=(128,) * 3, std=(64,) * 3, double_pass_dilation=3)
+    train_unet(second, settings, train, val, tmp_path / "run2", first_pass=segmenter, progress=False)
+    export_unet(tmp_path / "run2", weights, second_pass=True)
+    both = GarmentSegmenter.load(weights)
+    assert both.second_pass is not None and both.second_pass.config.double_pass_dilation == 3
+    double = both.predict(photos / "item07.jpg", double_pass=True)
+    assert "second pass" in double.timings and double.mask.shape == (48, 40)
+
+    with pytest.raises(ModelNotTrainedError, match="no trained U-Net"):
+        GarmentSegmenter.load(tmp_path / "nothing")
