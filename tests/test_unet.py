@@ -198,3 +198,24 @@ def test_train_resume_export_predict_double_pass(tmp_path):
 
     with pytest.raises(ModelNotTrainedError, match="no trained U-Net"):
         GarmentSegmenter.load(tmp_path / "nothing")
+
+
+def test_decoder_batchnorm_statistics_track_the_activations():
+    # Regression: with Keras' default BN momentum (0.99) the decoder's moving variance kept
+    # 0.99^n of its initial 1.0 while the true variances were 1e-2 to 1e-4, so inference-mode
+    # output was wrong for many epochs (validation Dice sat at 0.25 on CCP).
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_unet(UNetConfig(input_size=64, encoder_weights=None))
+    model.compile(optimizer=keras.optimizers.RMSprop(3e-4), loss=bce_dice_loss)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (8, 64, 64, 3)).astype("float32")
+    y = (x[..., :1] > 127).astype("float32")
+    model.fit(x, y, batch_size=8, epochs=60, verbose=0)
+    decoder_bn = [layer for layer in model.layers if layer.name.startswith("up") and layer.name.endswith("_bn")]
+    inputs = keras.Model(model.input, [layer.input for layer in decoder_bn])(x, training=True)
+    for layer, activation in zip(decoder_bn, inputs):
+        batch_var = float(np.asarray(activation).var(axis=(0, 1, 2)).mean())
+        moving_var = float(np.asarray(layer.moving_variance).mean())
+        assert moving_var < 3 * batch_var + 1e-2, (layer.name, moving_var, batch_var)
