@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from fashionseg import __version__
 from fashionseg.settings import pretrained_weights_dir, store_path
 
 DEFAULT_STORE = str(store_path())
+# TensorFlow's C++ start-up notices (oneDNN, CPU features) are noise to a CLI user.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _known_errors() -> tuple[type[Exception], ...]:
@@ -22,8 +25,8 @@ def _known_errors() -> tuple[type[Exception], ...]:
     from fashionseg.convert.imaterialist import IMaterialistFormatError
     from fashionseg.images import ImageLoadError
     from fashionseg.mapping import MappingError
+    from fashionseg.settings import ModelNotTrainedError
     from fashionseg.store import ConflictError, StoreError
-    from fashionseg.unet.predictor import ModelNotTrainedError
 
     return (ModelNotTrainedError, CocoFormatError, CCPFormatError, IMaterialistFormatError, ImageLoadError, MappingError, ConflictError, StoreError, FileNotFoundError)
 
@@ -139,8 +142,8 @@ def cmd_train_unet(args) -> int:
 
 
 def _unet_weights(path: str | None):
-    from fashionseg.settings import default_weights
-    from fashionseg.unet.predictor import GarmentSegmenter, ModelNotTrainedError
+    from fashionseg.settings import ModelNotTrainedError, default_weights
+    from fashionseg.unet.predictor import GarmentSegmenter
 
     chosen = path or default_weights("unet")
     if chosen is None:

@@ -17,16 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from fashionseg.images import load_image
+from fashionseg.settings import ModelNotTrainedError
 from fashionseg.unet.data import focus_image, resize_down, resize_up
 from fashionseg.unet.model import UNetConfig, build_unet
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 SECOND_PASS_DIR = "second_pass"
-
-
-class ModelNotTrainedError(FileNotFoundError):
-    """No trained model where one was asked for."""
 
 
 @dataclass

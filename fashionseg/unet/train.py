@@ -19,8 +19,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from tqdm import tqdm
 
-from fashionseg.metrics import dice
+from fashionseg.images import load_image
 from fashionseg.unet.data import GarmentBatches, GarmentExample, focus_image, load_arrays
 from fashionseg.unet.losses import bce_dice_loss, dice_coefficient
 from fashionseg.unet.model import UNetConfig, build_unet
@@ -159,9 +160,6 @@ def train_unet(
 
 def select_threshold(segmenter: GarmentSegmenter, examples: list[GarmentExample], first_pass: GarmentSegmenter | None, progress: bool):
     """Full-resolution predictions of the validation photos -> the threshold with the best mean Dice."""
-    from fashionseg.images import load_image
-    from tqdm import tqdm
-
     probabilities, truths = [], []
     for ex in tqdm(examples, desc="choosing threshold", unit="photo", disable=not progress):
         image, truth = load_image(ex.image_path), ex.mask()
@@ -194,9 +192,3 @@ def export_unet(run_dir: str | Path, out_dir: str | Path, second_pass: bool = Fa
     (target / "training_log.csv").write_bytes((run_dir / "log.csv").read_bytes())
     return target
 
-
-def dice_scores(segmenter: GarmentSegmenter, examples: list[GarmentExample], double_pass: bool = False) -> list[float]:
-    """Per-photo Dice at full resolution with the model's threshold."""
-    from fashionseg.images import load_image
-
-    return [dice(ex.mask(), segmenter.predict(load_image(ex.image_path), double_pass=double_pass).mask) for ex in examples]
