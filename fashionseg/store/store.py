@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,13 +114,6 @@ class ImageLabel:
     category_id: int | None  # the data set's category id; None: dropped by the mapping
     count: int = 1
     coco_id: int | None = None
-
-
-@dataclass
-class _Snapshot:
-    annotations: list = field(default_factory=list)
-    image_labels: list = field(default_factory=list)
-    reviewed: bool = False
 
 
 def _engine(url_or_path: str | Path) -> Engine:
@@ -433,7 +426,11 @@ class AnnotationStore:
         }
 
     def _record(self, c, image, action, author, revision, before, after, keys, undoes=None) -> None:
-        pick = lambda snap: json.dumps({k: snap[k] for k in keys}, sort_keys=True)  # noqa: E731
+        """Append a history entry holding the ``keys`` of the before and after snapshots."""
+
+        def pick(snapshot: dict) -> str:
+            return json.dumps({k: snapshot[k] for k in keys}, sort_keys=True)
+
         c.execute(insert(t.history).values(
             dataset_id=image.dataset_id, image_id=image.id, action=action, author=author, at=now(),
             revision=revision, undoes=undoes, before=pick(before), after=pick(after),
