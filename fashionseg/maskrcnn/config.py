@@ -1,0 +1,152 @@
+"""The Mask R-CNN configuration: one documented object with matterport's field names.
+
+Defaults are the thesis' Appendix B (its Full runs), changed only where the
+product spec says so: a MobileNetV2 backbone by default (the only pretrained
+backbone here), 11 classes + background, at most 10 detections at inference
+(thesis 4.4.1), and the normalisation of the backbone's weights.
+
+Example:
+    >>> config = MaskRCNNConfig()
+    >>> config.NUM_CLASSES, config.IMAGE_SHAPE, config.DETECTION_MAX_INSTANCES
+    (12, (512, 512, 3), 10)
+    >>> MaskRCNNConfig.from_dict(config.to_dict()) == config
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from fashionseg.vocabulary import FASHIONSEG11
+
+BACKBONES = ("mobilenet_v2", "resnet50", "resnet101")
+# Per backbone weights: (mean, std) on the 0-255 scale. torchvision's ImageNet statistics
+# for the shared MobileNetV2; the thesis' COCO mean pixel, unit std, for ResNets (4.2.4).
+NORMALISATION = {
+    "mobilenet_v2": ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
+    "resnet50": ((123.7, 116.8, 103.9), (1.0, 1.0, 1.0)),
+    "resnet101": ((123.7, 116.8, 103.9), (1.0, 1.0, 1.0)),
+}
+
+
+@dataclass
+class MaskRCNNConfig:
+    """Every setting of a Mask R-CNN model; saved with each trained model and shown by the app."""
+
+    NAME: str = "fashion"
+    # Backbone: "mobilenet_v2" (default), "resnet50" or "resnet101".
+    BACKBONE: str = "mobilenet_v2"
+    # A weights file, "imagenet" (Keras' download) or None (random initialisation).
+    BACKBONE_WEIGHTS: str | None = None
+    # Strides of the pyramid levels P2-P6 relative to the input.
+    BACKBONE_STRIDES: tuple[int, ...] = (4, 8, 16, 32, 64)
+    # Background + the 11 classes of thesis Table 5.
+    NUM_CLASSES: int = 1 + len(FASHIONSEG11)
+    CLASS_NAMES: tuple[str, ...] = ("background",) + FASHIONSEG11.names
+
+    # Input: resized to fit a square and zero-padded (thesis 4.2.2).
+    IMAGE_RESIZE_MODE: str = "square"
+    IMAGE_MIN_DIM: int = 512
+    IMAGE_MAX_DIM: int = 512
+    IMAGE_CHANNEL_COUNT: int = 3
+    # Input normalisation, (pixel - MEAN_PIXEL) / STD_PIXEL; set from the backbone if None.
+    MEAN_PIXEL: tuple[float, float, float] | None = None
+    STD_PIXEL: tuple[float, float, float] | None = None
+
+    # Region proposal network. Anchor sides in px (thesis 4.3.2: 16-256 for 512 px images).
+    RPN_ANCHOR_SCALES: tuple[int, ...] = (16, 32, 64, 128, 256)
+    RPN_ANCHOR_RATIOS: tuple[float, ...] = (0.5, 1.0, 2.0)
+    RPN_ANCHOR_STRIDE: int = 1
+    RPN_NMS_THRESHOLD: float = 0.7
+    RPN_TRAIN_ANCHORS_PER_IMAGE: int = 256
+    RPN_BBOX_STD_DEV: tuple[float, ...] = (0.1, 0.1, 0.2, 0.2)
+    PRE_NMS_LIMIT: int = 6000
+    POST_NMS_ROIS_TRAINING: int = 2000
+    POST_NMS_ROIS_INFERENCE: int = 1000
+    TOP_DOWN_PYRAMID_SIZE: int = 256
+
+    # Heads.
+    TRAIN_ROIS_PER_IMAGE: int = 200
+    ROI_POSITIVE_RATIO: float = 0.33
+    POOL_SIZE: int = 7
+    MASK_POOL_SIZE: int = 14
+    MASK_SHAPE: tuple[int, int] = (28, 28)
+    FPN_CLASSIF_FC_LAYERS_SIZE: int = 1024
+    BBOX_STD_DEV: tuple[float, ...] = (0.1, 0.1, 0.2, 0.2)
+    MAX_GT_INSTANCES: int = 100
+    USE_MINI_MASK: bool = True
+    MINI_MASK_SHAPE: tuple[int, int] = (56, 56)
+
+    # Inference (thesis 4.4.1 and 5.5.1).
+    DETECTION_MAX_INSTANCES: int = 10
+    DETECTION_MIN_CONFIDENCE: float = 0.7
+    DETECTION_NMS_THRESHOLD: float = 0.3
+    # At most this many instances of a class per image (5.5.1: two shoes); absent: no cap.
+    DETECTION_MAX_PER_CLASS: dict = field(default_factory=lambda: {"shoe": 2})
+
+    # Training (thesis 4.3.2): SGD with momentum, weight decay, gradient clipping.
+    IMAGES_PER_GPU: int = 2
+    LEARNING_RATE: float = 0.0005  # heads; all layers start at 0.0001 and decay to 0.00001
+    LEARNING_MOMENTUM: float = 0.9
+    WEIGHT_DECAY: float = 0.0001
+    GRADIENT_CLIP_NORM: float = 5.0
+    TRAIN_BN: bool = False
+    LOSS_WEIGHTS: dict = field(default_factory=lambda: {
+        "rpn_class_loss": 1.0, "rpn_bbox_loss": 1.0, "mrcnn_class_loss": 1.0, "mrcnn_bbox_loss": 1.0, "mrcnn_mask_loss": 1.0})
+
+    def __post_init__(self) -> None:
+        if self.BACKBONE not in BACKBONES:
+            raise ValueError(f"BACKBONE must be one of {BACKBONES}, not {self.BACKBONE!r}")
+        if self.IMAGE_RESIZE_MODE != "square" or self.IMAGE_MIN_DIM != self.IMAGE_MAX_DIM:
+            raise ValueError("only IMAGE_RESIZE_MODE 'square' with IMAGE_MIN_DIM == IMAGE_MAX_DIM is supported")
+        if self.IMAGE_MAX_DIM % 64:
+            raise ValueError(f"IMAGE_MAX_DIM must be divisible by 64 (the P6 stride), not {self.IMAGE_MAX_DIM}")
+        if len(self.RPN_ANCHOR_SCALES) != len(self.BACKBONE_STRIDES):
+            raise ValueError("one RPN_ANCHOR_SCALES entry per pyramid level (BACKBONE_STRIDES) is needed")
+        if len(self.CLASS_NAMES) != self.NUM_CLASSES:
+            raise ValueError(f"CLASS_NAMES has {len(self.CLASS_NAMES)} names for NUM_CLASSES {self.NUM_CLASSES}")
+        unknown = set(self.DETECTION_MAX_PER_CLASS) - set(self.CLASS_NAMES[1:])
+        if unknown:
+            raise ValueError(f"DETECTION_MAX_PER_CLASS names unknown classes: {sorted(unknown)}")
+        if not 0 < self.ROI_POSITIVE_RATIO < 1:
+            raise ValueError("ROI_POSITIVE_RATIO must be in (0, 1)")
+        mean, std = NORMALISATION[self.BACKBONE]
+        self.MEAN_PIXEL = tuple(self.MEAN_PIXEL or mean)
+        self.STD_PIXEL = tuple(self.STD_PIXEL or std)
+        for f in fields(self):  # JSON gives lists; keep tuples so configs compare equal
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                setattr(self, f.name, tuple(value))
+
+    @property
+    def IMAGE_SHAPE(self) -> tuple[int, int, int]:
+        return (self.IMAGE_MAX_DIM, self.IMAGE_MAX_DIM, self.IMAGE_CHANNEL_COUNT)
+
+    @property
+    def BATCH_SIZE(self) -> int:
+        return self.IMAGES_PER_GPU
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MaskRCNNConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown Mask R-CNN settings: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> MaskRCNNConfig:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(name, value) for every setting, IMAGE_SHAPE included, for display."""
+        values = {**self.to_dict(), "IMAGE_SHAPE": self.IMAGE_SHAPE}
+        return [(name, str(values[name])) for name in sorted(values)]
