@@ -114,6 +114,7 @@ def _garment_examples(args, split: str):
 
 
 def cmd_train_unet(args) -> int:
+    from fashionseg.settings import ModelNotTrainedError
     from fashionseg.unet.model import UNetConfig
     from fashionseg.unet.predictor import GarmentSegmenter
     from fashionseg.unet.train import TrainSettings, export_unet, train_unet
@@ -132,7 +133,11 @@ def cmd_train_unet(args) -> int:
         config.mean, config.std = args.classic_mean_std[:3], args.classic_mean_std[3:]
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                              patience=args.patience, augment=not args.no_augment)
-    state = train_unet(config, settings, _garment_examples(args, "train"), _garment_examples(args, "val"), args.run, first_pass, progress=not args.quiet)
+    init = Path(args.init_from) / "model.weights.h5" if args.init_from else None
+    if init is not None and not init.is_file():
+        raise ModelNotTrainedError(f"--init-from: no {init}")
+    state = train_unet(config, settings, _garment_examples(args, "train"), _garment_examples(args, "val"), args.run, first_pass,
+                       progress=not args.quiet, init_weights=init)
     print(f"best validation Dice {state['best_val_dice']:.4f} (epoch {state['best_epoch']}); "
           f"threshold {state['threshold']:.2f} gives mean full-resolution Dice {state['val_dice_at_threshold']:.4f}")
     if args.export:
@@ -288,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     unet.add_argument("--no-augment", action="store_true", help="no flip / colour augmentation")
     unet.add_argument("--second-pass-of", metavar="WEIGHTS_DIR", help="train the double-pass model for this first-pass model")
     unet.add_argument("--focus-dilation", type=int, default=25, help="double pass: px kept around the first mask (default 25)")
+    unet.add_argument("--init-from", metavar="WEIGHTS_DIR", help="start from this trained model's weights (same architecture) instead of ImageNet")
     unet.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
     unet.add_argument("--quiet", action="store_true")
     unet.set_defaults(func=cmd_train_unet)

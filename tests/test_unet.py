@@ -189,7 +189,7 @@ def test_train_resume_export_predict_double_pass(tmp_path):
         segmenter.predict(photos / "item07.jpg", double_pass=True)
 
     second = UNetConfig(architecture="classic", input_size=32, base_filters=4, depth=2, mean=(128,) * 3, std=(64,) * 3, double_pass_dilation=3)
-    train_unet(second, settings, train, val, tmp_path / "run2", first_pass=segmenter, progress=False)
+    train_unet(second, settings, train, val, tmp_path / "run2", first_pass=segmenter, progress=False, init_weights=weights / "model.weights.h5")
     export_unet(tmp_path / "run2", weights, second_pass=True)
     both = GarmentSegmenter.load(weights)
     assert both.second_pass is not None and both.second_pass.config.double_pass_dilation == 3

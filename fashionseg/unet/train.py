@@ -108,13 +108,16 @@ def train_unet(
     run_dir: str | Path,
     first_pass: GarmentSegmenter | None = None,
     progress: bool = True,
+    init_weights: str | Path | None = None,
 ) -> dict:
     """Train (or resume), then pick the threshold on the validation photos; returns the run's state.
 
     With ``first_pass`` this trains the report's second-pass model: training
     photos are focus images made from the true masks (``config.double_pass_dilation``
     px around them), the threshold is chosen on focus images made from the
-    first model's predictions, as they will be at inference.
+    first model's predictions, as they will be at inference. ``init_weights``
+    (a ``.weights.h5`` of the same architecture) starts a new run from a trained
+    model instead of ImageNet.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -144,6 +147,8 @@ def train_unet(
     else:
         keras.utils.set_random_seed(settings.seed)
         model = build_unet(config)
+        if init_weights is not None:
+            model.load_weights(str(init_weights))
         model.compile(optimizer=keras.optimizers.RMSprop(settings.learning_rate), loss=bce_dice_loss, metrics=[dice_coefficient])
     if not done:
         model.fit(train, validation_data=val, epochs=settings.epochs, initial_epoch=state["epoch"],
