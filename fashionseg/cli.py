@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from fashionseg import __version__
-from fashionseg.settings import pretrained_weights_dir, store_path
+from fashionseg.settings import pretrained_weights_dir, project_relative, store_path
 
 DEFAULT_STORE = str(store_path())
 # TensorFlow's C++ start-up notices (oneDNN, CPU features) are noise to a CLI user.
@@ -171,9 +171,9 @@ def cmd_evaluate_unet(args) -> int:
     record = record_evaluation(
         "unet", args.run_name or weights.name + (" (double pass)" if args.double_pass else ""),
         {k: v for k, v in metrics.items() if k != "per_image"},
-        config=json.loads(segmenter.config.to_json()), weights=str(weights),
-        data={"test": str(args.test), "images": str(args.images), "split": args.split or "all"},
-        loss_log=str(log) if log.is_file() else None,
+        config=json.loads(segmenter.config.to_json()), weights=project_relative(weights),
+        data={"test": project_relative(args.test), "images": project_relative(args.images), "split": args.split or "all"},
+        loss_log=project_relative(log) if log.is_file() else None,
     )
     print(f"mean Dice {metrics['dice_mean']:.4f}, median {metrics['dice_median']:.4f}, "
           f"outlier-corrected {metrics['dice_mean_outlier_corrected']:.4f} ({metrics['outliers_removed']} removed), "

@@ -18,6 +18,15 @@ def _path(variable: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
+def project_relative(path: str | Path) -> str:
+    """``path`` relative to the project when it lies inside it (records stay portable), else absolute."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(resolved)
+
+
 def ccp_root() -> Path:
     """The Clothing Co-Parsing folder ($FASHIONSEG_CCP_ROOT, default ../shared/datasets/ccp)."""
     return _path("FASHIONSEG_CCP_ROOT", PROJECT_ROOT.parent / "shared" / "datasets" / "ccp")

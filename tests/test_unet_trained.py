@@ -1,0 +1,82 @@
+"""The trained default U-Net in weights/: real photos, real masks, the CLI contracts."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashionseg import settings
+from fashionseg.metrics import dice
+from fashionseg.unet.data import examples_from_coco
+from fashionseg.unet.predictor import GarmentSegmenter
+
+WEIGHTS = settings.default_weights("unet")
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    assert WEIGHTS is not None and (WEIGHTS / "config.json").is_file(), "the default U-Net is missing from weights/"
+    return GarmentSegmenter.load(WEIGHTS)
+
+
+def test_weights_are_small_and_documented(segmenter):
+    files = [p for p in WEIGHTS.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 40 * 2**20
+    assert (WEIGHTS / "MODEL_CARD.md").is_file() and (WEIGHTS / "training_log.csv").is_file()
+    assert 0.05 <= segmenter.config.threshold <= 0.95
+
+
+def test_cutouts_of_validation_photos_match_ccp_masks(segmenter, ccp_subset, ccp_root):
+    examples = examples_from_coco(ccp_subset / "garment.json", ccp_root / "photos", split="val")[:4]
+    scores = []
+    for ex in examples:
+        result = segmenter.predict(ex.image_path)
+        assert result.mask.shape == ex.mask().shape and result.cutout.shape[2] == 4
+        scores.append(dice(ex.mask(), result.mask))
+    assert np.mean(scores) > 0.8, scores
+
+
+def test_bad_photos_get_clear_errors(segmenter):
+    from fashionseg.images import ImageLoadError
+
+    with pytest.raises(ImageLoadError, match="not an image"):
+        segmenter.predict(b"this is not a photo")
+    gray = np.full((300, 200), 128, np.uint8)
+    assert segmenter.predict(gray[:, :, None].repeat(3, axis=2)).mask.shape == (300, 200)
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "fashionseg", *args], capture_output=True, text=True, env=env)
+
+
+def test_evaluate_cli_writes_metrics_and_a_registry_record(tmp_path, ccp_subset, ccp_root):
+    env = {**os.environ, "FASHIONSEG_EXPERIMENTS": str(tmp_path / "registry")}
+    out = tmp_path / "metrics.json"
+    r = run_cli("evaluate", "unet", "--weights", str(WEIGHTS), "--test", str(ccp_subset / "garment.json"),
+                "--images", str(ccp_root / "photos"), "--out", str(out), "--quiet", env=env)
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads(out.read_text())
+    for key in ("dice_mean", "dice_median", "dice_mean_outlier_corrected", "outliers_removed", "inference_seconds"):
+        assert key in metrics
+    assert metrics["images"] == len(json.loads((ccp_subset / "garment.json").read_text())["images"])
+    assert 0.5 < metrics["dice_median"] <= 1.0
+    (record,) = (tmp_path / "registry").glob("*.json")
+    saved = json.loads(record.read_text())
+    assert saved["kind"] == "unet" and saved["metrics"]["dice_mean"] == metrics["dice_mean"]
+    assert saved["loss_log"].endswith("training_log.csv")
+
+
+def test_predict_and_bench_cli(tmp_path, ccp_root):
+    photo = sorted((ccp_root / "photos").glob("*.jpg"))[0]
+    r = run_cli("predict", "unet", str(photo), "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    cutout = Image.open(tmp_path / f"{photo.stem}_cutout.png")
+    assert cutout.mode == "RGBA" and cutout.size == Image.open(photo).size
+    r = run_cli("bench", "unet", str(photo), "--repeat", "2", "--warmup", "1")
+    assert r.returncode == 0 and "median" in r.stdout and "peak memory" in r.stdout
+    r = run_cli("predict", "unet", str(tmp_path / "missing.jpg"), "--out", str(tmp_path))
+    assert r.returncode == 2 and "no such file" in r.stderr
