@@ -47,12 +47,6 @@ def store_path() -> Path:
     return _path("FASHIONSEG_STORE", PROJECT_ROOT / "data" / "fashionseg.db")
 
 
-def trained_models() -> list[Path]:
-    """Model folders in the weights directory (those holding a config.json)."""
-    folder = weights_dir()
-    return sorted(p.parent for p in folder.glob("*/config.json")) if folder.is_dir() else []
-
-
 DEFAULTS_FILE = "defaults.json"
 
 

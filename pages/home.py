@@ -25,11 +25,9 @@ with right:
         st.success(f"CCP data found at {ccp}")
     else:
         st.warning(f"No CCP data at {ccp}; set FASHIONSEG_CCP_ROOT")
-    models = settings.trained_models()
-    if models:
-        st.success(f"{len(models)} trained model(s) in {settings.weights_dir()}")
-    else:
-        st.info(
-            f"No trained model in {settings.weights_dir()} yet. Segmentation pages stay off until one is "
-            "trained: this app never shows the output of untrained weights."
-        )
+    for kind, label in (("unet", "Garment cutout (U-Net)"), ("maskrcnn", "Instance segmentation (Mask R-CNN)")):
+        model = settings.default_weights(kind)
+        if model is not None and (model / "config.json").is_file():
+            st.success(f"{label}: model {model.name}")
+        else:
+            st.info(f"{label}: no trained model yet. This app never shows the output of untrained weights.")

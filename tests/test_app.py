@@ -12,7 +12,13 @@ def test_landing_page_says_plainly_that_no_model_is_trained(monkeypatch, tmp_pat
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
     assert not at.exception
     assert at.title[0].value == "FashionSeg"
-    assert any("No trained model" in i.value for i in at.info)
+    assert len([i for i in at.info if "no trained model yet" in i.value]) == 2
+
+
+def test_landing_page_names_the_default_models():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    assert any("Garment cutout (U-Net): model unet_mobilenet_v2_320" in s.value for s in at.success)
+    assert any("Mask R-CNN" in i.value and "no trained model yet" in i.value for i in at.info)
 
 
 def test_landing_page_reports_missing_data(monkeypatch, tmp_path):
