@@ -11,14 +11,15 @@ import resource
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from fashionseg import settings
-from fashionseg.images import load_image, letterbox
+from fashionseg.images import LetterboxWindow, load_image
 
 
 def default_photos(count: int = 10) -> list[Path]:
-    """``count`` CCP photos spread over the folder, each letterboxed to 512 px max (see bench docs)."""
+    """``count`` CCP photos spread evenly over the photos folder."""
     photos = sorted((settings.ccp_root() / "photos").glob("*.jpg"))
     if not photos:
         raise FileNotFoundError(f"no photos in {settings.ccp_root() / 'photos'}; pass photo files to benchmark")
@@ -28,10 +29,8 @@ def default_photos(count: int = 10) -> list[Path]:
 
 def photo_512_bytes(path: Path) -> bytes:
     """A photo resized so its longer side is 512 px, JPEG-encoded: the "512 px photo" of the targets."""
-    import cv2
-
     image = load_image(path)
-    _, window = letterbox(image, 512)
+    window = LetterboxWindow.fit(*image.shape[:2], 512)
     resized = cv2.resize(image, (window.scaled_width, window.scaled_height), interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(".jpg", resized[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
     return data.tobytes()

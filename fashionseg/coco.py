@@ -15,11 +15,10 @@ Segmentations are always compressed RLE with a ``str`` ``counts``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+from fashionseg.files import write_text_atomic
 from fashionseg.masks import segmentation_to_rle
 
 
@@ -132,20 +131,7 @@ def validate_coco(data: dict, source: str = "COCO document", known_categories: s
 
 def write_coco(data: dict, path: str | Path) -> None:
     """Write a COCO document atomically (a crash never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = dumps_coco(data)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, dumps_coco(data))
 
 
 def dumps_coco(data: dict) -> str:

@@ -20,6 +20,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fashionseg.files import write_text_atomic
 from fashionseg.settings import PROJECT_ROOT
 
 KINDS = ("maskrcnn", "unet")
@@ -54,9 +55,7 @@ def record_evaluation(
     }
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", run).strip("-") or "run"
     path = folder / f"{now.strftime('%Y%m%dT%H%M%S%f')}_{kind}_{slug}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -3,6 +3,7 @@ environment variable, so nothing from ``../shared`` is copied into the project."
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -52,8 +53,6 @@ DEFAULTS_FILE = "defaults.json"
 
 def default_weights(kind: str) -> Path | None:
     """The default model of a kind ('unet', 'maskrcnn') as written in weights/defaults.json."""
-    import json
-
     path = weights_dir() / DEFAULTS_FILE
     try:
         name = json.loads(path.read_text(encoding="utf-8")).get(kind)

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from fashionseg.maskrcnn.anchors import level_anchors, pyramid_anchors
 from fashionseg.maskrcnn.boxes import box_iou, clip_boxes, decode_deltas, encode_deltas

@@ -13,7 +13,6 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from fashionseg.images import load_image
 from fashionseg.metrics import dice
 from fashionseg.unet.data import GarmentExample
 from fashionseg.unet.predictor import GarmentSegmenter

@@ -21,12 +21,13 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
+from fashionseg.files import write_text_atomic
 from fashionseg.images import load_image
 from fashionseg.unet.data import GarmentBatches, GarmentExample, focus_image, load_arrays
 from fashionseg.unet.losses import bce_dice_loss, dice_coefficient
 from fashionseg.unet.model import UNetConfig, build_unet
 from fashionseg.unet.predictor import CONFIG_FILE, SECOND_PASS_DIR, WEIGHTS_FILE, GarmentSegmenter
-from fashionseg.unet.threshold import choose_threshold
+from fashionseg.unet.threshold import GRID, choose_threshold
 
 LOG_FIELDS = ("epoch", "loss", "dice", "val_loss", "val_dice", "learning_rate", "seconds")
 
@@ -43,9 +44,7 @@ class TrainSettings:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -158,7 +157,7 @@ def train_unet(
     segmenter = GarmentSegmenter(model, config)
     threshold, val_dice, curve = select_threshold(segmenter, val_examples, first_pass, progress)
     state.update(finished=True, threshold=threshold, val_dice_at_threshold=val_dice,
-                 threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(np.round(np.arange(0.05, 0.96, 0.01), 2), curve)})
+                 threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(GRID, curve)})
     _write_json(state_file, state)
     return state
 
