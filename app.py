@@ -7,6 +7,7 @@ st.set_page_config(page_title="FashionSeg", page_icon=":material/checkroom:", la
 navigation = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/segment.py", title="Segment", icon=":material/photo_camera:"),
         st.Page("pages/classes.py", title="Classes", icon=":material/list:"),
     ]
 )

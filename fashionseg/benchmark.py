@@ -65,3 +65,54 @@ def bench_unet(segmenter, photos: list[Path] | None = None, repeat: int = 5, war
         f"  peak memory  {peak_mb:.0f} MB (process max RSS)",
     ]
     return "\n".join(lines)
+
+
+def bench_maskrcnn(segmenters: dict, photos: list[Path] | None = None, repeat: int = 5, warmup: int = 3) -> str:
+    """Encoded 512 px photo -> instances with full-resolution masks, warm, for each runtime given
+    (name -> :class:`~fashionseg.maskrcnn.predictor.InstanceSegmenter`); also checks they agree."""
+    if not segmenters:
+        return "no runtime to benchmark"
+    photos = photos or default_photos()
+    inputs = [photo_512_bytes(p) for p in photos]
+    lines = [f"Mask R-CNN, {len(photos)} photos at 512 px x {repeat} passes, {platform.processor() or platform.machine()}"]
+    firsts = {}
+    for name, segmenter in segmenters.items():
+        for data in inputs[:warmup]:
+            segmenter.predict(data)
+        totals, stages = [], {}
+        for _ in range(repeat):
+            for data in inputs:
+                start = time.perf_counter()
+                result = segmenter.predict(data)
+                totals.append(time.perf_counter() - start)
+                for stage, seconds in result.timings.items():
+                    stages.setdefault(stage, []).append(seconds)
+        firsts[name] = [segmenter.predict(data) for data in inputs]
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        lines += [f" {name}: {len(segmenter.config.CLASS_NAMES) - 1} classes, at most {segmenter.config.DETECTION_MAX_INSTANCES} instances",
+                  f"  total        {describe(totals)}",
+                  *[f"  {stage:<12} {describe(values)}" for stage, values in stages.items()],
+                  f"  peak memory  {peak_mb:.0f} MB (process max RSS so far)"]
+    if len(firsts) > 1:
+        lines.append(agreement(firsts))
+    return "\n".join(lines)
+
+
+def agreement(results: dict) -> str:
+    """How far the runtimes' detections differ on the same photos: classes, scores, mask IoU."""
+    from fashionseg.masks import mask_iou
+
+    names = list(results)
+    reference = results[names[0]]
+    lines = []
+    for name in names[1:]:
+        same_classes, score_diff, ious = 0, 0.0, []
+        for a, b in zip(reference, results[name]):
+            ca, cb = [i.class_id for i in a.instances], [i.class_id for i in b.instances]
+            same_classes += ca == cb
+            if ca == cb and ca:
+                score_diff = max(score_diff, max(abs(x.score - y.score) for x, y in zip(a.instances, b.instances)))
+                ious += [float(mask_iou(x.mask[None], y.mask[None])[0, 0]) for x, y in zip(a.instances, b.instances)]
+        lines.append(f" {name} vs {names[0]}: same instances on {same_classes}/{len(reference)} photos, max score difference "
+                     f"{score_diff:.4f}, mask IoU min {min(ious) if ious else float('nan'):.4f}")
+    return "\n".join(lines)

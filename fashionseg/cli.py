@@ -146,6 +146,28 @@ def cmd_train_unet(args) -> int:
     return 0
 
 
+def cmd_train_maskrcnn(args) -> int:
+    from fashionseg.maskrcnn.config import MaskRCNNConfig
+    from fashionseg.maskrcnn.data import examples_from_coco
+    from fashionseg.maskrcnn.train import TrainSettings, train_maskrcnn
+
+    weights = args.backbone_weights
+    if weights is None and args.backbone == "mobilenet_v2":
+        shared = pretrained_weights_dir() / "mobilenet_v2_imagenet_notop.weights.h5"
+        weights = str(shared) if shared.is_file() else "imagenet"
+    config = MaskRCNNConfig(BACKBONE=args.backbone, BACKBONE_WEIGHTS=None if weights in (None, "none") else weights)
+    settings = TrainSettings(heads_epochs=args.heads_epochs, all_epochs=args.all_epochs, steps_per_epoch=args.steps_per_epoch)
+    train = examples_from_coco(args.instances, args.images, split="train")
+    val = examples_from_coco(args.instances, args.images, split="val")
+    state = train_maskrcnn(config, settings, train, val, args.run, progress=not args.quiet)
+    print(f"{state['epoch']} epochs done; best validation loss {state['best_val_loss']:.4f} (epoch {state['best_epoch']})")
+    if args.export:
+        from fashionseg.maskrcnn.export import export_run
+
+        print(f"exported to {export_run(args.run, args.export)}")
+    return 0
+
+
 def _unet_weights(path: str | None):
     from fashionseg.settings import ModelNotTrainedError, default_weights
     from fashionseg.unet.predictor import GarmentSegmenter
@@ -206,6 +228,117 @@ def cmd_bench_unet(args) -> int:
     return 0
 
 
+def _maskrcnn(path: str | None, runtime: str | None = None):
+    from fashionseg.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.settings import ModelNotTrainedError, default_weights
+
+    chosen = path or default_weights("maskrcnn")
+    if chosen is None:
+        raise ModelNotTrainedError("no --weights given and no default Mask R-CNN in weights/defaults.json")
+    return InstanceSegmenter.load(chosen, runtime=runtime), Path(chosen)
+
+
+def _predict_options(args) -> dict:
+    options = {}
+    if args.min_confidence is not None:
+        options["min_confidence"] = args.min_confidence
+    if args.max_instances is not None:
+        options["max_instances"] = args.max_instances
+    if args.max_per_class is not None:
+        options["max_per_class"] = {name: int(n) for name, n in (item.rsplit("=", 1) for item in args.max_per_class)}
+    return options
+
+
+def cmd_evaluate_maskrcnn(args) -> int:
+    from fashionseg.coco import write_coco
+    from fashionseg.experiments import record_evaluation
+    from fashionseg.maskrcnn.evaluate import evaluate_maskrcnn, load_coco, select_first
+
+    segmenter, weights = _maskrcnn(args.weights, args.runtime)
+    test = load_coco(args.test, args.split)
+    if args.limit:
+        test = select_first(test, args.limit)
+    client = load_coco(args.client, args.client_split) if args.client else None
+    results, detections = evaluate_maskrcnn(segmenter, test, args.images, client, _predict_options(args), progress=not args.quiet)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    detections_path = out.with_name(out.stem + ".detections.json")
+    write_coco({"images": test["images"], "annotations": [{**d, "id": k + 1} for k, d in enumerate(detections)],
+                "categories": test["categories"]}, detections_path)
+    log = weights / "training_log.csv"
+    summary = {k: v for k, v in results.items() if k not in ("per_image", "per_class")}
+    record = record_evaluation(
+        "maskrcnn", args.run_name or weights.name, summary, config=segmenter.config.to_dict(), weights=project_relative(weights),
+        data={"test": project_relative(args.test), "images": project_relative(args.images), "split": args.split or "all",
+              "client": project_relative(args.client) if args.client else None, "client_split": args.client_split or "all",
+              "metrics_file": project_relative(out), "detections_file": project_relative(detections_path)},
+        per_class=results["per_class"], loss_log=project_relative(log) if log.is_file() else None,
+    )
+    t = results["test"]
+    print(f"test ({t['images']} photos): EMR {t['exact_match_ratio']:.3f}, OA {t['overall_accuracy']:.3f}, Jaccard {t['jaccard']:.3f}, "
+          f"classification {results['classification_score_test']:.3f}; mAP@50 {t['map50']:.3f}, F1 {t['f1']:.3f}, "
+          f"COCO AP {t['coco_ap']:.3f} / AP50 {t['coco_ap50']:.3f}; {t['inference_seconds'] * 1000:.0f} ms per photo")
+    if results["client"]:
+        cl = results["client"]
+        print(f"client ({cl['images']} photos): EMR {cl['exact_match_ratio']:.3f}, OA {cl['overall_accuracy']:.3f}, "
+              f"Jaccard {cl['jaccard']:.3f}, classification {cl['classification_score']:.3f}")
+    tto = "n/a (no --client)" if results["tto"] is None else f"{results['tto']:.3f}"
+    print(f"segmentation {results['segmentation_score']:.3f}, speed {results['speed_score']:.4f}, TO {results['to']:.3f}, TTO {tto}")
+    print(f"wrote {out}, {detections_path} and {record}")
+    return 0
+
+
+def cmd_predict_maskrcnn(args) -> int:
+    from PIL import Image
+
+    from fashionseg.coco import write_coco
+    from fashionseg.images import load_image
+    from fashionseg.overlay import draw_instances
+    from fashionseg.vocabulary import FASHIONSEG11
+
+    segmenter, _ = _maskrcnn(args.weights, args.runtime)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for source in args.images:
+        image = load_image(Path(source))
+        result = segmenter.predict(image, **_predict_options(args))
+        stem = Path(source).stem
+        overlay = draw_instances(image, [(i.class_name, i.score, i.box, i.mask) for i in result.instances])
+        Image.fromarray(overlay).save(out / f"{stem}_overlay.png")
+        write_coco({"images": [{"id": 1, "file_name": Path(source).name, "height": result.height, "width": result.width}],
+                    "annotations": result.to_coco_annotations(1), "categories": FASHIONSEG11.coco_categories()}, out / f"{stem}.json")
+        found = ", ".join(f"{i.class_name} {i.score:.2f}" for i in result.instances) or "nothing"
+        stages = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in result.timings.items())
+        print(f"{source}: {found}; {stages}")
+    return 0
+
+
+def cmd_bench_maskrcnn(args) -> int:
+    from fashionseg.benchmark import bench_maskrcnn
+
+    runtimes = args.runtime or ["keras", "onnx"]
+    segmenters = {}
+    for name in runtimes:
+        try:
+            segmenters[name], weights = _maskrcnn(args.weights, name)
+        except Exception as exc:  # an absent ONNX export is reported, not fatal
+            print(f"{name}: skipped ({exc})")
+    photos = [Path(p) for p in args.images] if args.images else None
+    print(bench_maskrcnn(segmenters, photos, repeat=args.repeat, warmup=args.warmup))
+    return 0
+
+
+def cmd_export_maskrcnn(args) -> int:
+    from fashionseg.maskrcnn.export import export_onnx, export_run
+
+    if args.run:
+        print(f"exported {export_run(args.run, args.weights, which=args.which)}")
+    if not args.no_onnx:
+        print(f"wrote {export_onnx(args.weights)}")
+    return 0
+
+
 def cmd_vocab(args) -> int:
     from fashionseg.vocabulary import load_vocabulary
 
@@ -222,6 +355,12 @@ def cmd_mapping(args) -> int:
     for label, classes in mapping.rules.items():
         print(f"{label:<{width}}  -> {' + '.join(classes) if classes else '(dropped)'}")
     return 0
+
+
+def _add_predict_options(parser) -> None:
+    parser.add_argument("--min-confidence", type=float, help="drop detections below this score (default: the model's, 0.7)")
+    parser.add_argument("--max-instances", type=int, help="at most this many instances per photo (default: the model's, 10)")
+    parser.add_argument("--max-per-class", nargs="*", metavar="CLASS=N", help="per-class caps (default: the model's, shoe=2)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,6 +437,19 @@ def build_parser() -> argparse.ArgumentParser:
     unet.add_argument("--quiet", action="store_true")
     unet.set_defaults(func=cmd_train_unet)
 
+    mr = train.add_parser("maskrcnn", help="train the Mask R-CNN: heads, then all layers (resumes if --run has a run)")
+    mr.add_argument("--instances", required=True, help="instances.json from 'fashionseg convert ccp' (uses its train/val split)")
+    mr.add_argument("--images", required=True, help="folder the instances.json file names are relative to")
+    mr.add_argument("--run", required=True, help="run folder (checkpoints, log, state)")
+    mr.add_argument("--backbone", default="mobilenet_v2", choices=["mobilenet_v2", "resnet50", "resnet101"])
+    mr.add_argument("--backbone-weights", help="weights file, 'imagenet' or 'none' (default for mobilenet_v2: the ../shared/weights notop file)")
+    mr.add_argument("--heads-epochs", type=int, default=8, help="epochs of the heads stage (default 8)")
+    mr.add_argument("--all-epochs", type=int, default=16, help="epochs of the all-layers stage (default 16)")
+    mr.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: one pass over the training photos)")
+    mr.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
+    mr.add_argument("--quiet", action="store_true")
+    mr.set_defaults(func=cmd_train_maskrcnn)
+
     evaluate = commands.add_parser("evaluate", help="evaluate a trained model").add_subparsers(dest="model", required=True)
     ev = evaluate.add_parser("unet", help="Dice of a U-Net on garment masks; writes METRICS.json and a registry record")
     ev.add_argument("--weights", help="model folder (default: weights/defaults.json)")
@@ -310,6 +462,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true")
     ev.set_defaults(func=cmd_evaluate_unet)
 
+    em = evaluate.add_parser("maskrcnn", help="thesis metrics of a Mask R-CNN; writes METRICS.json, detections and a registry record")
+    em.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    em.add_argument("--test", required=True, help="instances.json from 'fashionseg convert ccp'")
+    em.add_argument("--images", required=True, help="the photos folder")
+    em.add_argument("--client", help="client.json (image-level labels) from 'fashionseg convert ccp'")
+    em.add_argument("--split", choices=["train", "val"], help="only this split of --test (default: every image in it)")
+    em.add_argument("--client-split", choices=["train", "val"], help="only this split of --client (default: every image in it)")
+    em.add_argument("--runtime", choices=["keras", "onnx"], help="default: ONNX when exported, else Keras")
+    em.add_argument("--limit", type=int, help="only the first N test photos (a quick look, not a result)")
+    em.add_argument("--run-name", help="name in the experiments registry (default: the weights folder)")
+    em.add_argument("--out", required=True, help="METRICS.json")
+    _add_predict_options(em)
+    em.add_argument("--quiet", action="store_true")
+    em.set_defaults(func=cmd_evaluate_maskrcnn)
+
     predict = commands.add_parser("predict", help="run a trained model on photos").add_subparsers(dest="model", required=True)
     pu = predict.add_parser("unet", help="garment cutouts: writes NAME_cutout.png (RGBA) and NAME_mask.png")
     pu.add_argument("images", nargs="+")
@@ -319,6 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
     pu.add_argument("--double-pass", action="store_true")
     pu.set_defaults(func=cmd_predict_unet)
 
+    pm = predict.add_parser("maskrcnn", help="instances: writes NAME_overlay.png and NAME.json (COCO, RLE masks)")
+    pm.add_argument("images", nargs="+")
+    pm.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    pm.add_argument("--out", required=True)
+    pm.add_argument("--runtime", choices=["keras", "onnx"], help="default: ONNX when exported, else Keras")
+    _add_predict_options(pm)
+    pm.set_defaults(func=cmd_predict_maskrcnn)
+
     bench = commands.add_parser("bench", help="latency benchmark: median and spread, per stage, peak memory").add_subparsers(dest="model", required=True)
     bu = bench.add_parser("unet", help="photo file -> full-resolution cutout")
     bu.add_argument("images", nargs="*", help="photos (default: 10 CCP photos)")
@@ -327,6 +502,22 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--warmup", type=int, default=3)
     bu.add_argument("--double-pass", action="store_true")
     bu.set_defaults(func=cmd_bench_unet)
+
+    bm = bench.add_parser("maskrcnn", help="photo file -> full-resolution masks, per runtime")
+    bm.add_argument("images", nargs="*", help="photos (default: 10 CCP photos)")
+    bm.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    bm.add_argument("--runtime", action="append", choices=["keras", "onnx"], help="runtimes to compare (default: both)")
+    bm.add_argument("--repeat", type=int, default=5, help="passes over the photos (default 5)")
+    bm.add_argument("--warmup", type=int, default=3)
+    bm.set_defaults(func=cmd_bench_maskrcnn)
+
+    export = commands.add_parser("export", help="export a trained model").add_subparsers(dest="model", required=True)
+    xm = export.add_parser("maskrcnn", help="a run's weights into a weights folder, and/or that folder's model to ONNX")
+    xm.add_argument("weights", help="weights folder (written from --run if given)")
+    xm.add_argument("--run", help="training run folder to export from")
+    xm.add_argument("--which", choices=["best", "last"], default="best", help="best (lowest validation loss) or last epoch")
+    xm.add_argument("--no-onnx", action="store_true", help="do not write model.onnx")
+    xm.set_defaults(func=cmd_export_maskrcnn)
 
     vocab = commands.add_parser("vocab", help="print a class vocabulary")
     vocab.add_argument("name", nargs="?", default="fashionseg11", choices=["fashionseg11", "base5", "imaterialist46", "ccp59"])

@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader, or a crash, never sees half a file.
+"""File helpers: atomic writes (a reader, or a crash, never sees half a file) and CSV logs.
 
 Example:
     >>> import tempfile, pathlib
@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -30,3 +32,19 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | Path, data: dict) -> None:
+    """``data`` as indented, key-sorted JSON, written atomically."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def append_csv_row(path: str | Path, fields, row: dict) -> None:
+    """Append ``row`` to a CSV log with columns ``fields``, writing the header if the file is new."""
+    path = Path(path)
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fields)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)

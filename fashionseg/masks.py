@@ -76,10 +76,10 @@ def mask_bbox(mask: np.ndarray) -> list[float]:
 
 def mask_iou(masks_a: np.ndarray, masks_b: np.ndarray) -> np.ndarray:
     """IoU between every mask of ``(A, H, W)`` and every mask of ``(B, H, W)`` -> ``(A, B)``."""
+    if len(masks_a) == 0 or len(masks_b) == 0:
+        return np.zeros((len(masks_a), len(masks_b)), dtype=np.float64)
     a = np.asarray(masks_a, dtype=bool).reshape(len(masks_a), -1).astype(np.float32)
     b = np.asarray(masks_b, dtype=bool).reshape(len(masks_b), -1).astype(np.float32)
-    if a.shape[0] == 0 or b.shape[0] == 0:
-        return np.zeros((a.shape[0], b.shape[0]), dtype=np.float64)
     if a.shape[1] != b.shape[1]:
         raise ValueError("masks to compare must have the same height and width")
     intersection = a @ b.T

@@ -132,20 +132,14 @@ def match_instances(gt: Instances, pred: Instances, iou_threshold: float = IOU_T
     return Matches(order, pred_match, gt_match, ious)
 
 
-def average_precision_50(gt: Instances, pred: Instances, iou_threshold: float = IOU_THRESHOLD) -> float:
-    """AP@50 of one image, eq. 9: area under the interpolated precision-recall curve.
-
-    Predictions are ranked by score; precision is interpolated as the highest
-    precision at any recall at least as large. An image with no ground truth
-    scores 1 without predictions and 0 with any.
-    """
-    n_gt, n_pred = len(gt.class_ids), len(pred.class_ids)
+def average_precision_from_matches(matches: Matches, n_gt: int) -> float:
+    """AP of one image from a matching already made (eq. 9); see :func:`average_precision_50`."""
+    n_pred = len(matches.pred_match)
     if n_gt == 0:
         return 1.0 if n_pred == 0 else 0.0
     if n_pred == 0:
         return 0.0
-    hits = match_instances(gt, pred, iou_threshold).pred_match > -1
-    tp = np.cumsum(hits)
+    tp = np.cumsum(matches.pred_match > -1)
     precision = np.concatenate([[0.0], tp / np.arange(1, n_pred + 1), [0.0]])
     recall = np.concatenate([[0.0], tp / n_gt, [1.0]])
     precision = np.maximum.accumulate(precision[::-1])[::-1]  # interpolation
@@ -153,15 +147,30 @@ def average_precision_50(gt: Instances, pred: Instances, iou_threshold: float = 
     return float(np.sum((recall[steps] - recall[steps - 1]) * precision[steps]))
 
 
-def f1_at_50(gt: Instances, pred: Instances, iou_threshold: float = IOU_THRESHOLD) -> float:
-    """F1 of one image at mask IoU 0.5 (eq. 6-8). No ground truth and no prediction scores 1."""
-    n_gt, n_pred = len(gt.class_ids), len(pred.class_ids)
+def f1_from_matches(matches: Matches, n_gt: int) -> float:
+    """F1 of one image from a matching already made; see :func:`f1_at_50`."""
+    n_pred = len(matches.pred_match)
     if n_gt == 0 and n_pred == 0:
         return 1.0
     if n_gt == 0 or n_pred == 0:
         return 0.0
-    tp = int(np.sum(match_instances(gt, pred, iou_threshold).pred_match > -1))
+    tp = int(np.sum(matches.pred_match > -1))
     return 0.0 if tp == 0 else 2 * tp / (n_gt + n_pred)  # = 2PR / (P + R)
+
+
+def average_precision_50(gt: Instances, pred: Instances, iou_threshold: float = IOU_THRESHOLD) -> float:
+    """AP@50 of one image, eq. 9: area under the interpolated precision-recall curve.
+
+    Predictions are ranked by score; precision is interpolated as the highest
+    precision at any recall at least as large. An image with no ground truth
+    scores 1 without predictions and 0 with any.
+    """
+    return average_precision_from_matches(match_instances(gt, pred, iou_threshold), len(gt.class_ids))
+
+
+def f1_at_50(gt: Instances, pred: Instances, iou_threshold: float = IOU_THRESHOLD) -> float:
+    """F1 of one image at mask IoU 0.5 (eq. 6-8). No ground truth and no prediction scores 1."""
+    return f1_from_matches(match_instances(gt, pred, iou_threshold), len(gt.class_ids))
 
 
 def _per_class(instances: Instances, class_id: int) -> Instances:

@@ -47,3 +47,29 @@ def test_navigation_reaches_the_classes_page():
     at.switch_page("pages/classes.py").run()
     assert not at.exception
     assert at.title[0].value == "Classes and label mappings"
+
+
+def test_segment_page_says_plainly_when_no_model_is_trained(monkeypatch, tmp_path):
+    monkeypatch.setenv("FASHIONSEG_WEIGHTS", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "pages" / "segment.py"), default_timeout=30).run()
+    assert not at.exception
+    assert len([i for i in at.info if "no trained model yet" in i.value]) == 2
+    assert not at.file_uploader  # nothing to run, so nothing to upload
+
+
+def test_segment_page_runs_both_pipelines_on_a_folder_photo(ccp_root):
+    at = AppTest.from_file(str(ROOT / "pages" / "segment.py"), default_timeout=300).run()
+    assert not at.exception
+    photos = next(m for m in at.multiselect if m.label == "Photos")
+    photos.select(sorted(p.name for p in (ccp_root / "photos").glob("*.jpg"))[0]).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert set(table.columns) >= {"class", "score", "area %"} and (table["score"] >= 0.7).all()
+    assert (table["class"] == "shoe").sum() <= 2
+    labels = [m.label for m in at.metric]
+    assert any(label.startswith("Mask R-CNN: mean of 1 photos") for label in labels)
+    assert any(label.startswith("U-Net cutout: mean of 1 photos") for label in labels)
+    assert {b.label for b in at.get("download_button")} >= {"Predictions (COCO JSON)", "Masks (PNG, zip)", "Cutout (RGBA PNG)"}
+    # A stricter threshold shows fewer instances, never more.
+    next(s for s in at.slider if s.label == "Min confidence").set_value(0.95).run()
+    assert len(at.dataframe[0].value if at.dataframe else []) <= len(table)

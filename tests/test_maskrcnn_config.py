@@ -6,7 +6,7 @@ from fashionseg.maskrcnn.config import MaskRCNNConfig
 def test_defaults_follow_the_thesis_and_the_spec():
     c = MaskRCNNConfig()
     assert c.BACKBONE == "mobilenet_v2" and c.IMAGE_MIN_DIM == c.IMAGE_MAX_DIM == 512 and c.IMAGE_RESIZE_MODE == "square"
-    assert c.RPN_ANCHOR_SCALES == (16, 32, 64, 128, 256) and c.BACKBONE_STRIDES == (4, 8, 16, 32, 64)
+    assert c.RPN_ANCHOR_SCALES == (16, 32, 64, 128, 256) and c.BACKBONE_STRIDES == (8, 16, 32, 64, 128)
     assert (c.POOL_SIZE, c.MASK_POOL_SIZE, c.MASK_SHAPE) == (7, 14, (28, 28))
     assert (c.DETECTION_MAX_INSTANCES, c.DETECTION_MIN_CONFIDENCE, c.DETECTION_NMS_THRESHOLD) == (10, 0.7, 0.3)
     assert (c.LEARNING_MOMENTUM, c.WEIGHT_DECAY, c.GRADIENT_CLIP_NORM, c.TRAIN_BN) == (0.9, 1e-4, 5.0, False)
@@ -22,7 +22,7 @@ def test_round_trip_and_validation(tmp_path):
     assert ("IMAGE_SHAPE", "(512, 512, 3)") in c.rows()
     for bad, message in [
         ({"BACKBONE": "vgg"}, "BACKBONE"),
-        ({"IMAGE_MAX_DIM": 500, "IMAGE_MIN_DIM": 500}, "divisible by 64"),
+        ({"IMAGE_MAX_DIM": 500, "IMAGE_MIN_DIM": 500}, "divisible by 128"),
         ({"RPN_ANCHOR_SCALES": (32, 64)}, "one RPN_ANCHOR_SCALES"),
         ({"DETECTION_MAX_PER_CLASS": {"sock": 2}}, "unknown classes"),
     ]:

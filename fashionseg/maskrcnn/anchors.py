@@ -6,8 +6,8 @@ of this package's Mask R-CNN (and of matterport's).
 Example:
     >>> from fashionseg.maskrcnn.config import MaskRCNNConfig
     >>> anchors = pyramid_anchors(MaskRCNNConfig())
-    >>> anchors.shape  # 3 ratios x (128^2 + 64^2 + 32^2 + 16^2 + 8^2) positions
-    (65472, 4)
+    >>> anchors.shape  # 3 ratios x (64^2 + 32^2 + 16^2 + 8^2 + 4^2) positions
+    (16368, 4)
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def level_anchors(scale: float, ratios, feature_shape: tuple[int, int], feature_
 
 
 def pyramid_anchors(config) -> np.ndarray:
-    """All anchors, level by level (P2 first), in the order the RPN's outputs are concatenated."""
+    """All anchors, level by level (finest first), in the order the RPN's outputs are concatenated."""
     size = config.IMAGE_MAX_DIM
     levels = []
     for scale, stride in zip(config.RPN_ANCHOR_SCALES, config.BACKBONE_STRIDES):

@@ -20,9 +20,9 @@ DEFAULT_STD = (0.1, 0.1, 0.2, 0.2)
 
 
 def box_iou(boxes_a, boxes_b):
-    """IoU of every box in ``(A, 4)`` with every box in ``(B, 4)`` -> ``(A, B)``."""
-    a = ops.expand_dims(boxes_a, 1)
-    b = ops.expand_dims(boxes_b, 0)
+    """IoU of every box in ``(..., A, 4)`` with every box in ``(..., B, 4)`` -> ``(..., A, B)``."""
+    a = ops.expand_dims(boxes_a, -2)
+    b = ops.expand_dims(boxes_b, -3)
     y1 = ops.maximum(a[..., 0], b[..., 0])
     x1 = ops.maximum(a[..., 1], b[..., 1])
     y2 = ops.minimum(a[..., 2], b[..., 2])

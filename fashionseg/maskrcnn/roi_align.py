@@ -6,6 +6,10 @@ coordinates (He et al., 2017). Coordinates use the half-pixel convention: featur
 cell ``(i, j)`` of a map with stride ``s`` covers image pixels
 ``[i s, (i + 1) s)`` and its value sits at ``(i + 0.5) s``.
 
+Over a pyramid, every box is pooled from the one level FPN assigns it: the
+levels are flattened into one array and each box gathers from its own level's
+part of it, so the cost is that of pooling once, whatever the number of levels.
+
 Example:
     >>> import numpy as np
     >>> features = np.ones((1, 8, 8, 2), "float32")
@@ -15,6 +19,8 @@ Example:
 """
 
 from __future__ import annotations
+
+import math
 
 from keras import ops
 
@@ -30,34 +36,35 @@ def pyramid_level(boxes, min_level: int = 2, max_level: int = 5):
     return ops.cast(ops.clip(ops.floor(level), min_level, max_level), "int32")
 
 
-def roi_align(features, boxes, stride: int, output_size: int, sampling_ratio: int = 2):
-    """Pool ``boxes`` ``(B, N, 4)`` (image pixels) from ``features`` ``(B, H, W, C)`` -> ``(B, N, S, S, C)``."""
-    batch, height, width, channels = ops.shape(features)
-    n = ops.shape(boxes)[1]
+def bilinear_pool(flat, base, height, width, boxes, output_size: int, sampling_ratio: int):
+    """Pool boxes from maps stored flat, each box with its own map.
+
+    ``flat`` is ``(M, C)``; box ``(b, n)``'s map starts at row ``base[b, n]`` of it
+    and is ``height[b, n]`` x ``width[b, n]``, row-major; ``boxes`` ``(B, N, 4)`` are
+    in that map's cells. Returns ``(B, N, S, S, C)``.
+    """
+    batch, n = ops.shape(boxes)[0], ops.shape(boxes)[1]
+    channels = ops.shape(flat)[-1]
     size, ratio = output_size, sampling_ratio
     # Sample positions along one axis, in units of the box side: bin k, sample r.
     steps = (ops.arange(size * ratio, dtype="float32") + 0.5) / float(size * ratio)
-    y1, x1, y2, x2 = (boxes[..., i : i + 1] / float(stride) for i in range(4))  # (B, N, 1) in feature cells
-    ys = y1 + (y2 - y1) * steps - 0.5  # (B, N, S*r), cell-centre coordinates
-    xs = x1 + (x2 - x1) * steps - 0.5
+    y1, x1, y2, x2 = (boxes[..., i : i + 1] for i in range(4))  # (B, N, 1)
+    height, width, base = height[..., None], width[..., None], base[..., None]
+    hf, wf = ops.cast(height - 1, "float32"), ops.cast(width - 1, "float32")
     # Bilinear interpolation; samples beyond the border take the border value (clamped).
-    ys = ops.clip(ys, 0.0, ops.cast(height - 1, "float32"))
-    xs = ops.clip(xs, 0.0, ops.cast(width - 1, "float32"))
-    y0 = ops.floor(ys)
-    x0 = ops.floor(xs)
-    wy = ys - y0
-    wx = xs - x0
-    y0 = ops.cast(y0, "int32")
-    x0 = ops.cast(x0, "int32")
-    y1i = ops.minimum(y0 + 1, height - 1)
-    x1i = ops.minimum(x0 + 1, width - 1)
-
-    flat = ops.reshape(features, (-1, channels))
-    base = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1, 1))
+    ys = ops.minimum(ops.maximum(y1 + (y2 - y1) * steps - 0.5, 0.0), hf)
+    xs = ops.minimum(ops.maximum(x1 + (x2 - x1) * steps - 0.5, 0.0), wf)
+    y0f, x0f = ops.floor(ys), ops.floor(xs)
+    wy, wx = ys - y0f, xs - x0f
+    y0, x0 = ops.cast(y0f, "int32"), ops.cast(x0f, "int32")
+    y1i, x1i = ops.minimum(y0 + 1, height - 1), ops.minimum(x0 + 1, width - 1)
+    row_width = width[..., None]
+    base = base[..., None]
 
     def gather(yi, xi):
-        index = base + yi[:, :, :, None] * width + xi[:, :, None, :]  # (B, N, S*r, S*r)
-        return ops.reshape(ops.take(flat, ops.reshape(index, (-1,)), axis=0), (batch, n, size * ratio, size * ratio, channels))
+        index = base + yi[:, :, :, None] * row_width + xi[:, :, None, :]  # (B, N, S*r, S*r)
+        values = ops.take(flat, ops.reshape(index, (-1,)), axis=0)
+        return ops.reshape(values, (batch, n, size * ratio, size * ratio, channels))
 
     wy = wy[:, :, :, None, None]
     wx = wx[:, :, None, :, None]
@@ -72,16 +79,40 @@ def roi_align(features, boxes, stride: int, output_size: int, sampling_ratio: in
     return ops.mean(samples, axis=(3, 5))
 
 
-def pyramid_roi_align(feature_maps, boxes, strides, output_size: int, levels=(2, 3, 4, 5), sampling_ratio: int = 2):
-    """RoIAlign over an FPN: each box is pooled from the level :func:`pyramid_level` assigns it.
+def pyramid_roi_align(feature_maps, boxes, strides, output_size: int, sampling_ratio: int = 2):
+    """RoIAlign over an FPN: each box ``(B, N, 4)`` (image pixels) is pooled from the level
+    :func:`pyramid_level` assigns it. ``feature_maps[i]`` ``(B, H_i, W_i, C)`` has stride
+    ``strides[i]``, a power of two; level ``log2(stride)``; strides must be consecutive levels."""
+    levels = [int(round(math.log2(s))) for s in strides]
+    if levels != list(range(levels[0], levels[0] + len(levels))):
+        raise ValueError(f"strides {tuple(strides)} are not consecutive pyramid levels")
+    batch = ops.shape(boxes)[0]
+    shapes = [tuple(ops.shape(f)[1:3]) for f in feature_maps]
+    cells = [h * w for h, w in shapes]
+    total = sum(cells)
+    channels = ops.shape(feature_maps[0])[-1]
+    flat = ops.concatenate([ops.reshape(f, (batch, h * w, channels)) for f, (h, w) in zip(feature_maps, shapes)], axis=1)
+    flat = ops.reshape(flat, (-1, channels))
 
-    ``feature_maps[i]`` has stride ``strides[i]`` and is pyramid level ``levels[i]``.
-    Every box is pooled from every level and the right one kept, which keeps the
-    shapes static (one graph for TF, JAX and XLA) at the cost of extra pooling.
-    """
-    assigned = pyramid_level(boxes, min(levels), max(levels))[..., None, None, None]
-    out = None
-    for features, stride, level in zip(feature_maps, strides, levels):
-        pooled = roi_align(features, boxes, stride, output_size, sampling_ratio)
-        out = pooled if out is None else ops.where(assigned == level, pooled, out)
-    return out
+    level = pyramid_level(boxes, levels[0], levels[-1]) - levels[0]  # (B, N) index into the levels
+
+    def per_box(values, dtype):
+        return ops.take(ops.convert_to_tensor(values, dtype=dtype), level)
+
+    offsets = [sum(cells[:i]) for i in range(len(cells))]
+    image_base = ops.reshape(ops.arange(batch, dtype="int32") * total, (-1, 1))
+    base = image_base + per_box(offsets, "int32")
+    height = per_box([h for h, _ in shapes], "int32")
+    width = per_box([w for _, w in shapes], "int32")
+    stride = per_box([float(s) for s in strides], "float32")[..., None]
+    return bilinear_pool(flat, base, height, width, boxes / stride, output_size, sampling_ratio)
+
+
+def roi_align(features, boxes, stride: int, output_size: int, sampling_ratio: int = 2):
+    """Pool ``boxes`` ``(B, N, 4)`` (image pixels) from one map ``features`` ``(B, H, W, C)`` -> ``(B, N, S, S, C)``."""
+    batch, height, width, channels = ops.shape(features)
+    n = ops.shape(boxes)[1]
+    flat = ops.reshape(features, (-1, channels))
+    base = ops.broadcast_to(ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1)), (batch, n))
+    full = ops.ones((batch, n), dtype="int32")
+    return bilinear_pool(flat, base, full * height, full * width, boxes / float(stride), output_size, sampling_ratio)

@@ -25,7 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
-from keras import layers, ops
+from keras import layers
+
+from fashionseg.layers import InputNormalization
 
 ARCHITECTURES = ("classic", "mobilenet_v2")
 # torchvision's ImageNet statistics, which the shared MobileNetV2 weights were trained with.
@@ -83,30 +85,6 @@ class UNetConfig:
     @classmethod
     def load(cls, path: str | Path) -> UNetConfig:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
-
-
-@keras.saving.register_keras_serializable(package="fashionseg")
-class InputNormalization(layers.Layer):
-    """``(x - mean) / std`` per channel with fixed statistics.
-
-    Example:
-        >>> import numpy as np
-        >>> layer = InputNormalization(mean=(10, 20, 30), std=(2, 4, 5))
-        >>> np.asarray(layer(np.full((1, 1, 1, 3), 40.0, "float32"))).ravel().tolist()
-        [15.0, 5.0, 2.0]
-    """
-
-    def __init__(self, mean, std, **kwargs):
-        super().__init__(**kwargs)
-        self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
-
-    def call(self, inputs):
-        mean = ops.convert_to_tensor(self.mean, dtype=inputs.dtype)
-        std = ops.convert_to_tensor(self.std, dtype=inputs.dtype)
-        return (inputs - mean) / std
-
-    def get_config(self):
-        return {**super().get_config(), "mean": self.mean, "std": self.std}
 
 
 # Keras' default 0.99 leaves the moving variance at 0.99^n of its initial 1.0 after n

@@ -60,6 +60,10 @@ class GarmentSegmenter:
         second = cls.load(path / SECOND_PASS_DIR) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
         return cls(model, config, second)
 
+    def warm_up(self) -> None:
+        """One prediction on a blank photo, so the first real one is not slowed by graph building."""
+        self.predict(np.zeros((self.config.input_size, self.config.input_size, 3), np.uint8))
+
     def probability(self, image: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
         """The garment probability of every pixel of an RGB photo, at its resolution.
 

@@ -10,7 +10,6 @@ command again resumes where it stopped.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -21,7 +20,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from fashionseg.files import write_text_atomic
+from fashionseg.files import append_csv_row, write_json_atomic
 from fashionseg.images import load_image
 from fashionseg.unet.data import GarmentBatches, GarmentExample, focus_image, load_arrays
 from fashionseg.unet.losses import bce_dice_loss, dice_coefficient
@@ -41,10 +40,6 @@ class TrainSettings:
     min_delta: float = 1e-4
     augment: bool = True
     seed: int = 0
-
-
-def _write_json(path: Path, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -74,18 +69,12 @@ class RunCheckpoint(keras.callbacks.Callback):
             "val_dice": val_dice, "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             "seconds": round(time.perf_counter() - self.started, 1),
         }
-        log = self.run_dir / "log.csv"
-        new = not log.exists()
-        with open(log, "a", newline="") as f:
-            writer = csv.DictWriter(f, LOG_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_csv_row(self.run_dir / "log.csv", LOG_FIELDS, row)
         self.state["epoch"] = epoch + 1
         if self.state["wait"] >= self.settings.patience:
             self.state["stopped_early"] = True
             self.model.stop_training = True
-        _write_json(self.run_dir / "state.json", self.state)
+        write_json_atomic(self.run_dir / "state.json", self.state)
 
 
 def _cached_arrays(run_dir: Path, name: str, examples, size: int, focus_dilation: int, progress: bool):
@@ -129,7 +118,7 @@ def train_unet(
         previous = json.loads(run_file.read_text())
         if previous["config"] != description["config"]:
             raise ValueError(f"{run_dir} holds a run with a different model config; use a new --run folder")
-    _write_json(run_file, description)  # settings (e.g. more epochs) may change between resumes
+    write_json_atomic(run_file, description)  # settings (e.g. more epochs) may change between resumes
     state_file = run_dir / "state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {
         "epoch": 0, "best_val_dice": -1.0, "best_epoch": 0, "wait": 0, "stopped_early": False, "finished": False}
@@ -158,7 +147,7 @@ def train_unet(
     threshold, val_dice, curve = select_threshold(segmenter, val_examples, first_pass, progress)
     state.update(finished=True, threshold=threshold, val_dice_at_threshold=val_dice,
                  threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(GRID, curve)})
-    _write_json(state_file, state)
+    write_json_atomic(state_file, state)
     return state
 
 

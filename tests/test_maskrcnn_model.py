@@ -1,0 +1,338 @@
+"""The Mask R-CNN's parts and the whole model on tiny inputs: targets, NMS, losses, training,
+resume, export, inference, post-processing, evaluation, and the same on JAX."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashionseg.maskrcnn.anchors import pyramid_anchors
+from fashionseg.maskrcnn.config import MaskRCNNConfig
+from fashionseg.maskrcnn.nms import fast_nms_keep
+from fashionseg.maskrcnn.postprocess import paste_mask, select_detections
+from fashionseg.maskrcnn.targets import DetectionTargetLayer, numpy_iou, rpn_targets
+from fashionseg.masks import encode_rle
+
+MASKRCNN_SOURCES = sorted((Path(__file__).resolve().parent.parent / "fashionseg" / "maskrcnn").glob("*.py"))
+# Everything but the graph-building parts may use TensorFlow; the model must not.
+MODEL_SOURCES = [p for p in MASKRCNN_SOURCES if p.name not in ("export.py",)]
+
+
+def tiny_config(**changes) -> MaskRCNNConfig:
+    values = dict(IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128, PRE_NMS_LIMIT=200, POST_NMS_ROIS_TRAINING=64, POST_NMS_ROIS_INFERENCE=32,
+                  TRAIN_ROIS_PER_IMAGE=16, MAX_GT_INSTANCES=6, TOP_DOWN_PYRAMID_SIZE=16, FPN_CLASSIF_FC_LAYERS_SIZE=32,
+                  MASK_HEAD_CONV_LAYERS=1, IMAGES_PER_GPU=2)
+    values.update(changes)
+    return MaskRCNNConfig(**values)
+
+
+def test_models_use_keras_ops_only():
+    for path in MODEL_SOURCES:
+        text = path.read_text()
+        assert "import tensorflow" not in text and "tf." not in text, path.name
+
+
+def greedy_nms(boxes, scores, threshold):
+    order = np.argsort(-scores)
+    keep = []
+    for i in order:
+        if all(numpy_iou(boxes[[i]], boxes[[j]])[0, 0] <= threshold for j in keep):
+            keep.append(i)
+    return set(keep)
+
+
+def test_fast_nms_keeps_a_subset_of_greedy_nms_and_all_isolated_boxes():
+    rng = np.random.default_rng(1)
+    yx = rng.uniform(0, 100, (60, 2))
+    boxes = np.concatenate([yx, yx + rng.uniform(10, 40, (60, 2))], 1).astype("float32")
+    scores = np.sort(rng.uniform(size=60))[::-1].astype("float32")
+    keep = np.asarray(fast_nms_keep(boxes[None], scores[None], 0.5))[0]
+    greedy = greedy_nms(boxes, scores, 0.5)
+    assert set(np.flatnonzero(keep)) <= greedy
+    isolated = [i for i in range(60) if (numpy_iou(boxes[[i]], boxes)[0] > 0.5).sum() == 1]
+    assert all(keep[i] for i in isolated) and keep[0]
+
+
+def test_rpn_targets_sample_positives_near_the_boxes():
+    config = tiny_config()
+    anchors = pyramid_anchors(config)
+    gt = np.array([[10, 20, 60, 50], [70, 70, 120, 110]], "float32")
+    match, deltas = rpn_targets(anchors, gt, config, np.random.default_rng(0))
+    positives, negatives = np.flatnonzero(match == 1), np.flatnonzero(match == -1)
+    assert 0 < len(positives) <= config.RPN_TRAIN_ANCHORS_PER_IMAGE // 2
+    assert len(positives) + len(negatives) == config.RPN_TRAIN_ANCHORS_PER_IMAGE
+    iou = numpy_iou(anchors, gt)
+    assert (iou[negatives].max(axis=1) < 0.3).all()
+    assert set(iou.argmax(axis=0)) <= set(positives)  # every box has its best anchor
+    from fashionseg.maskrcnn.boxes import decode_deltas
+
+    decoded = np.asarray(decode_deltas(anchors[positives], deltas[positives], config.RPN_BBOX_STD_DEV))
+    assert np.allclose(decoded, gt[iou[positives].argmax(axis=1)], atol=1e-3)
+
+
+def test_detection_targets_sample_positives_first_with_their_masks():
+    config = tiny_config(TRAIN_ROIS_PER_IMAGE=12, ROI_POSITIVE_RATIO=0.25, MINI_MASK_SHAPE=(8, 8), MASK_SHAPE=(4, 4))
+    gt_boxes = np.zeros((1, 6, 4), "float32")
+    gt_boxes[0, 0] = [0, 0, 64, 64]
+    gt_ids = np.zeros((1, 6), "int32")
+    gt_ids[0, 0] = 3
+    masks = np.zeros((1, 6, 8, 8), "float32")
+    masks[0, 0, :, :4] = 1  # the left half of the box
+    proposals = np.array([[[0, 0, 64, 64], [0, 0, 64, 128], [64, 64, 128, 128]]], "float32")
+    layer = DetectionTargetLayer(config, seed=0)
+    rois, class_ids, deltas, valid, mask_targets = (np.asarray(x) for x in layer(proposals, np.ones((1, 3), bool), gt_ids, gt_boxes, masks))
+    positives = 3  # round(12 * 0.25)
+    assert mask_targets.shape == (1, positives, 4, 4)
+    pos = [k for k in range(positives) if valid[0, k]]
+    assert len(pos) == 3  # the proposal equal to the box, the box itself (IoU 1) and the wide one (IoU 0.5)
+    for k in pos:
+        assert class_ids[0, k] == 3 and np.allclose(rois[0, k, :2], 0)
+    # Masks follow the box: the left half, and for the double-width RoI the left quarter, zeros beyond the box.
+    for k in pos:
+        width = rois[0, k, 3]
+        expected = np.zeros((4, 4))
+        expected[:, : int(round(4 * 32 / width))] = 1
+        np.testing.assert_array_equal(mask_targets[0, k], expected)
+    negatives = valid[0, positives:].sum()
+    assert 1 <= negatives <= np.ceil(len(pos) * 3)  # ratio 0.25: at most 3 negatives per positive
+    assert (class_ids[0, positives:] == 0).all() and np.allclose(deltas[0, positives:], 0)
+
+
+def test_select_and_paste():
+    keep = select_detections(np.array([1, 9, 9, 9, 0]), np.array([0.5, 0.99, 0.98, 0.97, 0.99]), 0.6, 10, {9: 2})
+    assert keep.tolist() == [1, 2]
+    mask = paste_mask(np.ones((28, 28), "float32"), np.array([10.0, 20.0, 30.0, 60.0]), 100, 50)
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    assert (rows[0], rows[-1], cols[0], cols[-1]) == (20, 59, 10, 29) and mask.sum() == 40 * 20
+    left = np.zeros((28, 28), "float32")
+    left[:, :14] = 1
+    half = paste_mask(left, np.array([0.0, 0.0, 40.0, 40.0]), 40, 40)
+    assert half[:, :20].all() and not half[:, 20:].any()
+
+
+def write_synthetic_set(folder: Path, count: int = 4) -> tuple[Path, Path]:
+    """Photos of rectangles (pants) and small squares (shoes) with their COCO instances."""
+    photos = folder / "photos"
+    photos.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    images, annotations = [], []
+    for i in range(count):
+        image = np.full((160, 120, 3), 200, np.uint8)
+        pants = np.zeros((160, 120), bool)
+        y, x = rng.integers(20, 50), rng.integers(10, 40)
+        pants[y : y + 80, x : x + 50] = True
+        shoe = np.zeros((160, 120), bool)
+        shoe[130:145, 20:40] = True
+        image[pants] = (40, 40, 160)
+        image[shoe] = (20, 20, 20)
+        name = f"{i:04d}.jpg"
+        Image.fromarray(image).save(photos / name)
+        images.append({"id": i + 1, "file_name": name, "height": 160, "width": 120, "split": "val" if i == 0 else "train"})
+        for cid, m in ((4, pants), (8, shoe)):
+            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": cid, "segmentation": encode_rle(m),
+                                "area": int(m.sum()), "bbox": [0, 0, 1, 1], "iscrowd": 0})
+    from fashionseg.vocabulary import FASHIONSEG11
+
+    path = folder / "instances.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": FASHIONSEG11.coco_categories()}))
+    return path, photos
+
+
+def test_train_resume_export_predict_and_evaluate(tmp_path):
+    from fashionseg.maskrcnn.data import examples_from_coco
+    from fashionseg.maskrcnn.evaluate import evaluate_maskrcnn, load_coco
+    from fashionseg.maskrcnn.export import export_run
+    from fashionseg.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.maskrcnn.train import TrainSettings, train_maskrcnn
+
+    instances, photos = write_synthetic_set(tmp_path)
+    config = tiny_config()
+    train, val = examples_from_coco(instances, photos, "train"), examples_from_coco(instances, photos, "val")
+    assert len(train) == 3 and len(val) == 1 and val[0].class_ids == (5, 9)
+    run = tmp_path / "run"
+    state = train_maskrcnn(config, TrainSettings(heads_epochs=1, all_epochs=1, steps_per_epoch=1), train, val, run, progress=False)
+    assert state["epoch"] == 2 and (run / "last_optimizer.npz").is_file()
+    state = train_maskrcnn(config, TrainSettings(heads_epochs=1, all_epochs=2, steps_per_epoch=1), train, val, run, progress=False)
+    rows = (run / "log.csv").read_text().splitlines()
+    assert state["epoch"] == 3 and len(rows) == 4 and rows[1].split(",")[1] == "heads" and rows[3].split(",")[1] == "all"
+    assert all(np.isfinite(float(v)) for v in rows[3].split(",")[3:])
+    with pytest.raises(ValueError, match="different model config"):
+        train_maskrcnn(tiny_config(TRAIN_ROIS_PER_IMAGE=8), TrainSettings(), train, val, run, progress=False)
+
+    weights = export_run(run, tmp_path / "weights" / "maskrcnn_tiny")
+    segmenter = InstanceSegmenter.load(weights, runtime="keras")
+    result = segmenter.predict(photos / "0000.jpg", min_confidence=0.0)
+    assert set(result.timings) == {"decode", "preprocess", "model", "postprocess"}
+    assert len(result.instances) <= config.DETECTION_MAX_INSTANCES
+    for inst in result.instances:
+        assert inst.mask.shape == (160, 120) and 0 <= inst.box[0] <= inst.box[2] <= 120
+    # Gray, alpha and tiny photos work; corrupt ones fail with a clear error.
+    from fashionseg.images import ImageLoadError
+
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.full((90, 70), 100, np.uint8)).save(gray)
+    rgba = tmp_path / "alpha.png"
+    Image.fromarray(np.zeros((50, 80, 4), np.uint8)).save(rgba)
+    assert segmenter.predict(gray, min_confidence=0.0).height == 90
+    assert segmenter.predict(rgba, min_confidence=0.0).width == 80
+    with pytest.raises(ImageLoadError):
+        segmenter.predict(b"\xff\xd8\xff\xe0 truncated jpeg")
+
+    # The ONNX export gives the same detections, and becomes the default runtime.
+    from fashionseg.maskrcnn.export import export_onnx
+
+    export_onnx(weights)
+    onnx = InstanceSegmenter.load(weights)
+    assert onnx.runtime_name == "onnx"
+    image = np.asarray(Image.open(photos / "0001.jpg"), dtype="float32")
+    from fashionseg.images import letterbox
+
+    batch = letterbox(image.astype(np.uint8), 128)[0][None].astype("float32")
+    a, b = segmenter.runtime(batch), onnx.runtime(batch)
+    np.testing.assert_array_equal(a["class_ids"], b["class_ids"])
+    np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-4)
+    np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-2)
+    np.testing.assert_allclose(a["masks"], b["masks"], atol=1e-4)
+
+    # Evaluation on an untrained model runs end to end and scores it low but validly.
+    coco = load_coco(instances)
+    results, detections = evaluate_maskrcnn(segmenter, coco, photos, client=None, predict_options={"min_confidence": 0.0}, progress=False)
+    assert results["test"]["images"] == 4 and 0 <= results["test"]["map50"] <= 1 and results["tto"] is None
+    assert set(results["per_class"]) >= {"pants", "shoe"} and results["per_class"]["pants"]["true_images"] == 4
+
+
+class PerfectRuntime:
+    """A runtime that 'detects' exactly the ground truth of one photo (boxes and masks in model-input pixels)."""
+
+    def __init__(self, boxes, class_ids, masks):
+        self.out = {"boxes": boxes[None], "class_ids": class_ids[None], "scores": np.linspace(0.99, 0.9, len(class_ids))[None],
+                    "masks": masks[None]}
+
+    def __call__(self, batch):
+        return self.out
+
+
+def test_evaluation_scores_a_perfect_model_as_perfect(tmp_path):
+    """Real post-processing, pasting and metrics on a runtime that returns the truth: every score is 1."""
+    from fashionseg.maskrcnn.evaluate import evaluate_maskrcnn, load_coco
+    from fashionseg.maskrcnn.predictor import InstanceSegmenter
+
+    instances, photos = write_synthetic_set(tmp_path, count=1)
+    coco = load_coco(instances)
+    config = MaskRCNNConfig()  # 512 px: the 160 x 120 photo is scaled by 3.2 and padded 64 px left and right
+    boxes, masks = [], []
+    for ann in coco["annotations"]:
+        from fashionseg.masks import decode_rle
+
+        m = decode_rle(ann["segmentation"])
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        y1, x1, y2, x2 = rows[0], cols[0], rows[-1] + 1, cols[-1] + 1
+        boxes.append([y1 * 3.2, x1 * 3.2 + 64, y2 * 3.2, x2 * 3.2 + 64])
+        masks.append(np.ones((28, 28), "float32"))  # rectangles fill their boxes
+    runtime = PerfectRuntime(np.array(boxes, "float32"), np.array([5, 9]), np.array(masks))
+    segmenter = InstanceSegmenter(runtime, config)
+    client = {"images": coco["images"], "image_labels": [{"image_id": 1, "category_id": 4}, {"image_id": 1, "category_id": 8}]}
+    results, _ = evaluate_maskrcnn(segmenter, coco, photos, client=client, progress=False)
+    t = results["test"]
+    assert (t["exact_match_ratio"], t["overall_accuracy"], t["jaccard"], t["map50"], t["f1"]) == (1.0, 1.0, 1.0, 1.0, 1.0)
+    assert t["coco_ap50"] == pytest.approx(1.0) and results["client"]["exact_match_ratio"] == 1.0
+    assert results["tto"] == pytest.approx(1.5 * 1.0 + 1.0 + 1.0 - t["inference_seconds"] / 10)
+    assert results["per_image"][0]["errors"] == []
+
+
+def test_confusions_are_told_apart_from_misses():
+    from fashionseg.maskrcnn.evaluate import image_errors
+    from fashionseg.metrics import Instances, match_instances
+
+    a = np.zeros((3, 10, 10), bool)
+    a[0, :5] = True  # shirt
+    a[1, 6:, :3] = True  # shoe
+    a[2, 6:, 6:] = True
+    gt = Instances(a[:2], np.array([0, 8]))
+    pred = Instances(a[[0, 2]], np.array([6, 8]), np.array([0.9, 0.8]))  # shirt taken for dress; a shoe where none is
+    errors = image_errors(gt, pred, match_instances(gt, pred))
+    kinds = sorted((e["type"], e["class_id"], e.get("predicted_class_id")) for e in errors)
+    assert kinds == [("confusion", 0, 6), ("false_negative", 8, None), ("false_positive", 8, None)]
+
+
+JAX_SCRIPT = """
+import numpy as np, keras
+from tests.test_maskrcnn_model import tiny_config
+from fashionseg.maskrcnn.model import LOSS_NAMES, MaskRCNNNetworks
+from fashionseg.maskrcnn.train import make_optimizer, passthrough_loss, TrainSettings
+assert keras.backend.backend() == "jax"
+config = tiny_config()
+nets = MaskRCNNNetworks(config)
+model = nets.training_model(seed=0)
+n = nets.num_anchors
+rng = np.random.default_rng(0)
+x = {"image": rng.uniform(0, 255, (2, 128, 128, 3)).astype("float32"), "rpn_match": rng.integers(-1, 2, (2, n)).astype("int32"),
+     "rpn_deltas": rng.normal(size=(2, n, 4)).astype("float32"), "gt_class_ids": np.array([[1, 2, 0, 0, 0, 0]] * 2, "int32"),
+     "gt_boxes": np.array([[[10, 10, 60, 50], [70, 20, 120, 90]] + [[0, 0, 0, 0]] * 4] * 2, "float32"),
+     "gt_masks": np.ones((2, 6, 56, 56), "float32")}
+model.compile(make_optimizer(config, TrainSettings(), "all", 1), loss={k: passthrough_loss for k in LOSS_NAMES})
+logs = model.train_on_batch(x, {k: np.zeros(2, "float32") for k in LOSS_NAMES}, return_dict=True)
+assert all(np.isfinite(v) for v in logs.values()), logs
+out = nets.inference_model().predict_on_batch(x["image"][:1])
+assert out["masks"].shape == (1, 10, 28, 28) and out["boxes"].shape == (1, 10, 4)
+print("jax ok", sorted(logs))
+"""
+
+
+def test_one_training_step_and_inference_on_jax():
+    pytest.importorskip("jax")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(root)}
+    r = subprocess.run([sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    assert r.returncode == 0 and "jax ok" in r.stdout, r.stderr[-3000:]
+
+
+def test_config_carrying_layers_round_trip():
+    from fashionseg.maskrcnn.detection import DetectionLayer
+    from fashionseg.maskrcnn.rpn import ProposalLayer
+
+    config = tiny_config()
+    for layer in (DetectionLayer(config), ProposalLayer(config, training_mode=True), DetectionTargetLayer(config, seed=3)):
+        copy = type(layer).from_config(layer.get_config())
+        assert copy.config == config and copy.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("backbone", ["resnet50"])
+def test_resnet_backbones_build_and_run(backbone, tmp_path):
+    """ResNets start from random weights or a weights file (no pretrained ResNet exists here)."""
+    from fashionseg.maskrcnn.backbone import build_backbone
+    from fashionseg.maskrcnn.model import MaskRCNNNetworks
+
+    config = tiny_config(BACKBONE=backbone)
+    nets = MaskRCNNNetworks(config)
+    assert [tuple(t.shape[1:3]) for t in nets.backbone.outputs] == [(16, 16), (8, 8), (4, 4)]
+    out = nets.inference_model().predict_on_batch(np.zeros((1, 128, 128, 3), "float32"))
+    assert out["masks"].shape == (1, config.DETECTION_MAX_INSTANCES, 28, 28)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        build_backbone(tiny_config(BACKBONE=backbone, BACKBONE_WEIGHTS=str(tmp_path / "missing.h5")))
+
+
+def test_segment_page_helpers(tmp_path):
+    import io
+    import zipfile
+
+    from fashionseg.maskrcnn.predictor import Instance, SegmentationResult
+    from fashionseg.segment import instance_rows, masks_zip, on_checkerboard, predictions_coco
+
+    mask = np.zeros((20, 10), bool)
+    mask[2:6, 3:8] = True
+    result = SegmentationResult([Instance(8, "shoe", 0.9, (3.0, 2.0, 8.0, 6.0), mask)], 20, 10, {"model": 0.1})
+    assert instance_rows(result) == [{"class": "shoe", "score": 0.9, "area %": 10.0, "box (x1, y1, x2, y2)": "3, 2, 8, 6"}]
+    doc = json.loads(predictions_coco(result, "a.jpg"))
+    assert doc["annotations"][0]["category_id"] == 8 and doc["annotations"][0]["area"] == 20
+    names = zipfile.ZipFile(io.BytesIO(masks_zip(result, "../evil <b>name</b>.jpg"))).namelist()
+    assert names == ["evil_b_name_b_01_shoe.png", "evil_b_name_b_instances.json"]
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[0, 0] = (255, 0, 0, 255)
+    shown = on_checkerboard(rgba)
+    assert tuple(shown[0, 0]) == (255, 0, 0) and shown[1, 1, 0] == shown[1, 1, 1]

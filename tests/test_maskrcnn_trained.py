@@ -1,0 +1,110 @@
+"""The trained default Mask R-CNN in weights/: real photos, real masks, the CLI contracts."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashionseg import settings
+from fashionseg.images import ImageLoadError
+from fashionseg.maskrcnn.data import examples_from_coco
+from fashionseg.maskrcnn.predictor import InstanceSegmenter
+from fashionseg.masks import decode_rle
+from fashionseg.metrics import Instances, average_precision_50
+
+WEIGHTS = settings.default_weights("maskrcnn")
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    assert WEIGHTS is not None and (WEIGHTS / "config.json").is_file(), "the default Mask R-CNN is missing from weights/"
+    return InstanceSegmenter.load(WEIGHTS)
+
+
+def test_weights_are_small_named_and_documented():
+    assert "maskrcnn" in WEIGHTS.name
+    files = [p for p in WEIGHTS.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 60 * 2**20
+    for name in ("MODEL_CARD.md", "training_log.csv", "training.json", "config.json", "model.weights.h5"):
+        assert (WEIGHTS / name).is_file(), name
+
+
+def test_validation_photos_are_segmented(segmenter, ccp_subset, ccp_root):
+    examples = examples_from_coco(ccp_subset / "instances.json", ccp_root / "photos", split="val")
+    assert examples
+    aps = []
+    for ex in examples:
+        result = segmenter.predict(ex.image_path)
+        truth = Instances(np.stack([decode_rle(r) for r in ex.rles]), np.array(ex.class_ids) - 1)
+        assert all(i.mask.shape == truth.masks.shape[1:] for i in result.instances)
+        assert sum(i.class_name == "shoe" for i in result.instances) <= 2  # the thesis' per-class cap
+        pred = Instances(np.stack([i.mask for i in result.instances]) if result.instances else np.zeros((0,) + truth.masks.shape[1:], bool),
+                         np.array([i.class_id for i in result.instances]), np.array([i.score for i in result.instances]))
+        aps.append(average_precision_50(truth, pred))
+    assert np.mean(aps) > 0.3, aps
+
+
+def test_both_runtimes_agree(segmenter, ccp_root):
+    if not (WEIGHTS / "model.onnx").is_file():
+        pytest.skip("no ONNX export")
+    keras_runtime = InstanceSegmenter.load(WEIGHTS, runtime="keras")
+    photo = sorted((ccp_root / "photos").glob("*.jpg"))[3]
+    a, b = keras_runtime.predict(photo), segmenter.predict(photo)
+    assert [i.class_id for i in a.instances] == [i.class_id for i in b.instances]
+    assert all(abs(x.score - y.score) < 1e-3 for x, y in zip(a.instances, b.instances))
+
+
+def test_bad_photos_get_clear_errors_or_results(segmenter, tmp_path):
+    with pytest.raises(ImageLoadError, match="not an image"):
+        segmenter.predict(b"this is not a photo")
+    huge = tmp_path / "huge.png"
+    Image.new("L", (10_000, 8_000)).save(huge)
+    with pytest.raises(ImageLoadError, match="megapixels"):
+        segmenter.predict(huge)
+    gray = np.full((300, 200, 3), 128, np.uint8)
+    assert segmenter.predict(gray).height == 300
+    alpha = tmp_path / "alpha.png"
+    Image.fromarray(np.zeros((120, 90, 4), np.uint8), "RGBA").save(alpha)
+    assert segmenter.predict(alpha).width == 90
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "fashionseg", *args], capture_output=True, text=True, env=env)
+
+
+def test_evaluate_cli_contract(tmp_path, ccp_subset, ccp_root):
+    env = {**os.environ, "FASHIONSEG_EXPERIMENTS": str(tmp_path / "registry")}
+    out = tmp_path / "metrics.json"
+    r = run_cli("evaluate", "maskrcnn", "--weights", str(WEIGHTS), "--test", str(ccp_subset / "instances.json"),
+                "--client", str(ccp_subset / "client.json"), "--images", str(ccp_root / "photos"), "--out", str(out), "--quiet", env=env)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(out.read_text())
+    for key in ("exact_match_ratio", "overall_accuracy", "jaccard", "map50", "f1", "inference_seconds", "coco_ap", "coco_ap50"):
+        assert 0 <= m["test"][key] <= (1 if key != "inference_seconds" else 30), key
+    for key in ("exact_match_ratio", "overall_accuracy", "jaccard"):
+        assert 0 <= m["client"][key] <= 1
+    for key in ("classification_score_test", "classification_score_client", "segmentation_score", "speed_score", "to", "tto"):
+        assert isinstance(m[key], float), key
+    assert set(m["per_class"]["shoe"]) >= {"accuracy", "coco_ap", "coco_ap50", "true_images", "predicted_images", "client_accuracy"}
+    assert m["test"]["images"] == len(json.loads((ccp_subset / "instances.json").read_text())["images"])
+    (record,) = (tmp_path / "registry").glob("*.json")
+    saved = json.loads(record.read_text())
+    assert saved["kind"] == "maskrcnn" and saved["metrics"]["tto"] == m["tto"] and saved["loss_log"].endswith("training_log.csv")
+    assert saved["per_class"]["pants"]["accuracy"] == m["per_class"]["pants"]["accuracy"]
+
+
+def test_predict_and_bench_cli(tmp_path, ccp_root):
+    photo = sorted((ccp_root / "photos").glob("*.jpg"))[0]
+    r = run_cli("predict", "maskrcnn", str(photo), "--out", str(tmp_path), "--min-confidence", "0.5", "--max-per-class", "shoe=1")
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / f"{photo.stem}_overlay.png").size == Image.open(photo).size
+    coco = json.loads((tmp_path / f"{photo.stem}.json").read_text())
+    assert sum(a["category_id"] == 8 for a in coco["annotations"]) <= 1 and all(a["score"] >= 0.5 for a in coco["annotations"])
+    r = run_cli("bench", "maskrcnn", str(photo), "--repeat", "2", "--warmup", "1")
+    assert r.returncode == 0 and "median" in r.stdout and "peak memory" in r.stdout, r.stdout + r.stderr
+    r = run_cli("predict", "maskrcnn", str(tmp_path / "missing.jpg"), "--out", str(tmp_path))
+    assert r.returncode == 2 and "no such file" in r.stderr
