@@ -333,7 +333,7 @@ def cmd_export_maskrcnn(args) -> int:
     from fashionseg.maskrcnn.export import export_onnx, export_run
 
     if args.run:
-        print(f"exported {export_run(args.run, args.weights, which=args.which)}")
+        print(f"exported {export_run(args.run, args.weights, which=args.which, min_confidence=args.detection_min_confidence)}")
     if not args.no_onnx:
         print(f"wrote {export_onnx(args.weights)}")
     return 0
@@ -516,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     xm.add_argument("weights", help="weights folder (written from --run if given)")
     xm.add_argument("--run", help="training run folder to export from")
     xm.add_argument("--which", choices=["best", "last"], default="best", help="best (lowest validation loss) or last epoch")
+    xm.add_argument("--detection-min-confidence", type=float, help="the exported model's default confidence threshold (default: the run's)")
     xm.add_argument("--no-onnx", action="store_true", help="do not write model.onnx")
     xm.set_defaults(func=cmd_export_maskrcnn)
 

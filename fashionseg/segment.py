@@ -62,6 +62,11 @@ def predictions_coco(result, file_name: str) -> str:
     return json.dumps(doc)
 
 
+def escape_markdown(text: str) -> str:
+    """User text (file names, labels) shown as itself in Streamlit's markdown, not as formatting or HTML."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+
+
 def safe_stem(file_name: str) -> str:
     """A file name's stem reduced to characters safe in archive member names."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", file_name.rsplit(".", 1)[0]).strip("._")

@@ -9,7 +9,16 @@ import streamlit as st
 from fashionseg import settings
 from fashionseg.images import ImageLoadError, load_image
 from fashionseg.overlay import CLASS_COLOURS, draw_instances
-from fashionseg.segment import THESIS_BUDGET_SECONDS, TimingLog, instance_rows, masks_zip, on_checkerboard, png_bytes, predictions_coco
+from fashionseg.segment import (
+    THESIS_BUDGET_SECONDS,
+    TimingLog,
+    escape_markdown,
+    instance_rows,
+    masks_zip,
+    on_checkerboard,
+    png_bytes,
+    predictions_coco,
+)
 from fashionseg.vocabulary import FASHIONSEG11
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp"]
@@ -38,6 +47,14 @@ def trained(kind: str) -> Path | None:
     return path if path is not None and (path / "config.json").is_file() else None
 
 
+def report_stages(pipeline: str, stage_seconds: dict[str, float]) -> list[dict]:
+    """Writes each stage's time into the open status box, adds the photo to the session's log."""
+    for stage, seconds in stage_seconds.items():
+        st.write(f"{stage}: {seconds * 1000:.0f} ms")
+    timings.add(pipeline, sum(stage_seconds.values()))
+    return [{"pipeline": pipeline, "stage": stage, "ms": seconds * 1000} for stage, seconds in stage_seconds.items()]
+
+
 st.title("Segment")
 maskrcnn_path, unet_path = trained("maskrcnn"), trained("unet")
 for label, path in (("Instance segmentation (Mask R-CNN)", maskrcnn_path), ("Garment cutout (U-Net)", unet_path)):
@@ -62,6 +79,8 @@ with st.sidebar:
         cap = st.number_input("Cap", 1, 10, int(next(iter(config.DETECTION_MAX_PER_CLASS.values()), 2)))
         opacity = st.slider("Mask opacity", 0.0, 1.0, 0.5, 0.05)
         show_boxes = st.toggle("Boxes and labels", value=True)
+        with st.expander(f"Model {maskrcnn_path.name}: settings"):
+            st.dataframe(pd.DataFrame(config.rows(), columns=["setting", "value"]), hide_index=True)
     if "U-Net cutout" in pipelines:
         st.subheader("U-Net")
         unet_config = garment_segmenter(str(unet_path)).config
@@ -93,11 +112,11 @@ if not photos or not pipelines:
 
 for name, data in photos:
     st.divider()
-    st.subheader(name, anchor=False)
+    st.subheader(escape_markdown(name), anchor=False)
     try:
         image = load_image(data)
     except ImageLoadError as exc:
-        st.error(f"{name}: {exc}")
+        st.error(escape_markdown(f"{name}: {exc}"))
         continue
     columns = st.columns(len(pipelines))
     stage_rows = []
@@ -105,10 +124,7 @@ for name, data in photos:
         with columns[pipelines.index("Mask R-CNN")], st.status("Mask R-CNN ...", expanded=False) as status:
             result = instance_segmenter(str(maskrcnn_path)).predict(
                 image, min_confidence=min_confidence, max_instances=max_instances, max_per_class={c: int(cap) for c in capped})
-            for stage, seconds in result.timings.items():
-                st.write(f"{stage}: {seconds * 1000:.0f} ms")
-                stage_rows.append({"pipeline": "Mask R-CNN", "stage": stage, "ms": seconds * 1000})
-            timings.add("Mask R-CNN", result.total_seconds)
+            stage_rows += report_stages("Mask R-CNN", result.timings)
             status.update(label=f"Mask R-CNN: {len(result.instances)} instances in {result.total_seconds * 1000:.0f} ms", state="complete")
         with columns[pipelines.index("Mask R-CNN")]:
             present = sorted({i.class_name for i in result.instances}, key=FASHIONSEG11.names.index)
@@ -129,10 +145,7 @@ for name, data in photos:
     if "U-Net cutout" in pipelines:
         with columns[pipelines.index("U-Net cutout")], st.status("U-Net ...", expanded=False) as status:
             cut = garment_segmenter(str(unet_path)).predict(image, threshold=threshold, double_pass=double_pass)
-            for stage, seconds in cut.timings.items():
-                st.write(f"{stage}: {seconds * 1000:.0f} ms")
-                stage_rows.append({"pipeline": "U-Net cutout", "stage": stage, "ms": seconds * 1000})
-            timings.add("U-Net cutout", cut.total_seconds)
+            stage_rows += report_stages("U-Net cutout", cut.timings)
             status.update(label=f"U-Net: garment {cut.mask.mean():.0%} of the photo in {cut.total_seconds * 1000:.0f} ms", state="complete")
         with columns[pipelines.index("U-Net cutout")]:
             st.image(on_checkerboard(cut.cutout), caption="Cutout", width="stretch")

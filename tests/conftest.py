@@ -4,6 +4,7 @@ except under FASHIONSEG_REQUIRE_DATA=1 (CI), where they fail instead."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,15 @@ import pytest
 from fashionseg import settings
 from fashionseg.convert.ccp import convert_ccp
 
+
+
+@pytest.fixture(autouse=True)
+def restore_main_module():
+    """Streamlit's AppTest leaves the page it ran as ``sys.modules["__main__"]``; a later test that
+    spawns processes would make each child re-run that page. Put the real one back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 def annotated_ids(root: Path, kind: str) -> list[int]:

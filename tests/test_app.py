@@ -18,7 +18,7 @@ def test_landing_page_says_plainly_that_no_model_is_trained(monkeypatch, tmp_pat
 def test_landing_page_names_the_default_models():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
     assert any("Garment cutout (U-Net): model unet_mobilenet_v2_320" in s.value for s in at.success)
-    assert any("Mask R-CNN" in i.value and "no trained model yet" in i.value for i in at.info)
+    assert any("Instance segmentation (Mask R-CNN): model maskrcnn_mobilenet_v2_512" in s.value for s in at.success)
 
 
 def test_landing_page_reports_missing_data(monkeypatch, tmp_path):
@@ -64,10 +64,13 @@ def test_segment_page_runs_both_pipelines_on_a_folder_photo(ccp_root):
     photos.select(sorted(p.name for p in (ccp_root / "photos").glob("*.jpg"))[0]).run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert set(table.columns) >= {"class", "score", "area %"} and (table["score"] >= 0.7).all()
+    threshold = next(s for s in at.slider if s.label == "Min confidence").value  # the model's DETECTION_MIN_CONFIDENCE
+    assert set(table.columns) >= {"class", "score", "area %"} and (table["score"] >= threshold).all() and len(table)
     assert (table["class"] == "shoe").sum() <= 2
     labels = [m.label for m in at.metric]
     assert any(label.startswith("Mask R-CNN: mean of 1 photos") for label in labels)
+    settings = next(d.value for d in at.sidebar.dataframe)
+    assert settings.set_index("setting").loc["BACKBONE", "value"] == "mobilenet_v2"
     assert any(label.startswith("U-Net cutout: mean of 1 photos") for label in labels)
     assert {b.label for b in at.get("download_button")} >= {"Predictions (COCO JSON)", "Masks (PNG, zip)", "Cutout (RGBA PNG)"}
     # A stricter threshold shows fewer instances, never more.

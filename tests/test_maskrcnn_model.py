@@ -336,3 +336,9 @@ def test_segment_page_helpers(tmp_path):
     rgba[0, 0] = (255, 0, 0, 255)
     shown = on_checkerboard(rgba)
     assert tuple(shown[0, 0]) == (255, 0, 0) and shown[1, 1, 0] == shown[1, 1, 1]
+
+
+def test_user_text_is_shown_as_text():
+    from fashionseg.segment import escape_markdown
+
+    assert escape_markdown("<b>x</b> **y**.jpg") == "\\<b\\>x\\</b\\> \\*\\*y\\*\\*\\.jpg"

@@ -94,6 +94,18 @@ def _classification(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     return {"exact_match_ratio": emr, "overall_accuracy": oa, "jaccard": jss, "classification_score": metrics.classification_score(emr, oa, jss)}
 
 
+def classification_by_min_confidence(records: list[dict], lowest: float, step: float = 0.05) -> list[dict]:
+    """The classification metrics had the confidence threshold been higher: one row per threshold
+    from ``lowest`` (the one evaluated) up to 0.95, from the per-photo predictions."""
+    truths = [r["true_classes"] for r in records]
+    rows = []
+    for threshold in np.arange(lowest, 0.951, step):
+        predicted = [sorted({p["class_id"] for p in r["predictions"] if p["score"] >= threshold - 1e-9}) for r in records]
+        scores = _classification(metrics.label_indicators(truths, NUM_CLASSES), metrics.label_indicators(predicted, NUM_CLASSES))
+        rows.append({"min_confidence": round(float(threshold), 3), **{k: round(v, 4) for k, v in scores.items()}})
+    return rows
+
+
 def evaluate_test_set(segmenter: InstanceSegmenter, coco: dict, images_dir: str | Path, predict_options: dict | None = None,
                       progress: bool = True) -> tuple[dict, dict, list[dict], list[dict]]:
     """Returns (test metrics, per-class results, per-image records, COCO detections)."""
@@ -175,6 +187,8 @@ def evaluate_maskrcnn(segmenter: InstanceSegmenter, test: dict, images_dir: str 
     """All metrics of the evaluation contract; returns (METRICS.json content, COCO detections)."""
     test_metrics, per_class, records, detections = evaluate_test_set(segmenter, test, images_dir, predict_options, progress)
     out = {"test": test_metrics, "per_class": per_class}
+    lowest = (predict_options or {}).get("min_confidence", segmenter.config.DETECTION_MIN_CONFIDENCE)
+    test_metrics["classification_by_min_confidence"] = classification_by_min_confidence(records, lowest)
     segmentation = metrics.segmentation_score(test_metrics["map50"], test_metrics["f1"])
     speed = metrics.speed_score(test_metrics["inference_seconds"])
     to = metrics.trade_off(test_metrics["classification_score"], segmentation, speed)

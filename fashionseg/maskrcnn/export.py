@@ -18,14 +18,18 @@ from pathlib import Path
 from fashionseg.files import write_json_atomic
 from fashionseg.maskrcnn.config import MaskRCNNConfig
 from fashionseg.maskrcnn.predictor import CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE
-from fashionseg.settings import ModelNotTrainedError
+from fashionseg.settings import PROJECT_ROOT, ModelNotTrainedError
 
 TRAINING_FILE = "training.json"
 LOG_FILE = "training_log.csv"
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best") -> Path:
-    """Copy a run's ``best`` (lowest validation loss) or ``last`` weights, config and log into ``out_dir``."""
+def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best", min_confidence: float | None = None) -> Path:
+    """Copy a run's ``best`` (lowest validation loss) or ``last`` weights, config and log into ``out_dir``.
+
+    ``min_confidence`` replaces the config's ``DETECTION_MIN_CONFIDENCE`` (choose it on the
+    validation split: ``evaluate maskrcnn`` reports the classification metrics per threshold).
+    """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     weights = run_dir / f"{which}.weights.h5"
     if not weights.is_file():
@@ -34,12 +38,14 @@ def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best") ->
     state = json.loads((run_dir / "state.json").read_text())
     config = MaskRCNNConfig.from_dict(run["config"])
     out_dir.mkdir(parents=True, exist_ok=True)
+    if min_confidence is not None:
+        config = replace(config, DETECTION_MIN_CONFIDENCE=min_confidence)
     replace(config, BACKBONE_WEIGHTS=None).save(out_dir / CONFIG_FILE)
     shutil.copyfile(weights, out_dir / WEIGHTS_FILE)
     shutil.copyfile(run_dir / "log.csv", out_dir / LOG_FILE)
     (out_dir / ONNX_FILE).unlink(missing_ok=True)  # belongs to the weights it replaced
     training = {
-        "initialised_from": run["config"].get("BACKBONE_WEIGHTS"), "settings": run["settings"],
+        "initialised_from": _relative(run["config"].get("BACKBONE_WEIGHTS")), "settings": run["settings"],
         "train_photos": run["train_photos"], "val_photos": run["val_photos"],
         "epochs_trained": state["epoch"], "weights": which, "best_epoch": state["best_epoch"],
         "best_val_loss": state["best_val_loss"], "training_seconds": round(state.get("seconds", 0.0), 1),
@@ -47,6 +53,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best") ->
     }
     write_json_atomic(out_dir / TRAINING_FILE, training)
     return out_dir
+
+
+def _relative(path: str | None) -> str | None:
+    """A weights path relative to the project (``../shared/...``), so the record is the same on every machine."""
+    if path in (None, "imagenet"):
+        return path
+    return os.path.relpath(Path(path).resolve(), PROJECT_ROOT)
 
 
 def export_onnx(weights_dir: str | Path, opset: int = 17) -> Path:
