@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 from keras import layers, ops
 
@@ -28,3 +30,19 @@ class InputNormalization(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+def headless_application(name: str, input_shape, weights: str | None, role: str = "backbone") -> keras.Model:
+    """A ``keras.applications`` classifier (e.g. "MobileNetV2") without its top.
+
+    ``weights``: None (random initialisation), "imagenet" (Keras' own download) or
+    a weights file such as the shared, torchvision-trained MobileNetV2.
+    """
+    keyword = "imagenet" if weights == "imagenet" else None
+    model = getattr(keras.applications, name)(input_shape=tuple(input_shape), include_top=False, weights=keyword)
+    if weights not in (None, "imagenet"):
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"{role} weights {path} not found (see ../shared/weights/README.md)")
+        model.load_weights(str(path))
+    return model

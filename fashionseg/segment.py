@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -88,16 +89,31 @@ def masks_zip(result, file_name: str) -> bytes:
 
 @dataclass
 class TimingLog:
-    """The seconds each photo of a session took, per pipeline, for the running average."""
+    """The seconds each photo of a session took, per pipeline, for the running average.
 
-    totals: dict[str, list[float]] = field(default_factory=dict)
+    Runs are keyed (photo and settings), so a page redrawn with the same photo and
+    settings, whose result comes from a cache, is not counted again.
 
-    def add(self, pipeline: str, seconds: float) -> None:
-        self.totals.setdefault(pipeline, []).append(seconds)
+    Example:
+        >>> log = TimingLog()
+        >>> log.add("Mask R-CNN", "a", 0.1); log.add("Mask R-CNN", "a", 0.1); log.add("Mask R-CNN", "b", 0.3)
+        >>> log.count("Mask R-CNN"), round(log.mean("Mask R-CNN"), 3)
+        (2, 0.2)
+    """
+
+    runs: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def add(self, pipeline: str, run_key: str, seconds: float) -> None:
+        self.runs.setdefault(pipeline, {}).setdefault(run_key, seconds)
 
     def mean(self, pipeline: str) -> float | None:
-        values = self.totals.get(pipeline)
+        values = list(self.runs.get(pipeline, {}).values())
         return float(np.mean(values)) if values else None
 
     def count(self, pipeline: str) -> int:
-        return len(self.totals.get(pipeline, []))
+        return len(self.runs.get(pipeline, {}))
+
+
+def run_key(data: bytes, *settings) -> str:
+    """A key for one photo run with given settings."""
+    return hashlib.sha256(data).hexdigest()[:16] + repr(settings)

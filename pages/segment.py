@@ -18,6 +18,7 @@ from fashionseg.segment import (
     on_checkerboard,
     png_bytes,
     predictions_coco,
+    run_key,
 )
 from fashionseg.vocabulary import FASHIONSEG11
 
@@ -42,16 +43,28 @@ def garment_segmenter(path: str):
     return segmenter
 
 
+# Streamlit reruns the page on every widget change; a photo already segmented with the same
+# settings is taken from here, not run through the model again.
+@st.cache_data(max_entries=64, show_spinner=False)
+def segment_instances(model: str, data: bytes, min_confidence: float, max_instances: int, caps: tuple[tuple[str, int], ...]):
+    return instance_segmenter(model).predict(data, min_confidence=min_confidence, max_instances=max_instances, max_per_class=dict(caps))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cut_out(model: str, data: bytes, threshold: float, double_pass: bool):
+    return garment_segmenter(model).predict(data, threshold=threshold, double_pass=double_pass)
+
+
 def trained(kind: str) -> Path | None:
     path = settings.default_weights(kind)
     return path if path is not None and (path / "config.json").is_file() else None
 
 
-def report_stages(pipeline: str, stage_seconds: dict[str, float]) -> list[dict]:
-    """Writes each stage's time into the open status box, adds the photo to the session's log."""
+def report_stages(pipeline: str, key: str, stage_seconds: dict[str, float]) -> list[dict]:
+    """Writes each stage's time into the open status box, adds the run to the session's log."""
     for stage, seconds in stage_seconds.items():
         st.write(f"{stage}: {seconds * 1000:.0f} ms")
-    timings.add(pipeline, sum(stage_seconds.values()))
+    timings.add(pipeline, key, sum(stage_seconds.values()))
     return [{"pipeline": pipeline, "stage": stage, "ms": seconds * 1000} for stage, seconds in stage_seconds.items()]
 
 
@@ -122,9 +135,9 @@ for name, data in photos:
     stage_rows = []
     if "Mask R-CNN" in pipelines:
         with columns[pipelines.index("Mask R-CNN")], st.status("Mask R-CNN ...", expanded=False) as status:
-            result = instance_segmenter(str(maskrcnn_path)).predict(
-                image, min_confidence=min_confidence, max_instances=max_instances, max_per_class={c: int(cap) for c in capped})
-            stage_rows += report_stages("Mask R-CNN", result.timings)
+            settings_used = (min_confidence, max_instances, tuple((c, int(cap)) for c in capped))
+            result = segment_instances(str(maskrcnn_path), data, *settings_used)
+            stage_rows += report_stages("Mask R-CNN", run_key(data, str(maskrcnn_path), *settings_used), result.timings)
             status.update(label=f"Mask R-CNN: {len(result.instances)} instances in {result.total_seconds * 1000:.0f} ms", state="complete")
         with columns[pipelines.index("Mask R-CNN")]:
             present = sorted({i.class_name for i in result.instances}, key=FASHIONSEG11.names.index)
@@ -144,8 +157,8 @@ for name, data in photos:
                                key=f"zip_{name}")
     if "U-Net cutout" in pipelines:
         with columns[pipelines.index("U-Net cutout")], st.status("U-Net ...", expanded=False) as status:
-            cut = garment_segmenter(str(unet_path)).predict(image, threshold=threshold, double_pass=double_pass)
-            stage_rows += report_stages("U-Net cutout", cut.timings)
+            cut = cut_out(str(unet_path), data, threshold, double_pass)
+            stage_rows += report_stages("U-Net cutout", run_key(data, str(unet_path), threshold, double_pass), cut.timings)
             status.update(label=f"U-Net: garment {cut.mask.mean():.0%} of the photo in {cut.total_seconds * 1000:.0f} ms", state="complete")
         with columns[pipelines.index("U-Net cutout")]:
             st.image(on_checkerboard(cut.cutout), caption="Cutout", width="stretch")

@@ -14,12 +14,11 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import keras
 from keras import layers
 
-from fashionseg.layers import InputNormalization
+from fashionseg.layers import InputNormalization, headless_application
 
 # The last activation at each stride (the MobileNetV2 taps the shared weights' README names).
 TAPS = {
@@ -37,15 +36,7 @@ def backbone_strides(config) -> tuple[int, ...]:
 
 def classifier(config) -> keras.Model:
     """The ImageNet classifier without its top, with the configured weights."""
-    keyword = "imagenet" if config.BACKBONE_WEIGHTS == "imagenet" else None
-    application = getattr(keras.applications, APPLICATIONS[config.BACKBONE])
-    model = application(input_shape=config.IMAGE_SHAPE, include_top=False, weights=keyword)
-    if config.BACKBONE_WEIGHTS not in (None, "imagenet"):
-        path = Path(config.BACKBONE_WEIGHTS)
-        if not path.is_file():
-            raise FileNotFoundError(f"backbone weights {path} not found (see ../shared/weights/README.md)")
-        model.load_weights(str(path))
-    return model
+    return headless_application(APPLICATIONS[config.BACKBONE], config.IMAGE_SHAPE, config.BACKBONE_WEIGHTS)
 
 
 def build_backbone(config) -> keras.Model:

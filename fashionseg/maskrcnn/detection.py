@@ -26,7 +26,7 @@ from keras import ops
 
 from fashionseg.maskrcnn.boxes import clip_boxes, decode_deltas
 from fashionseg.maskrcnn.layer import ConfiguredLayer
-from fashionseg.maskrcnn.nms import top_k_after_nms
+from fashionseg.maskrcnn.nms import PADDING_SCORE, top_k_after_nms
 
 CANDIDATE_MIN_SCORE = 0.05  # below this a detection is never shown, whatever the slider says
 
@@ -47,7 +47,7 @@ class DetectionLayer(ConfiguredLayer):
         size = float(c.IMAGE_MAX_DIM)
         boxes = clip_boxes(decode_deltas(proposals, class_deltas, c.BBOX_STD_DEV), (0.0, 0.0, size, size))
         usable = ops.logical_and(ops.logical_and(proposal_valid, class_ids > 0), scores >= CANDIDATE_MIN_SCORE)
-        scores = ops.where(usable, scores, -1e9)
+        scores = ops.where(usable, scores, PADDING_SCORE)
         scores, order = ops.top_k(scores, ops.shape(scores)[1])
         boxes = ops.take_along_axis(boxes, order[..., None], axis=1)
         class_ids = ops.take_along_axis(class_ids, order, axis=1)

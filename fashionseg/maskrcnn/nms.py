@@ -22,6 +22,8 @@ from keras import ops
 
 from fashionseg.maskrcnn.boxes import box_iou
 
+PADDING_SCORE = -1e9  # the score of a slot no box filled; real scores are probabilities
+
 
 def fast_nms_keep(boxes, scores, iou_threshold: float):
     """Which of ``boxes`` ``(B, K, 4)``, sorted by descending ``scores`` ``(B, K)``, survive NMS."""
@@ -30,17 +32,17 @@ def fast_nms_keep(boxes, scores, iou_threshold: float):
     # Only higher-ranked boxes (row < column) may suppress.
     upper = ops.triu(ops.ones((k, k), dtype=iou.dtype), 1)
     max_overlap = ops.max(iou * upper[None], axis=1)
-    return ops.logical_and(max_overlap <= iou_threshold, scores > -1e8)
+    return ops.logical_and(max_overlap <= iou_threshold, scores > PADDING_SCORE / 2)
 
 
 def top_k_after_nms(boxes, scores, iou_threshold: float, k: int):
     """Fast NMS, then the ``k`` best survivors: ``(boxes (B, k, 4), scores (B, k), indices (B, k))``.
 
-    Slots without a survivor get score ``-inf``-like (``-1e9``); callers treat
+    Slots without a survivor get ``PADDING_SCORE``; callers treat
     those as padding. ``boxes``/``scores`` must be sorted by descending score.
     """
     keep = fast_nms_keep(boxes, scores, iou_threshold)
-    kept_scores = ops.where(keep, scores, -1e9)
+    kept_scores = ops.where(keep, scores, PADDING_SCORE)
     top_scores, indices = ops.top_k(kept_scores, k)
     top_boxes = ops.take_along_axis(boxes, indices[..., None], axis=1)
     return top_boxes, top_scores, indices

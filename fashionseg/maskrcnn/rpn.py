@@ -28,9 +28,7 @@ from fashionseg.maskrcnn.anchors import pyramid_anchors
 from fashionseg.maskrcnn.boxes import clip_boxes, decode_deltas
 from fashionseg.maskrcnn.config import MaskRCNNConfig
 from fashionseg.maskrcnn.layer import ConfiguredLayer
-from fashionseg.maskrcnn.nms import top_k_after_nms
-
-PADDING_SCORE = -1e9  # score of a slot no box filled
+from fashionseg.maskrcnn.nms import PADDING_SCORE, top_k_after_nms
 
 
 @keras.saving.register_keras_serializable(package="fashionseg")

@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from fashionseg.layers import InputNormalization
+from fashionseg.layers import InputNormalization, headless_application
 
 ARCHITECTURES = ("classic", "mobilenet_v2")
 # torchvision's ImageNet statistics, which the shared MobileNetV2 weights were trained with.
@@ -130,16 +130,7 @@ def build_classic(config: UNetConfig) -> keras.Model:
 
 def mobilenet_v2_encoder(config: UNetConfig) -> keras.Model:
     """MobileNetV2 (width 1.0) without its top, with ImageNet weights if configured."""
-    keyword = "imagenet" if config.encoder_weights == "imagenet" else None
-    backbone = keras.applications.MobileNetV2(
-        input_shape=(config.input_size, config.input_size, 3), include_top=False, weights=keyword, alpha=1.0
-    )
-    if config.encoder_weights not in (None, "imagenet"):
-        path = Path(config.encoder_weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"encoder weights {path} not found (see ../shared/weights/README.md)")
-        backbone.load_weights(str(path))
-    return backbone
+    return headless_application("MobileNetV2", (config.input_size, config.input_size, 3), config.encoder_weights, role="encoder")
 
 
 def build_mobilenet_v2(config: UNetConfig) -> keras.Model:
