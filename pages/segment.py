@@ -147,8 +147,9 @@ for name, data in photos:
             st.image(overlay, caption="Instances", width="stretch")
             if result.instances:
                 table = pd.DataFrame(instance_rows(result))
-                st.dataframe(table.style.map(lambda c: f"background-color: rgb{CLASS_COLOURS.get(c, (255, 255, 255))}; color: white",
-                                             subset=["class"]), hide_index=True)
+                styled = table.style.format({"score": "{:.3f}", "area %": "{:.2f}"}).map(
+                    lambda c: f"background-color: rgb{CLASS_COLOURS.get(c, (255, 255, 255))}; color: white", subset=["class"])
+                st.dataframe(styled, hide_index=True)
             else:
                 st.caption("No instance above the confidence threshold.")
             st.download_button("Predictions (COCO JSON)", predictions_coco(result, name), f"{Path(name).stem}_instances.json",
