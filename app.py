@@ -8,6 +8,9 @@ navigation = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/segment.py", title="Segment", icon=":material/photo_camera:"),
+        st.Page("pages/annotate.py", title="Annotate", icon=":material/draw:"),
+        st.Page("pages/experiments.py", title="Experiments", icon=":material/monitoring:"),
+        st.Page("pages/errors.py", title="Errors", icon=":material/error:"),
         st.Page("pages/classes.py", title="Classes", icon=":material/list:"),
     ]
 )

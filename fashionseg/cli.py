@@ -103,6 +103,32 @@ def cmd_store_list(args) -> int:
     return 0
 
 
+def cmd_store_preannotate(args) -> int:
+    from tqdm import tqdm
+
+    from fashionseg.annotate import preannotate
+    from fashionseg.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.store import AnnotationStore
+
+    store = AnnotationStore(args.db)
+    store.dataset_id(args.name)  # an unknown name fails before the model loads
+    folder = _model_folder("maskrcnn", args.weights, "Mask R-CNN")
+    segmenter = InstanceSegmenter.load(folder)
+    bar = tqdm(unit="image", desc="pre-annotating", disable=args.quiet)
+
+    def progress(done: int, total: int, _name: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    report = preannotate(store, args.name, segmenter, model_name=folder.name, overwrite=args.overwrite, limit=args.limit, on_progress=progress)
+    bar.close()
+    print(report.summary())
+    for line in report.failed[:20]:
+        print(f"  {line}", file=sys.stderr)
+    return 0
+
+
 def _garment_examples(args, split: str):
     from fashionseg.unet.data import examples_from_coco, examples_from_cutouts
 
@@ -178,11 +204,11 @@ def _model_folder(kind: str, path: str | None, label: str) -> Path:
     return Path(chosen)
 
 
-def _unet_weights(path: str | None):
+def _unet_weights(path: str | None, runtime: str | None = None):
     from fashionseg.unet.predictor import GarmentSegmenter
 
     folder = _model_folder("unet", path, "U-Net")
-    return GarmentSegmenter.load(folder), folder
+    return GarmentSegmenter.load(folder, runtime=runtime), folder
 
 
 def cmd_evaluate_unet(args) -> int:
@@ -229,7 +255,7 @@ def cmd_predict_unet(args) -> int:
 def cmd_bench_unet(args) -> int:
     from fashionseg.benchmark import bench_unet
 
-    segmenter, weights = _unet_weights(args.weights)
+    segmenter, weights = _unet_weights(args.weights, args.runtime)
     photos = [Path(p) for p in args.images] if args.images else None
     print(bench_unet(segmenter, photos, repeat=args.repeat, warmup=args.warmup, double_pass=args.double_pass, name=weights.name))
     return 0
@@ -346,6 +372,14 @@ def cmd_export_maskrcnn(args) -> int:
     return 0
 
 
+def cmd_export_unet(args) -> int:
+    from fashionseg.unet.predictor import export_onnx
+
+    for path in export_onnx(_model_folder("unet", args.weights, "U-Net")):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_vocab(args) -> int:
     from fashionseg.vocabulary import load_vocabulary
 
@@ -417,6 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", required=True)
     exp.add_argument("--db", default=DEFAULT_STORE)
     exp.set_defaults(func=cmd_store_export)
+    pre = store.add_parser("preannotate", help="save the Mask R-CNN's instances as unreviewed annotations, one change per image")
+    pre.add_argument("name")
+    pre.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    pre.add_argument("--overwrite", action="store_true", help="replace annotations of images nobody reviewed yet")
+    pre.add_argument("--limit", type=int, help="at most this many images")
+    pre.add_argument("--db", default=DEFAULT_STORE)
+    pre.add_argument("--quiet", action="store_true")
+    pre.set_defaults(func=cmd_store_preannotate)
     lst = store.add_parser("list", help="list data sets and review progress")
     lst.add_argument("--db", default=DEFAULT_STORE)
     lst.set_defaults(func=cmd_store_list)
@@ -508,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--repeat", type=int, default=5, help="passes over the photos (default 5)")
     bu.add_argument("--warmup", type=int, default=3)
     bu.add_argument("--double-pass", action="store_true")
+    bu.add_argument("--runtime", choices=["keras", "onnx"], help="default: ONNX when exported, else Keras")
     bu.set_defaults(func=cmd_bench_unet)
 
     bm = bench.add_parser("maskrcnn", help="photo file -> full-resolution masks, per runtime")
@@ -526,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     xm.add_argument("--detection-min-confidence", type=float, help="the exported model's default confidence threshold (default: the run's)")
     xm.add_argument("--no-onnx", action="store_true", help="do not write model.onnx")
     xm.set_defaults(func=cmd_export_maskrcnn)
+    xu = export.add_parser("unet", help="a trained U-Net (and its second pass) to ONNX: model.onnx beside the weights")
+    xu.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    xu.set_defaults(func=cmd_export_unet)
 
     vocab = commands.add_parser("vocab", help="print a class vocabulary")
     vocab.add_argument("name", nargs="?", default="fashionseg11", choices=["fashionseg11", "base5", "imaterialist46", "ccp59"])

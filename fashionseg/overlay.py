@@ -31,7 +31,10 @@ CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
 
 
 def draw_instances(image: np.ndarray, instances, opacity: float = 0.5, boxes: bool = True, labels: bool = True) -> np.ndarray:
-    """``instances``: ``(class_name, score, (x1, y1, x2, y2), mask)`` tuples; returns a new RGB image."""
+    """``instances``: ``(class_name, score, (x1, y1, x2, y2), mask)`` tuples; returns a new RGB image.
+
+    A ``None`` score labels the instance with its class only (ground truth).
+    """
     out = image.astype(np.float32).copy()
     for name, _, _, mask in instances:
         colour = np.asarray(CLASS_COLOURS.get(name, (255, 255, 255)), np.float32)
@@ -45,7 +48,7 @@ def draw_instances(image: np.ndarray, instances, opacity: float = 0.5, boxes: bo
         if boxes:
             cv2.rectangle(out, (int(x1), int(y1)), (int(x2), int(y2)), colour, thickness)
         if labels:
-            text = f"{name} {score:.2f}"
+            text = name if score is None else f"{name} {score:.2f}"
             scale = 0.4 * thickness
             (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
             top = max(int(y1) - h - base - 2, 0)

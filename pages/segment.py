@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from fashionseg import settings
+from fashionseg.app_resources import garment_segmenter, instance_segmenter, trained
 from fashionseg.images import ImageLoadError, load_image
 from fashionseg.overlay import CLASS_COLOURS, draw_instances
 from fashionseg.segment import (
@@ -25,24 +26,6 @@ from fashionseg.vocabulary import FASHIONSEG11
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp"]
 
 
-@st.cache_resource(show_spinner="Loading the Mask R-CNN ...")
-def instance_segmenter(path: str):
-    from fashionseg.maskrcnn.predictor import InstanceSegmenter
-
-    segmenter = InstanceSegmenter.load(path)
-    segmenter.warm_up()  # the first photo's timing is then the model's, not TensorFlow's start-up
-    return segmenter
-
-
-@st.cache_resource(show_spinner="Loading the U-Net ...")
-def garment_segmenter(path: str):
-    from fashionseg.unet.predictor import GarmentSegmenter
-
-    segmenter = GarmentSegmenter.load(path)
-    segmenter.warm_up()
-    return segmenter
-
-
 # Streamlit reruns the page on every widget change; a photo already segmented with the same
 # settings is taken from here, not run through the model again.
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -53,11 +36,6 @@ def segment_instances(model: str, data: bytes, min_confidence: float, max_instan
 @st.cache_data(max_entries=64, show_spinner=False)
 def cut_out(model: str, data: bytes, threshold: float, double_pass: bool):
     return garment_segmenter(model).predict(data, threshold=threshold, double_pass=double_pass)
-
-
-def trained(kind: str) -> Path | None:
-    path = settings.default_weights(kind)
-    return path if path is not None and (path / "config.json").is_file() else None
 
 
 def report_stages(pipeline: str, key: str, stage_seconds: dict[str, float]) -> list[dict]:

@@ -51,3 +51,35 @@ def ccp_subset(ccp_root, ccp_subset_ids, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ccp_subset")
     convert_ccp(ccp_root, out, ids=ccp_subset_ids, progress=False)
     return out
+
+
+@pytest.fixture()
+def synthetic_store(tmp_path):
+    """A store file with one data set 'client' of four small photos: the first with one ground-truth
+    mask, all with client labels, and a client mapping ('shoes' -> 2 x shoe). Returns (path, name)."""
+    import numpy as np
+    from PIL import Image
+
+    from fashionseg.masks import encode_rle
+    from fashionseg.store import AnnotationStore, import_coco
+    from fashionseg.vocabulary import FASHIONSEG11
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    images, labels = [], []
+    for k in range(4):
+        Image.fromarray(rng.integers(0, 255, (90, 60, 3), dtype=np.uint8)).save(photos / f"p{k}.png")
+        images.append({"id": k + 1, "file_name": f"p{k}.png", "width": 60, "height": 90})
+        labels.append({"id": 2 * k + 1, "image_id": k + 1, "raw_label": "shoes", "category_id": 8, "count": 2})
+        labels.append({"id": 2 * k + 2, "image_id": k + 1, "raw_label": "hat", "category_id": None, "count": 0})
+    mask = np.zeros((90, 60), bool)
+    mask[50:80, 10:30] = True
+    coco = {
+        "images": images, "categories": FASHIONSEG11.coco_categories(), "image_labels": labels,
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 4, "segmentation": encode_rle(mask), "iscrowd": 0}],
+        "fashionseg": {"label_mapping": {"name": "client", "rules": {"shoes": ["shoe", "shoe"], "jean": "pants", "hat": None}}},
+    }
+    path = tmp_path / "store.db"
+    import_coco(AnnotationStore(path), coco, photos, "client")
+    return path, "client"

@@ -79,3 +79,152 @@ def test_segment_page_runs_both_pipelines_on_a_folder_photo(ccp_root):
     # A stricter threshold shows fewer instances, never more.
     next(s for s in at.slider if s.label == "Min confidence").set_value(0.95).run()
     assert len(at.dataframe[0].value if at.dataframe else []) <= len(table)
+
+
+# ---------------------------------------------------------------- Annotate
+
+
+def annotate_page(monkeypatch, store_path, weights=None):
+    monkeypatch.setenv("FASHIONSEG_STORE", str(store_path))
+    if weights is not None:
+        monkeypatch.setenv("FASHIONSEG_WEIGHTS", str(weights))
+    return AppTest.from_file(str(ROOT / "pages" / "annotate.py"), default_timeout=120).run()
+
+
+def button(at, prefix):
+    return next(b for b in at.button if b.label.startswith(prefix))
+
+
+def test_annotate_page_explains_how_to_fill_an_empty_store(monkeypatch, tmp_path):
+    at = annotate_page(monkeypatch, tmp_path / "empty.db", weights=tmp_path)
+    assert not at.exception
+    assert "has no data set yet" in at.info[0].value and "fashionseg store import" in at.info[0].value
+
+
+def test_annotate_page_draws_relabels_saves_and_undoes(monkeypatch, tmp_path, synthetic_store):
+    from fashionseg.store import AnnotationStore
+
+    path, name = synthetic_store
+    at = annotate_page(monkeypatch, path, weights=tmp_path)  # no model: images start from the store
+    assert not at.exception
+    assert at.sidebar.progress[0].value == 0 and "0 of 4 reviewed" in at.sidebar.progress[0].proto.text
+    assert button(at, "Save and mark reviewed").disabled  # no annotator name yet
+    at.sidebar.text_input[0].input("Ann").run()
+    assert [s.value for s in at.selectbox if s.label == "Class of #1"] == ["pants"]
+    # Draw a rectangle on the canvas (what streamlit-drawable-canvas sends back) as a new shoe instance.
+    canvas_key = f"canvas-{AnnotationStore(path).images(name)[0].id}-0"  # image id, drawing round
+    assert canvas_key in at.session_state
+    at.session_state[canvas_key] = {"drawing": {"raw": {"objects": [
+        {"type": "rect", "left": 0, "top": 0, "width": 20, "height": 10, "strokeWidth": 0, "stroke": "x"}]}, "data": None},
+        "backgroundFit": None}
+    next(s for s in at.selectbox if s.label == "New instance's class").select("shoe").run()
+    button(at, "Apply drawing (1)").click().run()
+    assert not at.exception
+    assert [s.value for s in at.selectbox if s.label.startswith("Class of #")] == ["pants", "shoe"]
+    next(s for s in at.selectbox if s.label == "Class of #1").select("skirt").run()
+    button(at, "Save and mark reviewed").click().run()
+    assert not at.exception
+    store = AnnotationStore(path)
+    first = store.images(name)[0]
+    saved = {a.category_name: a for a in store.annotations(first.id)}
+    assert set(saved) == {"skirt", "shoe"} and saved["shoe"].area == 200 and saved["shoe"].author == "Ann"
+    assert first.reviewed and "1 of 4 reviewed" in at.sidebar.progress[0].proto.text
+    assert at.caption[0].value.startswith("p1")  # the queue moved on to the next image to review
+    # Undo the save from the page: back on the first image, the ground truth returns.
+    at.sidebar.toggle[0].set_value(False).run()
+    button(at, "Undo last save").click().run()
+    assert [a.category_name for a in store.annotations(first.id)] == ["pants"] and not store.image(first.id).reviewed
+
+
+def test_annotate_page_reports_a_conflict_and_keeps_the_edits(monkeypatch, tmp_path, synthetic_store):
+    from fashionseg.annotate import Draft
+    from fashionseg.store import AnnotationStore
+
+    path, name = synthetic_store
+    at = annotate_page(monkeypatch, path, weights=tmp_path)
+    at.sidebar.text_input[0].input("Ann").run()
+    next(c for c in at.checkbox if c.label == "#1").uncheck().run()  # reject the pants
+    store = AnnotationStore(path)
+    image = store.images(name)[0]
+    theirs = Draft.from_store(store, image)
+    theirs.relabel(0, "dress")
+    theirs.save(store, name, "Bob")  # Bob saves first
+    button(at, "Save and mark reviewed").click().run()
+    assert not at.exception
+    assert any("saved by Bob" in e.value for e in at.error)
+    assert [a.category_name for a in store.annotations(image.id)] == ["dress"]
+    assert not next(c for c in at.checkbox if c.label == "#1").value  # the rejection is still there
+    button(at, "Keep my version").click().run()
+    button(at, "Save and mark reviewed").click().run()
+    assert store.annotations(image.id) == [] and store.image(image.id).reviewed
+
+
+def test_annotate_page_edits_labels_and_the_mapping_with_multiplicity(monkeypatch, tmp_path, synthetic_store):
+    from fashionseg.store import AnnotationStore
+
+    path, name = synthetic_store
+    at = annotate_page(monkeypatch, path, weights=tmp_path)
+    at.sidebar.text_input[0].input("Ann").run()
+    next(s for s in at.selectbox if s.label == "Class for hat").select("bag, wallet").run()
+    next(n for n in at.number_input if n.key.startswith("label-count-") and n.key.endswith("-1")).set_value(1).run()
+    button(at, "Save labels").click().run()
+    assert not at.exception
+    store = AnnotationStore(path)
+    image = store.images(name)[0]
+    assert [(x.raw_label, x.category_id, x.count) for x in store.image_labels(image.id)] == [("shoes", 8, 2), ("hat", 9, 1)]
+    # Mapping: 'hat' -> 2 x umbrella, then re-map every image.
+    next(s for s in at.selectbox if s.label == "Client label").select("hat").run()
+    next(m for m in at.multiselect if m.label == "Maps to").select("umbrella").run()
+    next(n for n in at.number_input if n.label == "Objects of umbrella per label").set_value(2).run()
+    button(at, "Save rule").click().run()
+    assert store.get_mapping(name).rules["hat"] == ("umbrella", "umbrella")
+    button(at, "Re-map every image's labels").click().run()
+    assert any("4 images changed" in s.value for s in at.success)
+    assert ("hat", 10, 2) in [(x.raw_label, x.category_id, x.count) for x in store.image_labels(store.images(name)[3].id)]
+    at.sidebar.button[-1].click().run()  # build the COCO export
+    assert any(b.label == "Download COCO JSON" for b in at.sidebar.get("download_button"))
+
+
+def test_annotate_page_starts_unannotated_photos_from_the_model(monkeypatch, tmp_path, ccp_root, ccp_subset):
+    from fashionseg.store import AnnotationStore, import_coco
+
+    store = AnnotationStore(tmp_path / "ccp.db")
+    import_coco(store, ccp_subset / "client.json", ccp_root / "photos", "client")
+    at = annotate_page(monkeypatch, tmp_path / "ccp.db")
+    assert not at.exception
+    assert any("Pre-annotation" in i.value for i in at.info)
+    assert any(c.value.startswith("model · score") for c in at.caption)
+    button(at, "Pre-annotate the data set").click().run()
+    assert not at.exception
+    total = len(store.images("client"))
+    assert any(f"pre-annotated {total} images" in s.value for s in at.sidebar.success)
+
+
+# ---------------------------------------------------------------- Experiments and Errors
+
+
+def test_experiments_page_compares_runs_with_the_thesis_reference():
+    at = AppTest.from_file(str(ROOT / "pages" / "experiments.py"), default_timeout=60).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    ours = table[table["source"] == "ours"]
+    assert len(ours) >= 1 and set(table.loc[table["source"] == "thesis (reference)", "run"]) == {f"Base{k}" for k in range(1, 5)} | {f"Full{k}" for k in range(1, 5)}
+    assert {"EMR", "OA", "JSS", "mAP@50", "F1", "Class_C", "Segmentation", "Speed", "TO", "TTO"} <= set(table.columns)
+    assert len(at.get("plotly_chart")) >= 4  # TTO, quality vs latency, per class, occurrences (+ loss curves)
+    at.toggle[0].set_value(False).run()
+    assert set(at.dataframe[0].value["source"]) == {"ours"}
+    per_class = next(d.value for d in at.dataframe if "accuracy" in d.value.columns)
+    assert len(per_class) == 11 and {"true", "predicted"} <= set(per_class.columns)
+
+
+def test_errors_page_filters_sorts_and_opens_a_photo(ccp_root):
+    at = AppTest.from_file(str(ROOT / "pages" / "errors.py"), default_timeout=120).run()
+    assert not at.exception
+    assert len(at.get("image")) == 2 * 12  # a page of 12 errors, ground truth and prediction each
+    at.multiselect[0].select("dress").run()
+    at.multiselect[1].set_value(["confusion"]).run()
+    next(s for s in at.selectbox if s.label == "Sort by").select("IoU (highest first)").run()
+    captions = [c.value for c in at.caption if " · " in c.value and "jpg" in c.value]
+    assert captions and all("confusion" in c and "dress" in c for c in captions)
+    at.button[0].click().run()
+    assert not at.exception and "confusion" in at.subheader[-1].value

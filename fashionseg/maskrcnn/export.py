@@ -17,7 +17,8 @@ from pathlib import Path
 
 from fashionseg.files import write_json_atomic
 from fashionseg.maskrcnn.config import MaskRCNNConfig
-from fashionseg.maskrcnn.predictor import CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE
+from fashionseg.maskrcnn.predictor import CONFIG_FILE, WEIGHTS_FILE
+from fashionseg.onnx import ONNX_FILE, export_keras
 from fashionseg.settings import PROJECT_ROOT, ModelNotTrainedError
 
 TRAINING_FILE = "training.json"
@@ -64,20 +65,10 @@ def _relative(path: str | None) -> str | None:
 
 def export_onnx(weights_dir: str | Path, opset: int = 17) -> Path:
     """Convert ``weights_dir``'s model to ``model.onnx`` beside it (tf2onnx, TensorFlow backend)."""
-    import tensorflow as tf
-    import tf2onnx
-
     from fashionseg.maskrcnn.model import MaskRCNNNetworks
 
     weights_dir = Path(weights_dir)
     config = MaskRCNNConfig.load(weights_dir / CONFIG_FILE)
     networks = MaskRCNNNetworks(replace(config, BACKBONE_WEIGHTS=None))
     networks.load_weights(weights_dir / WEIGHTS_FILE)
-    model = networks.inference_model()
-    signature = [tf.TensorSpec((1,) + config.IMAGE_SHAPE, tf.float32, name="image")]
-    function = tf.function(lambda image: model(image, training=False), input_signature=signature)
-    target = weights_dir / ONNX_FILE
-    tmp = weights_dir / (ONNX_FILE + ".tmp")
-    tf2onnx.convert.from_function(function, input_signature=signature, opset=opset, output_path=str(tmp))
-    os.replace(tmp, target)
-    return target
+    return export_keras(networks.inference_model(), config.IMAGE_SHAPE, weights_dir / ONNX_FILE, opset)

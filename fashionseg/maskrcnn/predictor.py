@@ -20,11 +20,11 @@ from fashionseg.images import letterbox, load_image
 from fashionseg.maskrcnn.config import MaskRCNNConfig
 from fashionseg.maskrcnn.postprocess import box_to_original, paste_mask, select_detections
 from fashionseg.masks import encode_rle, mask_bbox
+from fashionseg.onnx import ONNX_FILE, OnnxModel, onnxruntime_available
 from fashionseg.settings import ModelNotTrainedError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
-ONNX_FILE = "model.onnx"
 RUNTIMES = ("keras", "onnx")
 
 
@@ -71,18 +71,6 @@ class KerasRuntime:
         return {k: np.asarray(v) for k, v in self.model.predict_on_batch(batch).items()}
 
 
-class OnnxRuntime:
-    def __init__(self, path: Path):
-        import onnxruntime as ort
-
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_names = [o.name for o in self.session.get_outputs()]
-
-    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        return dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: batch})))
-
-
 class InstanceSegmenter:
     """A trained Mask R-CNN ready for inference, with the thesis' post-processing."""
 
@@ -100,13 +88,13 @@ class InstanceSegmenter:
             raise ModelNotTrainedError(f"no trained Mask R-CNN in {path} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
         config = MaskRCNNConfig.load(path / CONFIG_FILE)
         if runtime is None:
-            runtime = "onnx" if (path / ONNX_FILE).is_file() and _onnxruntime_available() else "keras"
+            runtime = "onnx" if (path / ONNX_FILE).is_file() and onnxruntime_available() else "keras"
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
         if runtime == "onnx":
             if not (path / ONNX_FILE).is_file():
                 raise ModelNotTrainedError(f"{path} has no {ONNX_FILE}; run 'fashionseg export maskrcnn {path}'")
-            return cls(OnnxRuntime(path / ONNX_FILE), config, "onnx", path)
+            return cls(OnnxModel(path / ONNX_FILE), config, "onnx", path)
         return cls(KerasRuntime(config, path / WEIGHTS_FILE), config, "keras", path)
 
     def warm_up(self) -> None:
@@ -160,10 +148,3 @@ class InstanceSegmenter:
         timings["postprocess"] = time.perf_counter() - start
         return SegmentationResult(instances, height, width, timings)
 
-
-def _onnxruntime_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionseg.images import load_image
+from fashionseg.onnx import ONNX_FILE, OnnxModel, export_keras, onnxruntime_available
 from fashionseg.settings import ModelNotTrainedError
 from fashionseg.unet.data import focus_image, resize_down, resize_up
 from fashionseg.unet.model import UNetConfig, build_unet
@@ -43,22 +44,44 @@ def cutout_rgba(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.dstack([image, (mask * 255).astype(np.uint8)])
 
 
-class GarmentSegmenter:
-    """A trained U-Net (and optionally its second-pass model) ready for inference."""
+RUNTIMES = ("keras", "onnx")
 
-    def __init__(self, model, config: UNetConfig, second_pass: GarmentSegmenter | None = None):
-        self.model, self.config, self.second_pass = model, config, second_pass
+
+class GarmentSegmenter:
+    """A trained U-Net (and optionally its second-pass model) ready for inference.
+
+    ``run`` maps a (1, S, S, 3) float32 batch to the (S, S) garment probability;
+    it is the Keras model or, where ``model.onnx`` was exported, ONNX Runtime.
+    """
+
+    def __init__(self, run, config: UNetConfig, second_pass: GarmentSegmenter | None = None, runtime_name: str = "keras"):
+        self.run, self.config, self.second_pass, self.runtime_name = run, config, second_pass, runtime_name
 
     @classmethod
-    def load(cls, path: str | Path) -> GarmentSegmenter:
+    def load(cls, path: str | Path, runtime: str | None = None) -> GarmentSegmenter:
+        """Load ``path`` (``config.json`` + ``model.weights.h5``, optionally ``model.onnx``, and ``second_pass/``).
+
+        ``runtime``: "keras", "onnx", or None for ONNX where exported.
+        """
         path = Path(path)
         if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
             raise ModelNotTrainedError(f"no trained U-Net in {path} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
+        if runtime is None:
+            runtime = "onnx" if (path / ONNX_FILE).is_file() and onnxruntime_available() else "keras"
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
         config = UNetConfig.load(path / CONFIG_FILE)
-        model = build_unet(replace(config, encoder_weights=None))  # the trained weights replace ImageNet's
-        model.load_weights(str(path / WEIGHTS_FILE))
-        second = cls.load(path / SECOND_PASS_DIR) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
-        return cls(model, config, second)
+        if runtime == "onnx":
+            if not (path / ONNX_FILE).is_file():
+                raise ModelNotTrainedError(f"{path} has no {ONNX_FILE}; run 'fashionseg export unet --weights {path}'")
+            session = OnnxModel(path / ONNX_FILE)
+            run = lambda batch: next(iter(session(batch).values()))[0, :, :, 0]  # noqa: E731
+        else:
+            model = build_unet(replace(config, encoder_weights=None))  # the trained weights replace ImageNet's
+            model.load_weights(str(path / WEIGHTS_FILE))
+            run = lambda batch: np.asarray(model.predict_on_batch(batch))[0, :, :, 0]  # noqa: E731
+        second = cls.load(path / SECOND_PASS_DIR, runtime) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
+        return cls(run, config, second, runtime)
 
     def warm_up(self) -> None:
         """One prediction on a blank photo, so the first real one is not slowed by graph building."""
@@ -75,7 +98,7 @@ class GarmentSegmenter:
         x = resize_down(image, self.config.input_size)[None].astype(np.float32)
         timings["preprocess"] = timings.get("preprocess", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
-        square = np.asarray(self.model.predict_on_batch(x))[0, :, :, 0]
+        square = self.run(x)
         timings["model"] = timings.get("model", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
         probability = resize_up(square, *image.shape[:2])
@@ -109,3 +132,19 @@ class GarmentSegmenter:
         cutout = cutout_rgba(image, mask)
         timings["postprocess"] += time.perf_counter() - start
         return CutoutResult(probability, mask, cutout, used, timings)
+
+
+def export_onnx(path: str | Path) -> list[Path]:
+    """Write ``model.onnx`` beside the weights of ``path`` (and of its second pass); returns the files."""
+    path = Path(path)
+    written = []
+    for folder in (path, path / SECOND_PASS_DIR):
+        if not (folder / CONFIG_FILE).is_file():
+            continue
+        config = UNetConfig.load(folder / CONFIG_FILE)
+        model = build_unet(replace(config, encoder_weights=None))
+        model.load_weights(str(folder / WEIGHTS_FILE))
+        written.append(export_keras(model, (config.input_size, config.input_size, 3), folder / ONNX_FILE))
+    if not written:
+        raise ModelNotTrainedError(f"no trained U-Net in {path}")
+    return written

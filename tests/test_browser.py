@@ -1,0 +1,189 @@
+"""End to end in headless Chromium: the app started with the README's command, driven like a user.
+
+Uses Debian's chromium (/usr/bin/chromium, or $FASHIONSEG_CHROMIUM) through
+Playwright, which never downloads a browser here. Skips when there is no
+chromium, except under FASHIONSEG_REQUIRE_BROWSER=1 (CI), where it fails.
+Screenshots of every page go to build/screenshots (or $FASHIONSEG_SCREENSHOTS).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fashionseg.masks import mask_bbox
+from fashionseg.store import AnnotationStore, import_coco
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = Path(os.environ.get("FASHIONSEG_SCREENSHOTS", ROOT / "build" / "screenshots"))
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+MODEL_WAIT_MS = 240_000  # the first photo loads TensorFlow and both models
+
+
+def chromium_path() -> str:
+    path = os.environ.get("FASHIONSEG_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        if os.environ.get("FASHIONSEG_REQUIRE_BROWSER") == "1":
+            pytest.fail("no chromium on PATH (apt-get install chromium); FASHIONSEG_REQUIRE_BROWSER=1 makes this a failure")
+        pytest.skip("no chromium on PATH")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, ccp_root, ccp_subset):
+    """The app, started as the README says (./run.sh app), on a free port with a store holding CCP client photos."""
+    store_path = tmp_path_factory.mktemp("browser") / "store.db"
+    import_coco(AnnotationStore(store_path), ccp_subset / "client.json", ccp_root / "photos", "ccp-client")
+    port = free_port()
+    env = {**os.environ, "FASHIONSEG_STORE": str(store_path)}
+    log = open(tmp_path_factory.mktemp("browser-log") / "app.log", "w+")
+    server = subprocess.Popen([str(ROOT / "run.sh"), "app", "--server.port", str(port)], cwd=ROOT, env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://localhost:{port}"
+    deadline = time.time() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    break
+        except OSError:
+            pass
+        if server.poll() is not None or time.time() > deadline:
+            log.seek(0)
+            pytest.fail(f"the app did not start: {log.read()[-3000:]}")
+        time.sleep(0.5)
+    yield url, store_path
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app_url[0])
+    page.get_by_role("heading", name="FashionSeg").wait_for()
+    yield page
+    context.close()
+
+
+def open_page(page, link: str, heading: str | None = None) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=link).click()
+    page.get_by_role("heading", name=heading or link, exact=False).first.wait_for()
+
+
+def wait_until_idle(page) -> None:
+    """Until the script rerun a widget started has finished (Streamlit's running indicator is gone)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=MODEL_WAIT_MS)
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(500)  # let images and charts settle
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_segment_a_photo_shows_the_overlay_and_the_timing(page, ccp_root):
+    open_page(page, "Segment")
+    photo = sorted((ccp_root / "photos").glob("*.jpg"))[0]
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+    page.get_by_text(re.compile(r"Mask R-CNN: \d+ instances in \d+ ms")).wait_for(timeout=MODEL_WAIT_MS)
+    page.get_by_text(re.compile(r"U-Net: garment \d+% of the photo in \d+ ms")).wait_for(timeout=MODEL_WAIT_MS)
+    overlay = page.locator('[data-testid="stImage"]').filter(has_text="Instances").locator("img")
+    overlay.wait_for()
+    assert overlay.evaluate("img => img.naturalWidth") > 0
+    page.locator(".js-plotly-plot").get_by_text("Time per stage (ms)").wait_for()  # the stage chart
+    page.get_by_text(re.compile(r"Mask R-CNN: mean of 1 photos")).wait_for()
+    screenshot(page, "segment")
+
+
+def test_segment_refuses_what_is_not_a_photo_and_never_renders_names_as_html(page):
+    open_page(page, "Segment")
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader.set_input_files(files=[{"name": "<b>bold</b>.jpg", "mimeType": "image/jpeg", "buffer": b"this is not a photo"}])
+    page.get_by_text(re.compile(r"not a readable image|cannot identify|not an image", re.I)).first.wait_for()
+    assert page.locator("b", has_text="bold").count() == 0  # the name is text, not markup
+    assert page.get_by_text("<b>bold</b>.jpg", exact=False).count() >= 1
+    uploader.set_input_files(files=[{"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff" * (26 * 1024 * 1024)}])
+    page.get_by_text(re.compile(r"File must be 25(\.0)?\s?MB or smaller", re.I)).first.wait_for()
+    screenshot(page, "segment-refused")
+
+
+def test_annotate_draws_a_rectangle_and_saves_it_at_full_resolution(page, app_url):
+    store = AnnotationStore(app_url[1])
+    open_page(page, "Annotate")
+    page.get_by_text(re.compile(r"0 of \d+ reviewed")).wait_for(timeout=MODEL_WAIT_MS)
+    page.get_by_text(re.compile(r"^Instances$")).wait_for(timeout=MODEL_WAIT_MS)
+    page.get_by_label("Annotator", exact=True).and_(page.locator("input")).fill("Browser test")
+    page.get_by_label("Annotator", exact=True).and_(page.locator("input")).press("Enter")
+    wait_until_idle(page)
+    page.get_by_text("Rectangle", exact=True).click()
+    wait_until_idle(page)
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    start, end = (40, 60), (140, 200)  # canvas pixels
+    page.mouse.move(box["x"] + start[0], box["y"] + start[1])
+    page.mouse.down()
+    page.mouse.move(box["x"] + (start[0] + end[0]) / 2, box["y"] + (start[1] + end[1]) / 2, steps=5)
+    page.mouse.move(box["x"] + end[0], box["y"] + end[1], steps=5)
+    page.mouse.up()
+    page.get_by_role("button", name="Apply drawing (1)").click()
+    page.get_by_text(re.compile(r"annotator · \d+ px")).wait_for()
+    screenshot(page, "annotate")
+    image = store.images("ccp-client")[0]
+    page.get_by_role("button", name="Save and mark reviewed").click()
+    page.get_by_text(re.compile(r"1 of \d+ reviewed")).wait_for()
+    drawn = [a for a in store.annotations(image.id) if a.origin == "annotator"]
+    assert len(drawn) == 1 and drawn[0].author == "Browser test"
+    canvas_width = box["width"]
+    scale = image.width / canvas_width
+    x, y, w, h = mask_bbox(drawn[0].mask())
+    expected = np.array([start[0], start[1], end[0] - start[0], end[1] - start[1]]) * scale
+    # Fabric draws the rectangle's outline on the drag box; the mask follows it to within the 2-px stroke.
+    assert np.allclose([x, y, w, h], expected, atol=2.5 * scale), ([x, y, w, h], expected.tolist())
+
+
+def test_experiments_errors_and_classes_pages_render(page):
+    open_page(page, "Experiments")
+    page.locator(".js-plotly-plot").nth(3).wait_for()
+    assert page.get_by_text("Total trade-off (TTO) per run").count() == 1
+    screenshot(page, "experiments")
+    open_page(page, "Errors")
+    page.get_by_text("ground truth").first.wait_for(timeout=120_000)
+    assert page.locator('[data-testid="stImage"] img').count() >= 2
+    screenshot(page, "errors")
+    open_page(page, "Classes")
+    screenshot(page, "classes")
+    open_page(page, "Home", "FashionSeg")
+    screenshot(page, "home")
