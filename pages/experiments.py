@@ -27,14 +27,15 @@ scores = ["EMR", "OA", "JSS", "mAP@50", "F1", "COCO AP", "client EMR", "client O
           "Class_C", "Class_M", "Segmentation", "Speed", "TO", "TTO", "TTO (printed)"]
 st.dataframe(
     table.drop(columns=["record"]), hide_index=True,
-    column_config={"seconds": st.column_config.NumberColumn("seconds / photo", format="%.3f"),
+    column_config={"run": st.column_config.TextColumn(width="medium"),
+                   "seconds": st.column_config.NumberColumn("seconds / photo", format="%.3f"),
                    **{name: PERCENT for name in scores}},
 )
 if show_reference:
     st.caption("Reference rows are recomputed from the thesis' Tables 8-9 with the same formulas; TTO (printed) is its Table 10. "
                "They agree within rounding except Base2, whose printed TTO 1.75 does not follow from its own metrics (1.65).")
 
-charts = table.assign(label=table["run"].str.slice(0, 40))
+charts = table.assign(label=table["run"].str.split(" (", regex=False).str[0])
 left, right = st.columns(2)
 with left:
     tto = px.bar(charts.dropna(subset=["TTO"]), x="label", y="TTO", color="source", title="Total trade-off (TTO) per run",
@@ -43,11 +44,11 @@ with left:
     st.plotly_chart(tto, key="tto")
 with right:
     quality = st.radio("Quality", ["Segmentation", "Class_M", "mAP@50", "TO"], horizontal=True)
-    scatter = px.scatter(charts, x="seconds", y=quality, color="source", text="label", log_x=True,
-                         title=f"{quality} against time per photo", hover_data=["backbone", "input size", "data"])
-    scatter.update_traces(textposition="top center")
+    scatter = px.scatter(charts, x="seconds", y=quality, color="source", log_x=True, range_x=[0.02, 5],
+                         title=f"{quality} against time per photo", hover_name="run", hover_data=["backbone", "input size", "data"])
+    scatter.update_traces(marker_size=11)
     scatter.add_vline(x=2.0, line_dash="dot", annotation_text="thesis budget 2 s")
-    scatter.update_layout(xaxis_title="seconds per photo (log)", margin=dict(t=40, b=0))
+    scatter.update_layout(xaxis_title="seconds per photo (log scale)", margin=dict(t=40, b=0))
     st.plotly_chart(scatter, key="quality")
 
 mask_records = [r for r in records if r.get("kind") == "maskrcnn" and r.get("per_class")]

@@ -147,11 +147,13 @@ for name, data in photos:
     chart.update_layout(margin=dict(l=0, r=0, t=30, b=0))
     st.plotly_chart(chart, key=f"chart_{name}")
 
-st.divider()
-st.subheader("This session", anchor=False)
-metrics = st.columns(len(pipelines))
-for column, pipeline in zip(metrics, pipelines):
-    mean = timings.mean(pipeline)
-    column.metric(f"{pipeline}: mean of {timings.count(pipeline)} photos", f"{mean * 1000:.0f} ms",
-                  f"{(THESIS_BUDGET_SECONDS - mean) * 1000:.0f} ms under the thesis' 2 s budget" if mean <= THESIS_BUDGET_SECONDS
-                  else f"{(mean - THESIS_BUDGET_SECONDS) * 1000:.0f} ms over the 2 s budget", delta_color="normal" if mean <= 2 else "inverse")
+timed = [pipeline for pipeline in pipelines if timings.count(pipeline)]
+if timed:  # nothing to average while every photo so far was refused
+    st.divider()
+    st.subheader("This session", anchor=False)
+    for column, pipeline in zip(st.columns(len(timed)), timed):
+        mean = timings.mean(pipeline)
+        column.metric(f"{pipeline}: mean of {timings.count(pipeline)} photos", f"{mean * 1000:.0f} ms",
+                      f"{(THESIS_BUDGET_SECONDS - mean) * 1000:.0f} ms under the thesis' 2 s budget" if mean <= THESIS_BUDGET_SECONDS
+                      else f"{(mean - THESIS_BUDGET_SECONDS) * 1000:.0f} ms over the 2 s budget",
+                      delta_color="normal" if mean <= THESIS_BUDGET_SECONDS else "inverse")

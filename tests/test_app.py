@@ -228,3 +228,13 @@ def test_errors_page_filters_sorts_and_opens_a_photo(ccp_root):
     assert captions and all("confusion" in c and "dress" in c for c in captions)
     at.button[0].click().run()
     assert not at.exception and "confusion" in at.subheader[-1].value
+
+
+def test_segment_page_refuses_a_file_that_is_not_a_photo(tmp_path):
+    (tmp_path / "<b>x<i>.jpg").write_bytes(b"not a photo")
+    at = AppTest.from_file(str(ROOT / "pages" / "segment.py"), default_timeout=120).run()
+    next(t for t in at.text_input if t.label == "Folder").input(str(tmp_path)).run()  # the folder tab stands in for an upload
+    next(m for m in at.multiselect if m.label == "Photos").select("<b>x<i>.jpg").run()
+    assert not at.exception
+    assert any("not an image" in e.value for e in at.error)
+    assert not at.metric  # no session mean from refused photos

@@ -108,9 +108,12 @@ def wait_until_idle(page) -> None:
 
 
 def screenshot(page, name: str) -> None:
+    """Save the page as it is now, once it shows no Python exception."""
+    wait_until_idle(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(500)  # let images and charts settle
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, errors.first.inner_text()
 
 
 def test_segment_a_photo_shows_the_overlay_and_the_timing(page, ccp_root):
@@ -184,6 +187,8 @@ def test_experiments_errors_and_classes_pages_render(page):
     assert page.locator('[data-testid="stImage"] img').count() >= 2
     screenshot(page, "errors")
     open_page(page, "Classes")
+    page.get_by_text("The 11 classes (thesis Table 5)").wait_for()
     screenshot(page, "classes")
     open_page(page, "Home", "FashionSeg")
+    page.get_by_text(re.compile(r"Instance segmentation \(Mask R-CNN\): model")).wait_for()
     screenshot(page, "home")

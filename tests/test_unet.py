@@ -14,7 +14,7 @@ from fashionseg.metrics import dice
 from fashionseg.unet.data import GarmentBatches, examples_from_coco, examples_from_cutouts, focus_image, resize_up
 from fashionseg.unet.losses import bce_dice_loss, dice_coefficient
 from fashionseg.unet.model import IMAGENET_MEAN, InputNormalization, UNetConfig, build_unet
-from fashionseg.unet.predictor import GarmentSegmenter, ModelNotTrainedError
+from fashionseg.unet.predictor import GarmentSegmenter, ModelNotTrainedError, export_onnx
 from fashionseg.unet.threshold import choose_threshold, dice_per_threshold
 from fashionseg.unet.train import TrainSettings, export_unet, train_unet
 
@@ -195,6 +195,16 @@ def test_train_resume_export_predict_double_pass(tmp_path):
     assert both.second_pass is not None and both.second_pass.config.double_pass_dilation == 3
     double = both.predict(photos / "item07.jpg", double_pass=True)
     assert "second pass" in double.timings and double.mask.shape == (48, 40)
+
+    # ONNX: both passes exported, then the default runtime, with the same output; a re-export of the
+    # weights drops the stale ONNX file.
+    assert [p.parent.name for p in export_onnx(weights)] == ["unet_tiny", "second_pass"]
+    onnx = GarmentSegmenter.load(weights)
+    assert (onnx.runtime_name, onnx.second_pass.runtime_name) == ("onnx", "onnx")
+    again = onnx.predict(photos / "item07.jpg", double_pass=True)
+    np.testing.assert_allclose(again.probability, double.probability, atol=1e-4)
+    export_unet(run, weights)
+    assert not (weights / "model.onnx").exists() and GarmentSegmenter.load(weights).runtime_name == "keras"
 
     with pytest.raises(ModelNotTrainedError, match="no trained U-Net"):
         GarmentSegmenter.load(tmp_path / "nothing")

@@ -58,6 +58,10 @@ class GarmentSegmenter:
         self.run, self.config, self.second_pass, self.runtime_name = run, config, second_pass, runtime_name
 
     @classmethod
+    def from_keras(cls, model, config: UNetConfig, second_pass: GarmentSegmenter | None = None) -> GarmentSegmenter:
+        return cls(lambda batch: np.asarray(model.predict_on_batch(batch))[0, :, :, 0], config, second_pass, "keras")
+
+    @classmethod
     def load(cls, path: str | Path, runtime: str | None = None) -> GarmentSegmenter:
         """Load ``path`` (``config.json`` + ``model.weights.h5``, optionally ``model.onnx``, and ``second_pass/``).
 
@@ -71,17 +75,15 @@ class GarmentSegmenter:
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
         config = UNetConfig.load(path / CONFIG_FILE)
+        second = cls.load(path / SECOND_PASS_DIR, runtime) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
         if runtime == "onnx":
             if not (path / ONNX_FILE).is_file():
                 raise ModelNotTrainedError(f"{path} has no {ONNX_FILE}; run 'fashionseg export unet --weights {path}'")
             session = OnnxModel(path / ONNX_FILE)
-            run = lambda batch: next(iter(session(batch).values()))[0, :, :, 0]  # noqa: E731
-        else:
-            model = build_unet(replace(config, encoder_weights=None))  # the trained weights replace ImageNet's
-            model.load_weights(str(path / WEIGHTS_FILE))
-            run = lambda batch: np.asarray(model.predict_on_batch(batch))[0, :, :, 0]  # noqa: E731
-        second = cls.load(path / SECOND_PASS_DIR, runtime) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
-        return cls(run, config, second, runtime)
+            return cls(lambda batch: next(iter(session(batch).values()))[0, :, :, 0], config, second, "onnx")
+        model = build_unet(replace(config, encoder_weights=None))  # the trained weights replace ImageNet's
+        model.load_weights(str(path / WEIGHTS_FILE))
+        return cls.from_keras(model, config, second)
 
     def warm_up(self) -> None:
         """One prediction on a blank photo, so the first real one is not slowed by graph building."""

@@ -24,6 +24,7 @@ from fashionseg.files import append_csv_row, write_json_atomic
 from fashionseg.images import load_image
 from fashionseg.unet.data import GarmentBatches, GarmentExample, focus_image, load_arrays
 from fashionseg.unet.losses import bce_dice_loss, dice_coefficient
+from fashionseg.onnx import ONNX_FILE
 from fashionseg.unet.model import UNetConfig, build_unet
 from fashionseg.unet.predictor import CONFIG_FILE, SECOND_PASS_DIR, WEIGHTS_FILE, GarmentSegmenter
 from fashionseg.unet.threshold import GRID, choose_threshold
@@ -143,7 +144,7 @@ def train_unet(
                   callbacks=[RunCheckpoint(run_dir, state, settings)], verbose=1 if progress else 0)
 
     model.load_weights(str(run_dir / "best.weights.h5"))
-    segmenter = GarmentSegmenter(model, config)
+    segmenter = GarmentSegmenter.from_keras(model, config)
     threshold, val_dice, curve = select_threshold(segmenter, val_examples, first_pass, progress)
     state.update(finished=True, threshold=threshold, val_dice_at_threshold=val_dice,
                  threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(GRID, curve)})
@@ -183,5 +184,6 @@ def export_unet(run_dir: str | Path, out_dir: str | Path, second_pass: bool = Fa
     model.load_weights(str(run_dir / "best.weights.h5"))
     model.save_weights(str(target / WEIGHTS_FILE))
     (target / "training_log.csv").write_bytes((run_dir / "log.csv").read_bytes())
+    (target / ONNX_FILE).unlink(missing_ok=True)  # it held the weights just replaced; `fashionseg export unet` remakes it
     return target
 
