@@ -1,6 +1,6 @@
 """What the Segment page shows and offers for download, computed from the pipelines' results.
 
-Kept out of ``pages/`` so the page only lays out widgets, and so it is tested
+Kept out of ``app_pages/`` so the page only lays out widgets, and so it is tested
 without a browser.
 
 Example:

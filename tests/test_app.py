@@ -28,7 +28,7 @@ def test_landing_page_reports_missing_data(monkeypatch, tmp_path):
 
 
 def test_classes_page_shows_mappings_and_filters_dropped():
-    at = AppTest.from_file(str(ROOT / "pages" / "classes.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "classes.py"), default_timeout=30).run()
     assert not at.exception
     classes = at.table[0].value
     assert list(classes["annotation id"]) == list(range(11)) and classes.loc[8, "name"] == "shoe"
@@ -44,21 +44,21 @@ def test_classes_page_shows_mappings_and_filters_dropped():
 
 def test_navigation_reaches_the_classes_page():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
-    at.switch_page("pages/classes.py").run()
+    at.switch_page("app_pages/classes.py").run()
     assert not at.exception
     assert at.title[0].value == "Classes and label mappings"
 
 
 def test_segment_page_says_plainly_when_no_model_is_trained(monkeypatch, tmp_path):
     monkeypatch.setenv("FASHIONSEG_WEIGHTS", str(tmp_path))
-    at = AppTest.from_file(str(ROOT / "pages" / "segment.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "segment.py"), default_timeout=30).run()
     assert not at.exception
     assert len([i for i in at.info if "no trained model yet" in i.value]) == 2
     assert not at.file_uploader  # nothing to run, so nothing to upload
 
 
 def test_segment_page_runs_both_pipelines_on_a_folder_photo(ccp_root):
-    at = AppTest.from_file(str(ROOT / "pages" / "segment.py"), default_timeout=300).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "segment.py"), default_timeout=300).run()
     assert not at.exception
     photos = next(m for m in at.multiselect if m.label == "Photos")
     photos.select(sorted(p.name for p in (ccp_root / "photos").glob("*.jpg"))[0]).run()
@@ -88,7 +88,7 @@ def annotate_page(monkeypatch, store_path, weights=None):
     monkeypatch.setenv("FASHIONSEG_STORE", str(store_path))
     if weights is not None:
         monkeypatch.setenv("FASHIONSEG_WEIGHTS", str(weights))
-    return AppTest.from_file(str(ROOT / "pages" / "annotate.py"), default_timeout=120).run()
+    return AppTest.from_file(str(ROOT / "app_pages" / "annotate.py"), default_timeout=120).run()
 
 
 def button(at, prefix):
@@ -204,7 +204,7 @@ def test_annotate_page_starts_unannotated_photos_from_the_model(monkeypatch, tmp
 
 
 def test_experiments_page_compares_runs_with_the_thesis_reference():
-    at = AppTest.from_file(str(ROOT / "pages" / "experiments.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "experiments.py"), default_timeout=60).run()
     assert not at.exception
     table = at.dataframe[0].value
     ours = table[table["source"] == "ours"]
@@ -218,7 +218,7 @@ def test_experiments_page_compares_runs_with_the_thesis_reference():
 
 
 def test_errors_page_filters_sorts_and_opens_a_photo(ccp_root):
-    at = AppTest.from_file(str(ROOT / "pages" / "errors.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "errors.py"), default_timeout=120).run()
     assert not at.exception
     assert len(at.get("image")) == 2 * 12  # a page of 12 errors, ground truth and prediction each
     at.multiselect[0].select("dress").run()
@@ -232,7 +232,7 @@ def test_errors_page_filters_sorts_and_opens_a_photo(ccp_root):
 
 def test_segment_page_refuses_a_file_that_is_not_a_photo(tmp_path):
     (tmp_path / "<b>x<i>.jpg").write_bytes(b"not a photo")
-    at = AppTest.from_file(str(ROOT / "pages" / "segment.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "segment.py"), default_timeout=120).run()
     next(t for t in at.text_input if t.label == "Folder").input(str(tmp_path)).run()  # the folder tab stands in for an upload
     next(m for m in at.multiselect if m.label == "Photos").select("<b>x<i>.jpg").run()
     assert not at.exception

@@ -131,6 +131,18 @@ def screenshot(page, name: str) -> None:
     assert errors.count() == 0, errors.first.inner_text()
 
 
+def test_a_bookmarked_page_opened_first_gets_the_app_around_it(browser, app_url):
+    # First in this file, so the server has served nothing yet: the case that once ran the page alone.
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{app_url[0]}/experiments")
+    page.get_by_role("heading", name="Experiments").wait_for(timeout=60_000)
+    links = page.locator('[data-testid="stSidebarNav"]').get_by_role("link")
+    links.first.wait_for()
+    assert [t.strip().splitlines()[-1] for t in links.all_inner_texts()] == ["Home", "Segment", "Annotate", "Experiments", "Errors", "Classes"]
+    context.close()
+
+
 def test_segment_a_photo_shows_the_overlay_and_the_timing(page, ccp_root):
     open_page(page, "Segment")
     photo = sorted((ccp_root / "photos").glob("*.jpg"))[0]

@@ -7,13 +7,13 @@ from fashionseg.app_resources import trained
 from fashionseg.vocabulary import FASHIONSEG11
 
 PAGES = [
-    ("pages/segment.py", "Segment", ":material/photo_camera:",
+    ("app_pages/segment.py", "Segment", ":material/photo_camera:",
      "Upload or photograph a person: clothing instances (Mask R-CNN) and the garment cutout (U-Net), timed live."),
-    ("pages/annotate.py", "Annotate", ":material/draw:",
+    ("app_pages/annotate.py", "Annotate", ":material/draw:",
      "Review client photos: relabel, correct masks on the photo, save to the COCO store."),
-    ("pages/experiments.py", "Experiments", ":material/monitoring:",
+    ("app_pages/experiments.py", "Experiments", ":material/monitoring:",
      "Compare trained models by the thesis' metrics and TTO, per class and over training."),
-    ("pages/errors.py", "Errors", ":material/error:",
+    ("app_pages/errors.py", "Errors", ":material/error:",
      "Browse an evaluation's false positives, misses and confusions, photo by photo."),
 ]
 
@@ -33,7 +33,7 @@ left, right = st.columns(2)
 with left:
     st.subheader("Classes", anchor=False)
     st.markdown("\n".join(f"- {name}" for name in FASHIONSEG11.names))
-    st.page_link("pages/classes.py", label="Vocabularies and label mappings", icon=":material/list:")
+    st.page_link("app_pages/classes.py", label="Vocabularies and label mappings", icon=":material/list:")
 with right:
     st.subheader("Status", anchor=False)
     ccp = settings.ccp_root()
