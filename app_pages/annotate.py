@@ -29,7 +29,7 @@ DROPPED = "(dropped)"
 NEW_INSTANCE = -1
 
 st.title("Annotate")
-store_path = st.session_state.get("store_path", str(settings.store_path()))
+store_path = str(settings.store_path())
 store = annotation_store(store_path)
 datasets = store.datasets()
 if not datasets:
@@ -94,7 +94,7 @@ names = [im.file_name for im in queue]
 position = picker.selectbox(f"Image ({len(queue)} in the queue)", range(len(queue)), index=position,
                             format_func=lambda k: f"{k + 1}. {names[k]}" + (" (reviewed)" if queue[k].reviewed else ""))
 st.session_state["position"] = position
-image = store.image(queue[position].id)
+image = queue[position]  # read from the store this run
 st.session_state["current_image"] = image.id
 
 try:
@@ -108,21 +108,25 @@ if photo.shape[:2] != (image.height, image.width):
     st.stop()
 
 
-def open_draft() -> Draft:
-    """The store's annotations; for an image nobody annotated, the model's prediction when there is a model."""
+classes = list(store.categories(dataset).values())
+
+
+def open_draft() -> tuple[int, Draft]:
+    """The store's annotations; for an image nobody annotated, the model's prediction when there is a model.
+
+    Returns it with a serial number that keys its widgets, so a reopened draft starts with fresh ones.
+    """
     draft = Draft.from_store(store, image)
     if not draft.instances and maskrcnn_path is not None:
-        result = instance_segmenter(str(maskrcnn_path)).predict(photo)
-        draft = Draft.from_prediction(image, result, list(store.categories(dataset).values()))
+        draft = Draft.from_prediction(image, instance_segmenter(str(maskrcnn_path)).predict(photo), classes)
     serial = st.session_state["draft_serial"] = st.session_state.get("draft_serial", 0) + 1
     drafts[image.id] = (serial, draft)
-    return draft
+    return serial, draft
 
 
 serial, draft = drafts.get(image.id, (None, None))
 if draft is None or (not draft.changed and draft.revision != image.revision):
-    draft = open_draft()
-    serial = drafts[image.id][0]
+    serial, draft = open_draft()
 if draft.revision != image.revision:
     st.error(f"Someone saved this image after you opened it (your revision {draft.revision}, the store's {image.revision}). "
              "Your edits are kept here: load their version, or keep yours and save it over theirs.")
@@ -137,7 +141,6 @@ if draft.revision != image.revision:
 state = "reviewed" if image.reviewed else "not reviewed yet"
 st.caption(escape_markdown(f"{image.file_name} · {image.width} x {image.height} · revision {image.revision} · {state}"
                            + (" · unsaved edits" if draft.changed else "")))
-classes = list(store.categories(dataset).values())
 masks_tab, labels_tab, mapping_tab, history_tab = st.tabs(["Masks", "Labels", "Label mapping", "History"])
 
 with masks_tab:
@@ -253,10 +256,10 @@ with mapping_tab:
     known = sorted(set(mapping.rules) | {r.raw_label for r in rows})
     rule_label = st.selectbox("Client label", known, accept_new_options=True,
                               help="Pick a label or type a new one.")
-    current = list(mapping.classes_for(rule_label)) if rule_label else []
-    rule_classes = st.multiselect("Maps to", classes, default=[c for c in dict.fromkeys(current) if c in classes],
+    current_rule = list(mapping.classes_for(rule_label)) if rule_label else []
+    rule_classes = st.multiselect("Maps to", classes, default=[c for c in dict.fromkeys(current_rule) if c in classes],
                                   key=f"rule-classes-{rule_label}", help="None: the label is dropped.")
-    counts = {name: st.number_input(f"Objects of {name} per label", 1, 10, max(1, current.count(name)), key=f"rule-count-{rule_label}-{name}")
+    counts = {name: st.number_input(f"Objects of {name} per label", 1, 10, max(1, current_rule.count(name)), key=f"rule-count-{rule_label}-{name}")
               for name in rule_classes}
     set_col, remap_col = st.columns(2)
     if set_col.button("Save rule", disabled=not author or not rule_label):

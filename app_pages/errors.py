@@ -1,5 +1,6 @@
 """Errors: the false positives, false negatives and confusions of an evaluation, as a gallery."""
 
+import pandas as pd
 import streamlit as st
 
 from fashionseg import errors
@@ -31,6 +32,20 @@ with st.sidebar:
     images_dir = st.text_input("Photos folder", str(errors.photos_folder(record["data"].get("images"))))
     ground_truth = st.text_input("Ground-truth COCO file", record["data"].get("test", ""),
                                  help="Its masks are drawn when the file is here; otherwise the ground truth's boxes.")
+# Every widget change reruns the page; drawing a view reads the photo and decodes all its masks
+# (12 views took 1.0 s), so each pair is drawn once.
+@st.cache_data(max_entries=512, show_spinner=False)
+def views_of(path: str, images_dir: str, ground_truth: str, image_id: int, gt_index: int | None, pred_index: int | None,
+             crop: bool = True):
+    row = {"image_id": image_id, "gt_index": gt_index, "pred_index": pred_index}
+    return errors.error_views(evaluation_of(path, images_dir, ground_truth), row, crop=crop)
+
+
+def views(row, crop: bool = True):
+    indices = (None if pd.isna(row[k]) else int(row[k]) for k in ("gt_index", "pred_index"))
+    return views_of(record["path"], images_dir, ground_truth, int(row["image_id"]), *indices, crop=crop)
+
+
 try:
     evaluation = evaluation_of(record["path"], images_dir, ground_truth)
 except (FileNotFoundError, ValueError, KeyError) as exc:
@@ -63,7 +78,7 @@ for start in range(page * PAGE_SIZE, min(len(shown), (page + 1) * PAGE_SIZE), 3)
     for column, (_, row) in zip(columns, shown.iloc[start:start + 3].iterrows()):
         with column.container(border=True):
             try:
-                truth, prediction = errors.error_views(evaluation, row)
+                truth, prediction = views(row)
             except (OSError, ValueError) as exc:
                 st.warning(escape_markdown(f"{row['file_name']}: {exc}"))
                 continue
@@ -87,7 +102,7 @@ if selected is not None:
         row = match.iloc[0]
         st.divider()
         st.subheader(escape_markdown(f"{row['file_name']}: {errors.ERROR_LABELS[row['type']]}"), anchor=False)
-        truth, prediction = errors.error_views(evaluation, row, crop=False)
+        truth, prediction = views(row, crop=False)
         left, right = st.columns(2)
         left.image(truth, caption="ground truth", width="stretch")
         right.image(prediction, caption="prediction", width="stretch")

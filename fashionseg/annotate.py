@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -132,8 +131,7 @@ class Draft:
         Raises:
             ConflictError: someone saved the image after this draft's revision; nothing was written.
         """
-        category_ids = {name: cid for cid, name in store.categories(dataset).items()}
-        revision = store.save_annotations(self.image_id, self.new_annotations(category_ids), expected_revision=self.revision,
+        revision = store.save_annotations(self.image_id, self.new_annotations(store.category_ids(dataset)), expected_revision=self.revision,
                                           author=author, reviewed=reviewed)
         self.revision, self.changed, self.source = revision, False, "store"
         return revision
@@ -189,7 +187,7 @@ def label_rows(store: AnnotationStore, dataset: str, image_id: int) -> list[Labe
 
 def save_label_rows(store: AnnotationStore, dataset: str, image: ImageRecord, rows: list[LabelRow], author: str) -> int:
     """Replace the image's image-level labels; a row without a class or with count 0 is kept as dropped."""
-    ids = {name: cid for cid, name in store.categories(dataset).items()}
+    ids = store.category_ids(dataset)
     labels = []
     for row in rows:
         if not row.raw_label.strip():
@@ -249,25 +247,25 @@ def preannotate(
     skipped unless ``overwrite`` (then only ones nobody reviewed). Each image is
     its own change, so a crash keeps what was done and a rerun continues.
     """
-    category_ids = {name: cid for cid, name in store.categories(dataset).items()}
+    category_ids = store.category_ids(dataset)
     author = MODEL_AUTHOR_PREFIX + model_name
     report = PreannotationReport()
-    todo = [im for im in store.images(dataset) if not im.reviewed]
-    todo = [im for im in todo if overwrite or not store.annotations(im.id)]
-    report.skipped = len(store.images(dataset)) - len(todo)
+    images = store.images(dataset)
+    todo = [im for im in images if not im.reviewed and (overwrite or not store.annotations(im.id))]
+    report.skipped = len(images) - len(todo)
     if limit is not None:
         todo = todo[:limit]
     for n, image in enumerate(todo):
         if on_progress is not None:
             on_progress(n, len(todo), image.file_name)
         try:
-            result = segmenter.predict(Path(image.path))
+            result = segmenter.predict(image.path)
         except (ImageLoadError, OSError) as exc:
             report.failed.append(f"{image.file_name}: {exc}")
             continue
         try:
             draft = Draft.from_prediction(image, result, list(category_ids))
-        except ValueError as exc:
+        except ValueError as exc:  # the photo decodes to another size than the store has
             report.failed.append(f"{image.file_name}: {exc}")
             continue
         try:

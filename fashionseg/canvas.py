@@ -119,6 +119,12 @@ def _object_matrix(obj: dict, local_width: float, local_height: float) -> tuple[
     return linear, centre
 
 
+def _box_centre_and_size(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The centre (Fabric's ``pathOffset``) and size of the points' bounding box."""
+    low, high = points.min(0), points.max(0)
+    return (low + high) / 2, high - low
+
+
 def _to_canvas(obj: dict, local: np.ndarray, local_width: float, local_height: float) -> np.ndarray:
     linear, centre = _object_matrix(obj, local_width, local_height)
     return local @ linear.T + centre
@@ -202,9 +208,8 @@ def _draw_object(target: np.ndarray, obj: dict, frame: CanvasFrame) -> None:
         _fill(target, _to_canvas(obj, ring, 2 * rx, 2 * ry), frame)
     elif kind in ("polygon", "polyline"):
         points = np.array([[float(p["x"]), float(p["y"])] for p in obj["points"]])
-        local = points - (points.min(0) + points.max(0)) / 2  # Fabric's pathOffset: the points' box centre
-        size = points.max(0) - points.min(0)
-        canvas_points = _to_canvas(obj, local, size[0], size[1])
+        centre, size = _box_centre_and_size(points)
+        canvas_points = _to_canvas(obj, points - centre, *size)
         if kind == "polygon":
             _fill(target, canvas_points, frame)
         else:
@@ -213,20 +218,17 @@ def _draw_object(target: np.ndarray, obj: dict, frame: CanvasFrame) -> None:
         subpaths = [np.array(s) for s in _path_points(obj["path"]) if s]
         if not subpaths:
             return
-        every = np.concatenate(subpaths)
-        offset = (every.min(0) + every.max(0)) / 2
-        size = every.max(0) - every.min(0)
+        centre, size = _box_centre_and_size(np.concatenate(subpaths))
         closed = any(str(c[0]).lower() == "z" for c in obj["path"])
         for points in subpaths:
-            canvas_points = _to_canvas(obj, points - offset, size[0], size[1])
+            canvas_points = _to_canvas(obj, points - centre, *size)
             if closed and obj.get("fill"):
                 _fill(target, canvas_points, frame)
             _stroke(target, canvas_points, stroke_width, frame)
     elif kind == "line":
         ends = np.array([[float(obj["x1"]), float(obj["y1"])], [float(obj["x2"]), float(obj["y2"])]])
-        local = ends - (ends.min(0) + ends.max(0)) / 2
-        size = ends.max(0) - ends.min(0)
-        _stroke(target, _to_canvas(obj, local, size[0], size[1]), stroke_width, frame)
+        centre, size = _box_centre_and_size(ends)
+        _stroke(target, _to_canvas(obj, ends - centre, *size), stroke_width, frame)
     elif kind in ("", "image", "text", "i-text", "textbox", "group"):
         return  # nothing that outlines a region
     else:

@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from fashionseg import metrics
-from fashionseg.settings import PROJECT_ROOT
+from fashionseg.settings import project_path
 from fashionseg.vocabulary import FASHIONSEG11
 
 OURS = "ours"
@@ -132,10 +132,9 @@ def reference_per_class(dataset: str = "test") -> pd.DataFrame:
 
 def loss_curves(record: dict) -> pd.DataFrame:
     """The run's training log in long form: epoch, stage, component, split (train/validation), value."""
-    log = record.get("loss_log")
-    if not log:
+    path = project_path(record.get("loss_log"))
+    if path is None:
         return pd.DataFrame(columns=["epoch", "stage", "component", "split", "value"])
-    path = Path(log) if Path(log).is_absolute() else PROJECT_ROOT / log
     if not path.is_file():
         raise FileNotFoundError(f"training log {path} not found")
     with open(path, newline="", encoding="utf-8") as f:

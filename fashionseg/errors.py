@@ -29,7 +29,7 @@ import pandas as pd
 from fashionseg.images import load_image
 from fashionseg.masks import decode_rle
 from fashionseg.overlay import draw_instances
-from fashionseg.settings import PROJECT_ROOT, ccp_root
+from fashionseg.settings import ccp_root, project_path
 from fashionseg.vocabulary import FASHIONSEG11
 
 ERROR_TYPES = ("false_positive", "false_negative", "confusion")
@@ -53,13 +53,6 @@ class Evaluation:
         return next(p for p in self.per_image if p["image_id"] == image_id)
 
 
-def _project_path(value: str | None) -> Path | None:
-    if not value:
-        return None
-    path = Path(value)
-    return path if path.is_absolute() else PROJECT_ROOT / path
-
-
 def _group_by_image(annotations: list[dict]) -> dict[int, list[dict]]:
     grouped: dict[int, list[dict]] = {}
     for ann in annotations:
@@ -69,7 +62,7 @@ def _group_by_image(annotations: list[dict]) -> dict[int, list[dict]]:
 
 def photos_folder(recorded: str | None) -> Path:
     """The recorded photo folder, or the local CCP photos when the record came from another machine."""
-    path = _project_path(recorded)
+    path = project_path(recorded)
     if path is not None and path.is_dir():
         return path
     return ccp_root() / "photos"
@@ -78,16 +71,16 @@ def photos_folder(recorded: str | None) -> Path:
 def load_evaluation(record: dict, images_dir: str | Path | None = None, ground_truth_file: str | Path | None = None) -> Evaluation:
     """The evaluation behind a registry record (its ``data.metrics_file`` and ``data.detections_file``)."""
     data = record.get("data", {})
-    metrics_file = _project_path(data.get("metrics_file"))
+    metrics_file = project_path(data.get("metrics_file"))
     if metrics_file is None or not metrics_file.is_file():
         raise EvaluationNotFoundError(f"record {record.get('run')!r}: metrics file {metrics_file} not found")
     per_image = json.loads(metrics_file.read_text(encoding="utf-8")).get("per_image", [])
-    detections_file = _project_path(data.get("detections_file"))
+    detections_file = project_path(data.get("detections_file"))
     detections = {}
     if detections_file is not None and detections_file.is_file():
         detections = _group_by_image(json.loads(detections_file.read_text(encoding="utf-8"))["annotations"])
     ground_truth = None
-    gt_path = Path(ground_truth_file) if ground_truth_file else _project_path(data.get("test"))
+    gt_path = Path(ground_truth_file) if ground_truth_file else project_path(data.get("test"))
     if gt_path is not None and gt_path.is_file():
         ground_truth = _group_by_image(json.loads(gt_path.read_text(encoding="utf-8"))["annotations"])
     folder = Path(images_dir) if images_dir else photos_folder(data.get("images"))

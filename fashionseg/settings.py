@@ -28,6 +28,14 @@ def project_relative(path: str | Path) -> str:
         return str(resolved)
 
 
+def project_path(value: str | Path | None) -> Path | None:
+    """A path as records write it: absolute, or relative to the project (the inverse of ``project_relative``)."""
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
 def ccp_root() -> Path:
     """The Clothing Co-Parsing folder ($FASHIONSEG_CCP_ROOT, default ../shared/datasets/ccp)."""
     return _path("FASHIONSEG_CCP_ROOT", PROJECT_ROOT.parent / "shared" / "datasets" / "ccp")

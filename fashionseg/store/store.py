@@ -171,6 +171,10 @@ class AnnotationStore:
             rows = c.execute(select(t.categories.c.coco_id, t.categories.c.name).where(t.categories.c.dataset_id == ds).order_by(t.categories.c.coco_id))
             return {r.coco_id: r.name for r in rows}
 
+    def category_ids(self, dataset: str) -> dict[str, int]:
+        """Category name -> COCO category id."""
+        return {name: cid for cid, name in self.categories(dataset).items()}
+
     def images(self, dataset: str, split: str | None = None) -> list[ImageRecord]:
         ds = self.dataset_id(dataset)
         query = select(t.images, t.datasets.c.image_root).join(t.datasets).where(t.images.c.dataset_id == ds)
@@ -329,7 +333,7 @@ class AnnotationStore:
         mapping = self.get_mapping(dataset)
         if mapping is None:
             raise StoreError(f"data set {dataset!r} has no label mapping")
-        name_to_id = {name: cid for cid, name in self.categories(dataset).items()}
+        name_to_id = self.category_ids(dataset)
         changed = 0
         unknown = {c for classes in mapping.rules.values() for c in classes} - set(name_to_id)
         if unknown:
