@@ -4,6 +4,7 @@ except under FASHIONSEG_REQUIRE_DATA=1 (CI), where they fail instead."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +22,16 @@ def restore_main_module():
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+def _run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fashionseg", *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture()
+def run_cli():
+    """``run_cli(*args, env=None)``: ``python -m fashionseg ARGS`` in a subprocess, its output captured."""
+    return _run_cli
 
 
 def annotated_ids(root: Path, kind: str) -> list[int]:

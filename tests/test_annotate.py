@@ -1,7 +1,5 @@
 """Annotation drafts, label edits and batch pre-annotation against a real store."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -130,16 +128,15 @@ def test_preannotate_skips_reviewed_and_annotated_images_and_reports_failures(sy
     assert len(export_coco(store, name)["annotations"]) == 6
 
 
-def test_preannotate_cli_with_the_trained_model(ccp_root, ccp_subset, tmp_path):
+def test_preannotate_cli_with_the_trained_model(ccp_root, ccp_subset, tmp_path, run_cli):
     db = tmp_path / "cli.db"
-    run = lambda *args: subprocess.run([sys.executable, "-m", "fashionseg", *args], capture_output=True, text=True, timeout=600)
-    done = run("store", "import", str(ccp_subset / "client.json"), "--images", str(ccp_root / "photos"), "--name", "c", "--db", str(db), "--quiet")
+    done = run_cli("store", "import", str(ccp_subset / "client.json"), "--images", str(ccp_root / "photos"), "--name", "c", "--db", str(db), "--quiet")
     assert done.returncode == 0, done.stderr
-    done = run("store", "preannotate", "c", "--db", str(db), "--limit", "2", "--quiet")
+    done = run_cli("store", "preannotate", "c", "--db", str(db), "--limit", "2", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "pre-annotated 2 images" in done.stdout
     store = AnnotationStore(db)
     annotated = [im for im in store.images("c") if store.annotations(im.id)]
     assert len(annotated) == 2 and all(a.origin == "model" for im in annotated for a in store.annotations(im.id))
-    missing = run("store", "preannotate", "nope", "--db", str(db))
+    missing = run_cli("store", "preannotate", "nope", "--db", str(db))
     assert missing.returncode == 2 and "no data set named 'nope'" in missing.stderr

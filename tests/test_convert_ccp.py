@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -27,16 +25,13 @@ def load(path):
     return json.loads(path.read_text())
 
 
-def test_cli_contract_writes_three_files_pycocotools_loads(ccp_root, tmp_path):
+def test_cli_contract_writes_three_files_pycocotools_loads(ccp_root, tmp_path, run_cli):
     first, second = annotated_ids(ccp_root, "pixel-level")[:2]
     tagged = annotated_ids(ccp_root, "image-level")[0]
     ids = tmp_path / "ids.txt"
     ids.write_text(f"# two pixel-level and one image-level photo\n{first}\n{second}\n\n{tagged}\n")
     out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "fashionseg", "convert", "ccp", str(ccp_root), "--out", str(out), "--ids-file", str(ids)],
-        capture_output=True, text=True,
-    )
+    result = run_cli("convert", "ccp", str(ccp_root), "--out", str(out), "--ids-file", str(ids))
     assert result.returncode == 0, result.stderr
     for name in ("instances.json", "garment.json", "client.json"):
         coco = COCO(str(out / name))
@@ -147,7 +142,7 @@ def test_holes_stay_holes():
     assert garment_mask(label_map).sum() == 2500 - 100
 
 
-def test_bad_inputs_give_clear_errors(tmp_path, ccp_root):
+def test_bad_inputs_give_clear_errors(tmp_path, ccp_root, run_cli):
     bad_ids = tmp_path / "ids.txt"
     bad_ids.write_text("1\nabc\n")
     with pytest.raises(CCPFormatError, match="line 2"):
@@ -156,7 +151,5 @@ def test_bad_inputs_give_clear_errors(tmp_path, ccp_root):
     not_mat.write_text("hello")
     with pytest.raises(CCPFormatError, match="not a CCP pixel-level file"):
         read_label_map(not_mat)
-    result = subprocess.run(
-        [sys.executable, "-m", "fashionseg", "convert", "ccp", str(tmp_path), "--out", str(tmp_path / "o")], capture_output=True, text=True
-    )
+    result = run_cli("convert", "ccp", str(tmp_path), "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "expected CCP's layout" in result.stderr

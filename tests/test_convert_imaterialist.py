@@ -2,8 +2,6 @@
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -76,13 +74,10 @@ def test_imaterialist_bad_files(kaggle_files):
         convert_imaterialist(folder / "bad3.csv", folder / "label_descriptions.json", folder / "o.json", progress=False)
 
 
-def test_imaterialist_cli(kaggle_files):
+def test_imaterialist_cli(kaggle_files, run_cli):
     folder, _ = kaggle_files
-    result = subprocess.run(
-        [sys.executable, "-m", "fashionseg", "convert", "imaterialist", str(folder / "train.csv"),
-         "--labels", str(folder / "label_descriptions.json"), "--out", str(folder / "cli.json"), "--quiet"],
-        capture_output=True, text=True,
-    )
+    result = run_cli("convert", "imaterialist", str(folder / "train.csv"), "--labels", str(folder / "label_descriptions.json"),
+                     "--out", str(folder / "cli.json"), "--quiet")
     assert result.returncode == 0, result.stderr
     assert len(read_coco(folder / "cli.json")["annotations"]) == 2
 

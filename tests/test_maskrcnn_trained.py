@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -72,11 +70,7 @@ def test_bad_photos_get_clear_errors_or_results(segmenter, tmp_path):
     assert segmenter.predict(alpha).width == 90
 
 
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "fashionseg", *args], capture_output=True, text=True, env=env)
-
-
-def test_evaluate_cli_contract(tmp_path, ccp_subset, ccp_root):
+def test_evaluate_cli_contract(tmp_path, ccp_subset, ccp_root, run_cli):
     env = {**os.environ, "FASHIONSEG_EXPERIMENTS": str(tmp_path / "registry")}
     out = tmp_path / "metrics.json"
     r = run_cli("evaluate", "maskrcnn", "--weights", str(WEIGHTS), "--test", str(ccp_subset / "instances.json"),
@@ -97,7 +91,7 @@ def test_evaluate_cli_contract(tmp_path, ccp_subset, ccp_root):
     assert saved["per_class"]["pants"]["accuracy"] == m["per_class"]["pants"]["accuracy"]
 
 
-def test_predict_and_bench_cli(tmp_path, ccp_root):
+def test_predict_and_bench_cli(tmp_path, ccp_root, run_cli):
     photo = sorted((ccp_root / "photos").glob("*.jpg"))[0]
     r = run_cli("predict", "maskrcnn", str(photo), "--out", str(tmp_path), "--min-confidence", "0.5", "--max-per-class", "shoe=1")
     assert r.returncode == 0, r.stderr

@@ -279,16 +279,15 @@ def test_duplicate_dataset_name_refused(tmp_path, tiny):
         import_coco(store, doc, folder, "tiny")
 
 
-def test_store_cli_round_trip(tmp_path, tiny):
+def test_store_cli_round_trip(tmp_path, tiny, run_cli):
     doc, folder = tiny
     write_coco(doc, tmp_path / "in.json")
     db = tmp_path / "cli.db"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "fashionseg", *a], capture_output=True, text=True)  # noqa: E731
-    r = run("store", "import", str(tmp_path / "in.json"), "--images", str(folder), "--name", "tiny", "--db", str(db), "--quiet")
+    r = run_cli("store", "import", str(tmp_path / "in.json"), "--images", str(folder), "--name", "tiny", "--db", str(db), "--quiet")
     assert r.returncode == 0, r.stderr
-    assert "tiny: 2 images, 0 reviewed" in run("store", "list", "--db", str(db)).stdout
-    r = run("store", "export", "tiny", "--out", str(tmp_path / "out.json"), "--db", str(db))
+    assert "tiny: 2 images, 0 reviewed" in run_cli("store", "list", "--db", str(db)).stdout
+    r = run_cli("store", "export", "tiny", "--out", str(tmp_path / "out.json"), "--db", str(db))
     assert r.returncode == 0 and len(read_coco(tmp_path / "out.json")["annotations"]) == 2
-    r = run("store", "import", str(tmp_path / "in.json"), "--images", str(tmp_path / "nowhere"), "--name", "t2", "--db", str(db))
+    r = run_cli("store", "import", str(tmp_path / "in.json"), "--images", str(tmp_path / "nowhere"), "--name", "t2", "--db", str(db))
     assert r.returncode == 2 and "image folder" in r.stderr and "Traceback" not in r.stderr
     assert os.path.getsize(db) > 0

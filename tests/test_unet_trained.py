@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -50,11 +48,7 @@ def test_bad_photos_get_clear_errors(segmenter):
     assert segmenter.predict(gray[:, :, None].repeat(3, axis=2)).mask.shape == (300, 200)
 
 
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "fashionseg", *args], capture_output=True, text=True, env=env)
-
-
-def test_evaluate_cli_writes_metrics_and_a_registry_record(tmp_path, ccp_subset, ccp_root):
+def test_evaluate_cli_writes_metrics_and_a_registry_record(tmp_path, ccp_subset, ccp_root, run_cli):
     env = {**os.environ, "FASHIONSEG_EXPERIMENTS": str(tmp_path / "registry")}
     out = tmp_path / "metrics.json"
     r = run_cli("evaluate", "unet", "--weights", str(WEIGHTS), "--test", str(ccp_subset / "garment.json"),
@@ -71,7 +65,7 @@ def test_evaluate_cli_writes_metrics_and_a_registry_record(tmp_path, ccp_subset,
     assert saved["loss_log"].endswith("training_log.csv")
 
 
-def test_predict_and_bench_cli(tmp_path, ccp_root):
+def test_predict_and_bench_cli(tmp_path, ccp_root, run_cli):
     photo = sorted((ccp_root / "photos").glob("*.jpg"))[0]
     r = run_cli("predict", "unet", str(photo), "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr

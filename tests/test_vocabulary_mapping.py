@@ -1,5 +1,3 @@
-import subprocess
-import sys
 
 import pytest
 
@@ -64,10 +62,10 @@ def test_mapping_files_and_errors(tmp_path):
     assert {"label": "shoes", "maps to": "shoe", "objects per label": 2, "dropped": False} in rows
 
 
-def test_cli_prints_vocabularies_and_mappings():
-    out = subprocess.run([sys.executable, "-m", "fashionseg", "vocab"], capture_output=True, text=True).stdout
+def test_cli_prints_vocabularies_and_mappings(run_cli):
+    out = run_cli("vocab").stdout
     assert out.splitlines()[8].split() == ["8", "shoe", "(legs", "and", "feet)"]
-    out = subprocess.run([sys.executable, "-m", "fashionseg", "mapping", "ccp"], capture_output=True, text=True).stdout
+    out = run_cli("mapping", "ccp").stdout
     assert any(line.split() == ["shoes", "->", "shoe", "+", "shoe"] for line in out.splitlines())
-    r = subprocess.run([sys.executable, "-m", "fashionseg", "mapping", "nope.yaml"], capture_output=True, text=True)
+    r = run_cli("mapping", "nope.yaml")
     assert r.returncode == 2 and r.stderr.startswith("error: no mapping file")
