@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fashionseg.settings import ModelNotTrainedError
+
 ONNX_FILE = "model.onnx"
+RUNTIMES = ("keras", "onnx")
 
 
 def onnxruntime_available() -> bool:
@@ -24,6 +27,23 @@ def onnxruntime_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def choose_runtime(folder: Path, runtime: str | None, export_command: str) -> str:
+    """The runtime to load a model folder with: ``runtime`` if given, else ONNX where exported (and installed), else Keras.
+
+    Raises:
+        ValueError: ``runtime`` is neither "keras" nor "onnx".
+        ModelNotTrainedError: ONNX was asked for and the folder has no export (``export_command`` makes one).
+    """
+    exported = (folder / ONNX_FILE).is_file()
+    if runtime is None:
+        runtime = "onnx" if exported and onnxruntime_available() else "keras"
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+    if runtime == "onnx" and not exported:
+        raise ModelNotTrainedError(f"{folder} has no {ONNX_FILE}; run '{export_command}'")
+    return runtime
 
 
 class OnnxModel:

@@ -20,12 +20,11 @@ from fashionseg.images import letterbox, load_image
 from fashionseg.maskrcnn.config import MaskRCNNConfig
 from fashionseg.maskrcnn.postprocess import box_to_original, paste_mask, select_detections
 from fashionseg.masks import encode_rle, mask_bbox
-from fashionseg.onnx import ONNX_FILE, OnnxModel, onnxruntime_available
+from fashionseg.onnx import ONNX_FILE, OnnxModel, choose_runtime
 from fashionseg.settings import ModelNotTrainedError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
-RUNTIMES = ("keras", "onnx")
 
 
 @dataclass
@@ -87,13 +86,7 @@ class InstanceSegmenter:
         if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
             raise ModelNotTrainedError(f"no trained Mask R-CNN in {path} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
         config = MaskRCNNConfig.load(path / CONFIG_FILE)
-        if runtime is None:
-            runtime = "onnx" if (path / ONNX_FILE).is_file() and onnxruntime_available() else "keras"
-        if runtime not in RUNTIMES:
-            raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
-        if runtime == "onnx":
-            if not (path / ONNX_FILE).is_file():
-                raise ModelNotTrainedError(f"{path} has no {ONNX_FILE}; run 'fashionseg export maskrcnn {path}'")
+        if choose_runtime(path, runtime, f"fashionseg export maskrcnn {path}") == "onnx":
             return cls(OnnxModel(path / ONNX_FILE), config, "onnx", path)
         return cls(KerasRuntime(config, path / WEIGHTS_FILE), config, "keras", path)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionseg.images import load_image
-from fashionseg.onnx import ONNX_FILE, OnnxModel, export_keras, onnxruntime_available
+from fashionseg.onnx import ONNX_FILE, OnnxModel, choose_runtime, export_keras
 from fashionseg.settings import ModelNotTrainedError
 from fashionseg.unet.data import focus_image, resize_down, resize_up
 from fashionseg.unet.model import UNetConfig, build_unet
@@ -44,9 +44,6 @@ def cutout_rgba(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.dstack([image, (mask * 255).astype(np.uint8)])
 
 
-RUNTIMES = ("keras", "onnx")
-
-
 class GarmentSegmenter:
     """A trained U-Net (and optionally its second-pass model) ready for inference.
 
@@ -70,15 +67,10 @@ class GarmentSegmenter:
         path = Path(path)
         if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
             raise ModelNotTrainedError(f"no trained U-Net in {path} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
-        if runtime is None:
-            runtime = "onnx" if (path / ONNX_FILE).is_file() and onnxruntime_available() else "keras"
-        if runtime not in RUNTIMES:
-            raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+        runtime = choose_runtime(path, runtime, f"fashionseg export unet --weights {path}")
         config = UNetConfig.load(path / CONFIG_FILE)
         second = cls.load(path / SECOND_PASS_DIR, runtime) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
         if runtime == "onnx":
-            if not (path / ONNX_FILE).is_file():
-                raise ModelNotTrainedError(f"{path} has no {ONNX_FILE}; run 'fashionseg export unet --weights {path}'")
             session = OnnxModel(path / ONNX_FILE)
             return cls(lambda batch: next(iter(session(batch).values()))[0, :, :, 0], config, second, "onnx")
         model = build_unet(replace(config, encoder_weights=None))  # the trained weights replace ImageNet's
