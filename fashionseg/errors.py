@@ -155,7 +155,10 @@ def _draw(image: np.ndarray, involved: tuple | None, others: list[tuple]) -> np.
     def as_overlay(name, box, mask, score):
         return name, score, box, np.zeros(image.shape[:2], bool) if mask is None else mask
 
-    shown = draw_instances(image, [as_overlay(*o) for o in others if o[2] is not None], opacity=0.25, boxes=False, labels=False)
+    masked = [as_overlay(*o) for o in others if o[2] is not None]
+    boxed = [as_overlay(*o) for o in others if o[2] is None]  # ground truth without its COCO file
+    shown = draw_instances(image, masked, opacity=0.25, boxes=False, labels=False)
+    shown = draw_instances(shown, boxed, opacity=0.25, boxes=True, labels=False)
     if involved is None:
         return shown
     return draw_instances(shown, [as_overlay(*involved)], opacity=0.55, boxes=True, labels=True)

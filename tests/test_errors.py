@@ -62,6 +62,13 @@ def test_views_draw_truth_and_prediction_cropped_around_the_error(evaluation):
     assert (plain == 128).all()
 
 
+def test_without_the_ground_truth_file_its_boxes_are_drawn(tmp_path, evaluation):
+    boxes_only = errors.Evaluation(evaluation.per_image, evaluation.images_dir, evaluation.detections, ground_truth=None)
+    table = errors.error_table(boxes_only)
+    truth, _ = errors.error_views(boxes_only, table.iloc[1], crop=False)  # a false positive: the truth is context only
+    assert (truth[20, 10:50] != 128).any() and (truth[50, 30] == 128).all()  # the dress's box outline, not a filled mask
+
+
 def test_missing_files_are_reported_or_fall_back(tmp_path, evaluation):
     with pytest.raises(errors.EvaluationNotFoundError, match="metrics file"):
         errors.load_evaluation({"run": "x", "data": {"metrics_file": str(tmp_path / "nope.json")}})
