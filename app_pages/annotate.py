@@ -10,15 +10,17 @@ from fashionseg.annotate import (
     LabelRow,
     brush_colour,
     canvas_background,
+    import_upload,
     label_rows,
     preannotate,
     review_queue,
     rule_from_counts,
     save_label_rows,
 )
-from fashionseg.app_resources import annotation_store, instance_segmenter, trained
+from fashionseg.app_resources import instance_segmenter, model_or_error, show_error, store_or_stop, trained
 from fashionseg.canvas import CanvasDrawingError, CanvasFrame
-from fashionseg.coco import dumps_coco
+from fashionseg.coco import dumps_coco, file_name_problem
+from fashionseg.exceptions import FashionSegError
 from fashionseg.images import ImageLoadError, load_image
 from fashionseg.mapping import load_mapping, mapping_table
 from fashionseg.segment import escape_markdown
@@ -28,9 +30,33 @@ TOOLS = {"Polygon": "polygon", "Rectangle": "rect", "Freehand": "freedraw"}
 DROPPED = "(dropped)"
 NEW_INSTANCE = -1
 
+
+
+def import_form(author: str) -> None:
+    """Upload a COCO file with its images folder as a new data set: the checks of ``fashionseg store import``."""
+    with st.form("import", border=False):
+        upload = st.file_uploader("COCO JSON", type=["json"])
+        folder = st.text_input("Images folder", help="The folder on this machine that the file's file_name values are relative to.")
+        name = st.text_input("Data set name")
+        submitted = st.form_submit_button("Import", disabled=not author)
+    if not author:
+        st.caption("Enter your name to import.")
+    if submitted:
+        if upload is None:
+            st.error("Choose a COCO JSON file to import.")
+            return
+        try:
+            import_upload(store, upload.getvalue(), upload.name, folder, name, author)
+        except FashionSegError as exc:
+            show_error(exc)  # nothing was written
+        else:
+            st.toast(f"Imported {upload.name} as {name.strip()}")
+            st.rerun()
+
+
 st.title("Annotate")
 store_path = str(settings.store_path())
-store = annotation_store(store_path)
+store = store_or_stop(store_path)
 datasets = store.datasets()
 if not datasets:
     st.info(
@@ -38,8 +64,9 @@ if not datasets:
         "with their image-level labels:\n\n"
         "```\nfashionseg convert ccp ../shared/datasets/ccp --out data/ccp\n"
         "fashionseg store import data/ccp/client.json --images ../shared/datasets/ccp/photos --name ccp-client\n"
-        "fashionseg store preannotate ccp-client\n```"
+        "fashionseg store preannotate ccp-client\n```\n\nor upload a COCO file here."
     )
+    import_form(st.text_input("Annotator", key="annotator", placeholder="your name").strip())
     st.stop()
 
 maskrcnn_path = trained("maskrcnn")
@@ -60,18 +87,28 @@ with st.sidebar:
                        "so nobody waits for the model per image. Same as `fashionseg store preannotate`.")
             if st.button("Pre-annotate the data set"):
                 bar = st.progress(0.0, text="loading the model ...")
-                segmenter = instance_segmenter(str(maskrcnn_path))
+                segmenter = model_or_error(instance_segmenter, maskrcnn_path, "Mask R-CNN")
 
                 def show_progress(n: int, count: int, name: str) -> None:
                     bar.progress(n / count if count else 1.0, text=f"{n} of {count} {escape_markdown(name)}")
 
-                report = preannotate(store, dataset, segmenter, model_name=maskrcnn_path.name, on_progress=show_progress)
-                st.success(report.summary())
-                for line in report.failed[:10]:
-                    st.warning(escape_markdown(line))
+                if segmenter is not None:
+                    try:
+                        report = preannotate(store, dataset, segmenter, model_name=maskrcnn_path.name, on_progress=show_progress)
+                    except FashionSegError as exc:  # the store busy for too long, say
+                        show_error(exc)
+                    else:
+                        st.success(report.summary())
+                        for line in report.failed[:10]:
+                            st.warning(escape_markdown(line))
+    with st.expander("Import a COCO file"):
+        import_form(author)
     with st.expander("Export"):
         if st.button("Build the COCO export"):
-            st.session_state["export"] = (dataset, dumps_coco(export_coco(store, dataset)))
+            try:
+                st.session_state["export"] = (dataset, dumps_coco(export_coco(store, dataset)))
+            except FashionSegError as exc:
+                show_error(exc)
         if st.session_state.get("export", (None,))[0] == dataset:
             st.download_button("Download COCO JSON", st.session_state["export"][1], f"{dataset}.json", "application/json")
 
@@ -97,6 +134,9 @@ st.session_state["position"] = position
 image = queue[position]  # read from the store this run
 st.session_state["current_image"] = image.id
 
+if file_name_problem(image.file_name):  # a row stored before imports refused such names: never read outside the folder
+    st.error(escape_markdown(f"{image.file_name}: {file_name_problem(image.file_name)}"))
+    st.stop()
 try:
     photo = load_image(image.path)
 except (ImageLoadError, OSError) as exc:
@@ -117,8 +157,9 @@ def open_draft() -> tuple[int, Draft]:
     Returns it with a serial number that keys its widgets, so a reopened draft starts with fresh ones.
     """
     draft = Draft.from_store(store, image)
-    if not draft.instances and maskrcnn_path is not None:
-        draft = Draft.from_prediction(image, instance_segmenter(str(maskrcnn_path)).predict(photo), classes)
+    segmenter = model_or_error(instance_segmenter, maskrcnn_path, "Mask R-CNN") if not draft.instances and maskrcnn_path else None
+    if segmenter is not None:
+        draft = Draft.from_prediction(image, segmenter.predict(photo), classes)
     serial = st.session_state["draft_serial"] = st.session_state.get("draft_serial", 0) + 1
     drafts[image.id] = (serial, draft)
     return serial, draft

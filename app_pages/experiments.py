@@ -95,3 +95,26 @@ unet = dashboard.unet_runs(records)
 if not unet.empty:
     st.subheader("Garment cutout (U-Net)", anchor=False)
     st.dataframe(unet, hide_index=True, column_config={c: PERCENT for c in ("Dice mean", "Dice median", "Dice mean (outliers removed)")})
+
+st.subheader("Robustness: re-framed, re-lit and re-compressed photos", anchor=False)
+st.caption("Each model on variants of the same test photos: waist-up and lower-body crops, the person at 0.3-0.8 of a "
+           "16:9 or square frame, three people side by side, low light, heavy JPEG, a 10-degree tilt "
+           "(`fashionseg robustness maskrcnn|unet` adds a run; README \"Robustness\").")
+kind = st.radio("Model", ["maskrcnn", "unet"], horizontal=True, key="robustness_kind",
+                format_func={"maskrcnn": "Mask R-CNN", "unet": "U-Net"}.get)
+robust = dashboard.robustness_runs(records, kind)
+if robust.empty:
+    st.info("No robustness run of this kind recorded yet.")
+else:
+    runs = list(dict.fromkeys(robust["run"]))
+    chosen_runs = st.multiselect("Runs to compare", runs, default=runs[-2:], key="robustness_runs")
+    metric_names = [m for m in dashboard.ROBUSTNESS_METRICS[kind].values() if m != "seconds"]
+    metric = st.radio("Metric", metric_names, horizontal=True, key="robustness_metric")
+    shown = robust[robust["run"].isin(chosen_runs)]
+    order = list(dict.fromkeys(robust["variant"]))
+    bars = px.bar(shown, x="variant", y=metric, color="run", barmode="group", category_orders={"variant": order},
+                  hover_data=["photos", "seconds"], title=f"{metric} per variant")
+    bars.update_layout(yaxis_range=[0, 1], xaxis_title=None, legend=dict(orientation="h", y=-0.3), margin=dict(t=40, b=0))
+    st.plotly_chart(bars, key="robustness_chart")
+    table = shown.pivot_table(index="variant", columns="run", values=metric, sort=False)
+    st.dataframe(table.reindex([v for v in order if v in table.index]), column_config={c: PERCENT for c in table.columns})

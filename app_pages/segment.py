@@ -7,7 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from fashionseg import settings
-from fashionseg.app_resources import garment_segmenter, instance_segmenter, trained
+from fashionseg.app_resources import garment_segmenter, instance_segmenter, model_or_error, show_error, trained
 from fashionseg.images import ImageLoadError, load_image
 from fashionseg.overlay import CLASS_COLOURS, draw_instances
 from fashionseg.segment import (
@@ -60,6 +60,11 @@ timings: TimingLog = st.session_state.setdefault("timings", TimingLog())
 with st.sidebar:
     st.header("Pipeline")
     pipelines = st.multiselect("Run", available, default=available, help="Both run side by side.")
+    # A broken model folder is reported (and its pipeline left out), not raised.
+    if "Mask R-CNN" in pipelines and model_or_error(instance_segmenter, maskrcnn_path, "Mask R-CNN") is None:
+        pipelines.remove("Mask R-CNN")
+    if "U-Net cutout" in pipelines and model_or_error(garment_segmenter, unet_path, "U-Net") is None:
+        pipelines.remove("U-Net cutout")
     if "Mask R-CNN" in pipelines:
         config = instance_segmenter(str(maskrcnn_path)).config
         st.subheader("Mask R-CNN")
@@ -107,7 +112,7 @@ for name, data in photos:
     try:
         image = load_image(data)
     except ImageLoadError as exc:
-        st.error(escape_markdown(f"{name}: {exc}"))
+        show_error(exc, f"{name}: ")
         continue
     columns = st.columns(len(pipelines))
     stage_rows = []

@@ -27,10 +27,11 @@ import cv2
 import numpy as np
 
 from fashionseg.canvas import ERASE_COLOUR, CanvasFrame, apply_drawing
-from fashionseg.images import ImageLoadError
+from fashionseg.coco import file_name_problem, parse_coco
+from fashionseg.exceptions import ImageLoadError, UsageError
 from fashionseg.masks import encode_rle, mask_bbox
 from fashionseg.overlay import CLASS_COLOURS, draw_instances
-from fashionseg.store import AnnotationStore, ConflictError, ImageLabel, ImageRecord, NewAnnotation, StoreError
+from fashionseg.store import AnnotationStore, ConflictError, ImageLabel, ImageRecord, NewAnnotation, StoreError, import_coco
 
 MODEL_AUTHOR_PREFIX = "model:"
 
@@ -204,6 +205,22 @@ def rule_from_counts(counts: dict[str, int]) -> list[str]:
     return [name for name, n in counts.items() for _ in range(int(n))]
 
 
+# ---------------------------------------------------------------- importing an upload
+
+
+def import_upload(store: AnnotationStore, data: bytes, file_name: str, image_dir: str, dataset: str, author: str) -> int:
+    """Import an uploaded COCO file and its images folder as a new data set; returns its id.
+
+    The same checks as ``fashionseg store import``, all before anything is written.
+
+    Raises:
+        FashionSegError: not UTF-8 JSON, a bad document or image (InvalidCocoError), a taken name (StoreError).
+    """
+    if not image_dir.strip():
+        raise UsageError("give the folder the COCO file's file_name values are relative to")
+    return import_coco(store, parse_coco(data, file_name), image_dir.strip(), dataset.strip(), author=author, source=file_name)
+
+
 # ---------------------------------------------------------------- queue
 
 
@@ -258,6 +275,10 @@ def preannotate(
     for n, image in enumerate(todo):
         if on_progress is not None:
             on_progress(n, len(todo), image.file_name)
+        problem = file_name_problem(image.file_name)
+        if problem:  # a store filled before import refused such names: never read outside its folder
+            report.failed.append(f"{image.file_name}: {problem}")
+            continue
         try:
             result = segmenter.predict(image.path)
         except (ImageLoadError, OSError) as exc:

@@ -12,6 +12,8 @@ from pathlib import Path
 import streamlit as st
 
 from fashionseg import settings
+from fashionseg.exceptions import FashionSegError
+from fashionseg.segment import escape_markdown
 from fashionseg.store import AnnotationStore
 
 
@@ -67,3 +69,26 @@ def garment_segmenter(path: str) -> ModelThread:
 @st.cache_resource(show_spinner=False)
 def annotation_store(path: str) -> AnnotationStore:
     return AnnotationStore(path)
+
+
+def show_error(exc: FashionSegError, prefix: str = "") -> None:
+    """A user-caused error as the CLI words it (its ``error:`` line), never a traceback."""
+    st.error(escape_markdown(f"{prefix}{exc}"))
+
+
+def model_or_error(load: Callable[[str], ModelThread], path: Path, label: str) -> ModelThread | None:
+    """The cached model of ``path``, or None after showing why its folder cannot be loaded."""
+    try:
+        return load(str(path))
+    except FashionSegError as exc:
+        show_error(exc, f"{label}: ")
+        return None
+
+
+def store_or_stop(path: str) -> AnnotationStore:
+    """The cached store; a path that is no usable store ends the page with the reason."""
+    try:
+        return annotation_store(path)
+    except FashionSegError as exc:
+        show_error(exc, "Annotation store: ")
+        st.stop()

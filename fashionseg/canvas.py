@@ -30,16 +30,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from fashionseg.exceptions import CanvasDrawingError
+
 # Strokes drawn with the eraser are told apart from the others by this colour.
 ERASE_COLOUR = "rgba(255, 255, 255, 0.85)"
 
 # Fixed-point precision for OpenCV's strokes: coordinates keep 1/256 pixel.
 _SHIFT = 8
 _ORIGIN_OFFSET = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
-
-
-class CanvasDrawingError(ValueError):
-    """A canvas object this module cannot turn into a mask."""
 
 
 @dataclass(frozen=True)

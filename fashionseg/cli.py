@@ -1,6 +1,10 @@
 """The ``fashionseg`` command line (also ``python -m fashionseg``).
 
-Run ``fashionseg --help`` or ``fashionseg COMMAND --help`` for usage.
+Run ``fashionseg --help`` or ``fashionseg COMMAND --help`` for usage. Every
+error a user can cause (a :class:`FashionSegError`, a bad argument, a file the
+system refuses) ends as one ``error: ...`` line on stderr and exit status 2;
+arguments, inputs and outputs are checked before a model loads or a file is
+written.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import sys
 from pathlib import Path
 
 from fashionseg import __version__
+from fashionseg.exceptions import FashionSegError, UsageError
 from fashionseg.settings import pretrained_weights_dir, project_relative, store_path
 
 DEFAULT_STORE = str(store_path())
@@ -19,16 +24,112 @@ DEFAULT_STORE = str(store_path())
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _known_errors() -> tuple[type[Exception], ...]:
-    from fashionseg.coco import CocoFormatError
-    from fashionseg.convert.ccp import CCPFormatError
-    from fashionseg.convert.imaterialist import IMaterialistFormatError
-    from fashionseg.images import ImageLoadError
-    from fashionseg.mapping import MappingError
-    from fashionseg.settings import ModelNotTrainedError
-    from fashionseg.store import ConflictError, StoreError
+class _Parser(argparse.ArgumentParser):
+    """argparse, reporting a bad argument as the one ``error:`` line every other failure prints."""
 
-    return (ModelNotTrainedError, CocoFormatError, CCPFormatError, IMaterialistFormatError, ImageLoadError, MappingError, ConflictError, StoreError, FileNotFoundError)
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A number from 0 to 1 (thresholds, confidences, shares); NaN and infinities refused."""
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not from 0 to 1")
+    return value
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is below {minimum}")
+        return value
+
+    return parse
+
+
+def _class_cap(text: str) -> tuple[str, int]:
+    """``CLASS=N``: at most N instances of one of the 11 classes."""
+    from fashionseg.vocabulary import FASHIONSEG11
+
+    name, equals, count = text.rpartition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not CLASS=N (e.g. shoe=2)")
+    if name not in FASHIONSEG11.names:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a class; classes: {', '.join(map(repr, FASHIONSEG11.names))}")
+    try:
+        return name, _count(0)(count)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
+def _output_folder(path: str) -> Path:
+    """``--out`` naming a folder to write into (made if missing); refused when a file is in the way."""
+    out = Path(path)
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UsageError(f"--out {out}: {blocker} is a file, not a folder")
+    return out
+
+
+def _output_file(path: str) -> Path:
+    """``--out`` naming a file to (over)write; refused when it is a folder or a file is in the way."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"--out {out}: is a folder; name the file to write")
+    _output_folder(str(out.parent))
+    return out
+
+
+def _check_photos(sources: list[str], decode: bool = False) -> None:
+    """Each photo present and an image within the pixel limit: its header read, or with ``decode`` the whole
+    photo (a truncated one then fails before the first result is written, not in the middle of the batch)."""
+    from fashionseg.images import load_image, read_image_size
+
+    check = load_image if decode else read_image_size
+    for source in sources:
+        check(source)
+
+
+def _photo_outputs(sources: list[str], out: Path) -> list[tuple[Path, Path]]:
+    """Each photo, checked (it decodes, within the pixel limit), with the base path of its outputs.
+
+    The base keeps each photo's path relative to the photos' common folder
+    (``a.jpg sub/a.jpg`` -> ``out/a``, ``out/sub/a``), so photos of one name in
+    different folders never overwrite each other's results; two photos of one
+    folder that differ only in extension (``a.jpg a.png``) would, and are refused.
+    """
+    _check_photos(sources, decode=True)
+    photos: dict[Path, Path] = {}
+    for source in sources:
+        photos.setdefault(Path(source).resolve(), Path(source))  # one photo named twice runs once
+    root = Path(os.path.commonpath([p.parent for p in photos]))
+    bases: dict[Path, Path] = {}
+    for resolved, given in photos.items():
+        base = out / resolved.relative_to(root).with_suffix("")
+        if base in bases:
+            raise UsageError(f"{bases[base]} and {given} would write the same files ({base}_*); rename one or run them separately")
+        bases[base] = given
+    return [(given, base) for base, given in bases.items()]
+
+
+def _beside(base: Path, suffix: str) -> Path:
+    base.parent.mkdir(parents=True, exist_ok=True)
+    return base.with_name(base.name + suffix)
 
 
 def _mapping(path: str | None, default: str):
@@ -40,6 +141,7 @@ def _mapping(path: str | None, default: str):
 def cmd_convert_ccp(args) -> int:
     from fashionseg.convert.ccp import convert_ccp, read_ids_file
 
+    _output_folder(args.out)
     ids = read_ids_file(args.ids_file) if args.ids_file else None
     report = convert_ccp(
         args.root, args.out, ids=ids, min_area=args.min_area, mapping=_mapping(args.mapping, "ccp"),
@@ -58,6 +160,7 @@ def cmd_convert_ccp(args) -> int:
 def cmd_convert_imaterialist(args) -> int:
     from fashionseg.convert.imaterialist import convert_imaterialist
 
+    _output_file(args.out)
     summary = convert_imaterialist(args.train_csv, args.labels, args.out, _mapping(args.mapping, "imaterialist"), args.val_fraction, progress=not args.quiet)
     print(json.dumps(summary, indent=2))
     return 0
@@ -66,16 +169,23 @@ def cmd_convert_imaterialist(args) -> int:
 def cmd_convert_fashionpedia(args) -> int:
     from fashionseg.convert.fashionpedia import convert_fashionpedia
 
+    _output_file(args.out)
     summary = convert_fashionpedia(args.source, args.out, _mapping(args.mapping, "imaterialist"), args.val_fraction)
     print(json.dumps(summary, indent=2))
     return 0
 
 
 def cmd_store_import(args) -> int:
-    from fashionseg.store import AnnotationStore, import_coco
+    from fashionseg.store import AnnotationStore, prepare_import, write_import
 
-    store = AnnotationStore(args.db)
-    import_coco(store, args.coco, args.images, args.name, origin=args.origin, author=args.author, progress=not args.quiet)
+    # An existing store is opened first, so a taken name fails before the photos are read;
+    # a new one is made only once the import has passed every check.
+    exists = "://" in args.db or Path(args.db).expanduser().exists()
+    store = AnnotationStore(args.db) if exists else None
+    prepared = prepare_import(args.coco, args.images, args.name, origin=args.origin, author=args.author,
+                              progress=not args.quiet, store=store)
+    store = store or AnnotationStore(args.db)
+    write_import(store, prepared)
     done, total = store.review_progress(args.name)
     print(f"imported {total} images into data set {args.name!r} of {args.db}")
     return 0
@@ -85,7 +195,8 @@ def cmd_store_export(args) -> int:
     from fashionseg.coco import write_coco
     from fashionseg.store import AnnotationStore, export_coco
 
-    write_coco(export_coco(AnnotationStore(args.db), args.name), args.out)
+    out = _output_file(args.out)
+    write_coco(export_coco(AnnotationStore(args.db, create=False), args.name), out)
     print(f"wrote {args.out}")
     return 0
 
@@ -93,7 +204,7 @@ def cmd_store_export(args) -> int:
 def cmd_store_list(args) -> int:
     from fashionseg.store import AnnotationStore
 
-    store = AnnotationStore(args.db)
+    store = AnnotationStore(args.db, create=False)
     names = store.datasets()
     if not names:
         print(f"{args.db}: no data sets")
@@ -110,7 +221,7 @@ def cmd_store_preannotate(args) -> int:
     from fashionseg.maskrcnn.predictor import InstanceSegmenter
     from fashionseg.store import AnnotationStore
 
-    store = AnnotationStore(args.db)
+    store = AnnotationStore(args.db, create=False)
     store.dataset_id(args.name)  # an unknown name fails before the model loads
     folder = _model_folder("maskrcnn", args.weights, "Mask R-CNN")
     segmenter = InstanceSegmenter.load(folder)
@@ -135,7 +246,7 @@ def _garment_examples(args, split: str):
     if args.cutouts:
         return examples_from_cutouts(args.cutouts[0], args.cutouts[1], split=split)
     if not args.garment or not args.images:
-        raise SystemExit("error: give --garment GARMENT.json --images DIR, or --cutouts PHOTOS_DIR CUTOUTS_DIR")
+        raise UsageError("give --garment GARMENT.json --images DIR, or --cutouts PHOTOS_DIR CUTOUTS_DIR")
     return examples_from_coco(args.garment, args.images, split=split)
 
 
@@ -158,7 +269,7 @@ def cmd_train_unet(args) -> int:
     if args.architecture == "classic":
         config.mean, config.std = args.classic_mean_std[:3], args.classic_mean_std[3:]
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                             patience=args.patience, augment=not args.no_augment)
+                             patience=args.patience, augment=not args.no_augment, framing=not args.report_augmentation)
     init = Path(args.init_from) / "model.weights.h5" if args.init_from else None
     if init is not None and not init.is_file():
         raise ModelNotTrainedError(f"--init-from: no {init}")
@@ -182,7 +293,13 @@ def cmd_train_maskrcnn(args) -> int:
         shared = pretrained_weights_dir() / "mobilenet_v2_imagenet_notop.weights.h5"
         weights = str(shared) if shared.is_file() else "imagenet"
     config = MaskRCNNConfig(BACKBONE=args.backbone, BACKBONE_WEIGHTS=None if weights in (None, "none") else weights)
-    settings = TrainSettings(heads_epochs=args.heads_epochs, all_epochs=args.all_epochs, steps_per_epoch=args.steps_per_epoch)
+    init_weights = None
+    if args.init_from:
+        init = Path(args.init_from)
+        config, init_weights = MaskRCNNConfig.load(init / "config.json"), str(init / "model.weights.h5")
+    settings = TrainSettings(heads_epochs=args.heads_epochs, all_epochs=args.all_epochs, steps_per_epoch=args.steps_per_epoch,
+                             all_learning_rate=args.all_learning_rate, all_final_learning_rate=args.all_final_learning_rate,
+                             framing=not args.thesis_augmentation, init_weights=init_weights)
     train = examples_from_coco(args.instances, args.images, split="train")
     val = examples_from_coco(args.instances, args.images, split="val")
     state = train_maskrcnn(config, settings, train, val, args.run, progress=not args.quiet)
@@ -196,11 +313,13 @@ def cmd_train_maskrcnn(args) -> int:
 
 def _model_folder(kind: str, path: str | None, label: str) -> Path:
     """``--weights`` if given, else the default model of ``kind`` named in weights/defaults.json."""
+    from fashionseg.model_folder import check_model_folder
     from fashionseg.settings import ModelNotTrainedError, default_weights
 
     chosen = path or default_weights(kind)
     if chosen is None:
         raise ModelNotTrainedError(f"no --weights given and no default {label} in weights/defaults.json")
+    check_model_folder(Path(chosen), label)  # before TensorFlow loads (seconds, and noise on stderr)
     return Path(chosen)
 
 
@@ -216,10 +335,10 @@ def cmd_evaluate_unet(args) -> int:
     from fashionseg.unet.data import examples_from_coco
     from fashionseg.unet.evaluate import evaluate_unet
 
-    segmenter, weights = _unet_weights(args.weights)
+    out = _output_file(args.out)
     examples = examples_from_coco(args.test, args.images, split=args.split)
+    segmenter, weights = _unet_weights(args.weights)
     metrics = evaluate_unet(segmenter, examples, double_pass=args.double_pass, progress=not args.quiet)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     log = weights / ("second_pass" if args.double_pass else "") / "training_log.csv"
@@ -239,14 +358,12 @@ def cmd_evaluate_unet(args) -> int:
 def cmd_predict_unet(args) -> int:
     from PIL import Image
 
+    photos = _photo_outputs(args.images, _output_folder(args.out))
     segmenter, _ = _unet_weights(args.weights)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for source in args.images:
-        result = segmenter.predict(Path(source), threshold=args.threshold, double_pass=args.double_pass)
-        stem = Path(source).stem
-        Image.fromarray(result.cutout, "RGBA").save(out / f"{stem}_cutout.png")
-        Image.fromarray((result.mask * 255).astype("uint8")).save(out / f"{stem}_mask.png")
+    for source, base in photos:
+        result = segmenter.predict(source, threshold=args.threshold, double_pass=args.double_pass)
+        Image.fromarray(result.cutout, "RGBA").save(_beside(base, "_cutout.png"))
+        Image.fromarray((result.mask * 255).astype("uint8")).save(_beside(base, "_mask.png"))
         stages = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in result.timings.items())
         print(f"{source}: garment {result.mask.mean():.1%} of the photo, threshold {result.threshold:.2f}; {stages}")
     return 0
@@ -255,6 +372,7 @@ def cmd_predict_unet(args) -> int:
 def cmd_bench_unet(args) -> int:
     from fashionseg.benchmark import bench_unet
 
+    _check_photos(args.images)
     segmenter, weights = _unet_weights(args.weights, args.runtime)
     photos = [Path(p) for p in args.images] if args.images else None
     print(bench_unet(segmenter, photos, repeat=args.repeat, warmup=args.warmup, double_pass=args.double_pass, name=weights.name))
@@ -275,7 +393,12 @@ def _predict_options(args) -> dict:
     if args.max_instances is not None:
         options["max_instances"] = args.max_instances
     if args.max_per_class is not None:
-        options["max_per_class"] = {name: int(n) for name, n in (item.rsplit("=", 1) for item in args.max_per_class)}
+        caps = dict(args.max_per_class)  # (class, n) pairs, checked by _class_cap
+        if len(caps) < len(args.max_per_class):
+            raise UsageError("--max-per-class names a class twice")
+        options["max_per_class"] = caps
+    if args.focus is not None:
+        options["focus"] = args.focus
     return options
 
 
@@ -284,13 +407,15 @@ def cmd_evaluate_maskrcnn(args) -> int:
     from fashionseg.experiments import record_evaluation
     from fashionseg.maskrcnn.evaluate import evaluate_maskrcnn, load_coco, select_first
 
-    segmenter, weights = _maskrcnn(args.weights, args.runtime)
+    out = _output_file(args.out)
+    options = _predict_options(args)
     test = load_coco(args.test, args.split)
     if args.limit:
         test = select_first(test, args.limit)
     client = load_coco(args.client, args.client_split) if args.client else None
-    results, detections = evaluate_maskrcnn(segmenter, test, args.images, client, _predict_options(args), progress=not args.quiet)
-    out = Path(args.out)
+    segmenter, weights = _maskrcnn(args.weights, args.runtime)
+    segmenter.check_options(**options)
+    results, detections = evaluate_maskrcnn(segmenter, test, args.images, client, options, progress=not args.quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     detections_path = out.with_name(out.stem + ".detections.json")
@@ -327,17 +452,17 @@ def cmd_predict_maskrcnn(args) -> int:
     from fashionseg.overlay import draw_instances
     from fashionseg.vocabulary import FASHIONSEG11
 
+    options = _predict_options(args)
+    photos = _photo_outputs(args.images, _output_folder(args.out))
     segmenter, _ = _maskrcnn(args.weights, args.runtime)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for source in args.images:
-        image = load_image(Path(source))
-        result = segmenter.predict(image, **_predict_options(args))
-        stem = Path(source).stem
+    segmenter.check_options(**options)
+    for source, base in photos:
+        image = load_image(source)
+        result = segmenter.predict(image, **options)
         overlay = draw_instances(image, [(i.class_name, i.score, i.box, i.mask) for i in result.instances])
-        Image.fromarray(overlay).save(out / f"{stem}_overlay.png")
-        write_coco({"images": [{"id": 1, "file_name": Path(source).name, "height": result.height, "width": result.width}],
-                    "annotations": result.to_coco_annotations(1), "categories": FASHIONSEG11.coco_categories()}, out / f"{stem}.json")
+        Image.fromarray(overlay).save(_beside(base, "_overlay.png"))
+        write_coco({"images": [{"id": 1, "file_name": source.name, "height": result.height, "width": result.width}],
+                    "annotations": result.to_coco_annotations(1), "categories": FASHIONSEG11.coco_categories()}, _beside(base, ".json"))
         found = ", ".join(f"{i.class_name} {i.score:.2f}" for i in result.instances) or "nothing"
         stages = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in result.timings.items())
         print(f"{source}: {found}; {stages}")
@@ -348,6 +473,7 @@ def cmd_bench_maskrcnn(args) -> int:
     from fashionseg.benchmark import bench_maskrcnn
     from fashionseg.settings import ModelNotTrainedError
 
+    _check_photos(args.images)
     segmenters = {}
     for name in args.runtime or ["keras", "onnx"]:
         try:
@@ -380,6 +506,59 @@ def cmd_export_unet(args) -> int:
     return 0
 
 
+def cmd_thresholds_maskrcnn(args) -> int:
+    from fashionseg.maskrcnn.config import MaskRCNNConfig
+    from fashionseg.maskrcnn.evaluate import load_coco
+    from fashionseg.maskrcnn.thresholds import tune_class_thresholds
+
+    segmenter, weights = _maskrcnn(args.weights, args.runtime)
+    test = load_coco(args.test, args.split)
+    result = tune_class_thresholds(segmenter, test, args.images, progress=not args.quiet, min_images=args.min_images)
+    print(f"classification score on {len(test['images'])} photos: {result['before']:.4f} with {result['default_threshold']} "
+          f"for every class, {result['after']:.4f} with these per-class thresholds:")
+    for name, threshold in result["thresholds"].items():
+        print(f"  {name:<28} {threshold:.2f}  ({result['true_images'][name]} true photos)")
+    if args.write:
+        config = MaskRCNNConfig.load(weights / "config.json")
+        config.DETECTION_MIN_CONFIDENCE_PER_CLASS = result["thresholds"]
+        config.save(weights / "config.json")
+        print(f"wrote them into {weights / 'config.json'}")
+    return 0
+
+
+def cmd_robustness(args) -> int:
+    from fashionseg.experiments import record_evaluation
+    from fashionseg.maskrcnn.evaluate import load_coco, select_first
+    from fashionseg.robustness import format_table, run_robustness, variants_named, write_result
+
+    variants = variants_named(args.variants)  # an unknown name fails before a model loads
+    if args.kind == "maskrcnn":
+        model, weights = _maskrcnn(args.weights, args.runtime)
+        options = _predict_options(args)
+    else:
+        model, weights = _unet_weights(args.weights, args.runtime)
+        options = None
+    test = load_coco(args.test, args.split)
+    if args.limit:
+        test = select_first(test, args.limit)
+    work = Path(args.work) if args.work else Path(args.out).with_suffix("")
+    result = run_robustness(args.kind, model, test, args.images, work, variants, seed=args.seed, min_area=args.min_area,
+                            predict_options=options, progress=not args.quiet)
+    result.update(model=project_relative(weights), test=project_relative(args.test), split=args.split or "all")
+    write_result(result, args.out)
+    record = record_evaluation(
+        "robustness", args.run_name or weights.name, {"variants": result["variants"]},
+        config={"model_kind": args.kind, "seed": args.seed, "min_area": args.min_area, "predict_options": options or {}},
+        weights=project_relative(weights),
+        data={"test": project_relative(args.test), "images": project_relative(args.images), "split": args.split or "all",
+              "photos": result["images"], "variants_dir": project_relative(work), "result_file": project_relative(args.out),
+              "descriptions": result["descriptions"]},
+    )
+    print(format_table(result))
+    print(f"wrote {args.out} and registry record {record.name}")
+    return 0
+
+
 def cmd_vocab(args) -> int:
     from fashionseg.vocabulary import load_vocabulary
 
@@ -399,13 +578,15 @@ def cmd_mapping(args) -> int:
 
 
 def _add_predict_options(parser) -> None:
-    parser.add_argument("--min-confidence", type=float, help="drop detections below this score (default: the model's, 0.7)")
-    parser.add_argument("--max-instances", type=int, help="at most this many instances per photo (default: the model's, 10)")
-    parser.add_argument("--max-per-class", nargs="*", metavar="CLASS=N", help="per-class caps (default: the model's, shoe=2)")
+    parser.add_argument("--min-confidence", type=_fraction, help="drop detections below this score (default: the model's per-class thresholds, else its DETECTION_MIN_CONFIDENCE)")
+    parser.add_argument("--max-instances", type=_count(1), help="at most this many instances per photo (default: the model's, 10)")
+    parser.add_argument("--max-per-class", nargs="*", type=_class_cap, metavar="CLASS=N", help="per-class caps (default: the model's, shoe=2)")
+    parser.add_argument("--focus", action=argparse.BooleanOptionalAction, default=None,
+                        help="second pass on a crop around small people (default: the model's DETECTION_FOCUS)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fashionseg", description="Fashion classification and segmentation tools.")
+    parser = _Parser(prog="fashionseg", description="Fashion classification and segmentation tools.")
     parser.add_argument("--version", action="version", version=f"fashionseg {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -414,9 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     ccp.add_argument("root", help="CCP folder (photos/, annotations/pixel-level/, annotations/image-level/, label_list.mat)")
     ccp.add_argument("--out", required=True, help="output folder")
     ccp.add_argument("--ids-file", help="only these photo ids (one integer per line)")
-    ccp.add_argument("--min-area", type=int, default=100, help="drop connected components under this many pixels (default 100)")
+    ccp.add_argument("--min-area", type=_count(0), default=100, help="drop connected components under this many pixels (default 100)")
     ccp.add_argument("--mapping", help="CCP label mapping YAML/JSON (default: the built-in fashionseg/data/mappings/ccp.yaml)")
-    ccp.add_argument("--val-fraction", type=float, default=0.2, help="share of photos in the validation split (default 0.2)")
+    ccp.add_argument("--val-fraction", type=_fraction, default=0.2, help="share of photos in the validation split (default 0.2)")
     ccp.add_argument("--quiet", action="store_true", help="no progress bar")
     ccp.set_defaults(func=cmd_convert_ccp)
 
@@ -425,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     imat.add_argument("--labels", required=True, help="label_descriptions.json")
     imat.add_argument("--out", required=True, help="output COCO JSON file")
     imat.add_argument("--mapping", help="mapping YAML/JSON (default: built-in imaterialist)")
-    imat.add_argument("--val-fraction", type=float, default=0.2)
+    imat.add_argument("--val-fraction", type=_fraction, default=0.2)
     imat.add_argument("--quiet", action="store_true")
     imat.set_defaults(func=cmd_convert_imaterialist)
 
@@ -433,7 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("source")
     fp.add_argument("--out", required=True)
     fp.add_argument("--mapping", help="mapping YAML/JSON (default: built-in imaterialist)")
-    fp.add_argument("--val-fraction", type=float, default=0.2)
+    fp.add_argument("--val-fraction", type=_fraction, default=0.2)
     fp.set_defaults(func=cmd_convert_fashionpedia)
 
     store = commands.add_parser("store", help="the annotation store").add_subparsers(dest="store_command", required=True)
@@ -443,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", required=True, help="data set name")
     imp.add_argument("--origin", default="ground_truth", choices=["ground_truth", "model", "annotator"])
     imp.add_argument("--author", default="import")
-    imp.add_argument("--db", default=DEFAULT_STORE, help=f"store file or SQLAlchemy URL (default {DEFAULT_STORE}, or $FASHIONSEG_STORE)")
+    imp.add_argument("--db", default=DEFAULT_STORE, help=f"store file or SQLAlchemy URL, made if missing (default {DEFAULT_STORE}, or $FASHIONSEG_STORE)")
     imp.add_argument("--quiet", action="store_true")
     imp.set_defaults(func=cmd_store_import)
     exp = store.add_parser("export", help="export a data set as COCO JSON")
@@ -455,7 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("name")
     pre.add_argument("--weights", help="model folder (default: weights/defaults.json)")
     pre.add_argument("--overwrite", action="store_true", help="replace annotations of images nobody reviewed yet")
-    pre.add_argument("--limit", type=int, help="at most this many images")
+    pre.add_argument("--limit", type=_count(1), help="at most this many images")
     pre.add_argument("--db", default=DEFAULT_STORE)
     pre.add_argument("--quiet", action="store_true")
     pre.set_defaults(func=cmd_store_preannotate)
@@ -478,7 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
     unet.add_argument("--batch-size", type=int, default=8)
     unet.add_argument("--learning-rate", type=float, default=3e-4)
     unet.add_argument("--patience", type=int, default=6, help="early stopping: epochs without a better validation Dice")
-    unet.add_argument("--no-augment", action="store_true", help="no flip / colour augmentation")
+    unet.add_argument("--no-augment", action="store_true", help="no augmentation at all")
+    unet.add_argument("--report-augmentation", action="store_true",
+                      help="only the report's flip and mild colour changes instead of re-framing + copy-paste + photometric")
     unet.add_argument("--second-pass-of", metavar="WEIGHTS_DIR", help="train the double-pass model for this first-pass model")
     unet.add_argument("--focus-dilation", type=int, default=25, help="double pass: px kept around the first mask (default 25)")
     unet.add_argument("--init-from", metavar="WEIGHTS_DIR", help="start from this trained model's weights (same architecture) instead of ImageNet")
@@ -495,6 +678,12 @@ def build_parser() -> argparse.ArgumentParser:
     mr.add_argument("--heads-epochs", type=int, default=8, help="epochs of the heads stage (default 8)")
     mr.add_argument("--all-epochs", type=int, default=16, help="epochs of the all-layers stage (default 16)")
     mr.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: one pass over the training photos)")
+    mr.add_argument("--all-learning-rate", type=float, default=0.004, help="all-layers stage: first learning rate (default 0.004)")
+    mr.add_argument("--all-final-learning-rate", type=float, default=0.0004, help="all-layers stage: last learning rate (default 0.0004)")
+    mr.add_argument("--thesis-augmentation", action="store_true",
+                    help="only the thesis' augmentation (flip, brightness, blur/noise) instead of re-framing + copy-paste + photometric")
+    mr.add_argument("--init-from", metavar="WEIGHTS_DIR", help="start from this trained model (its config) instead of ImageNet; "
+                    "with --heads-epochs 0 this fine-tunes it")
     mr.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
     mr.add_argument("--quiet", action="store_true")
     mr.set_defaults(func=cmd_train_maskrcnn)
@@ -519,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--split", choices=["train", "val"], help="only this split of --test (default: every image in it)")
     em.add_argument("--client-split", choices=["train", "val"], help="only this split of --client (default: every image in it)")
     em.add_argument("--runtime", choices=["keras", "onnx"], help="default: ONNX when exported, else Keras")
-    em.add_argument("--limit", type=int, help="only the first N test photos (a quick look, not a result)")
+    em.add_argument("--limit", type=_count(1), help="only the first N test photos (a quick look, not a result)")
     em.add_argument("--run-name", help="name in the experiments registry (default: the weights folder)")
     em.add_argument("--out", required=True, help="METRICS.json")
     _add_predict_options(em)
@@ -527,15 +716,15 @@ def build_parser() -> argparse.ArgumentParser:
     em.set_defaults(func=cmd_evaluate_maskrcnn)
 
     predict = commands.add_parser("predict", help="run a trained model on photos").add_subparsers(dest="model", required=True)
-    pu = predict.add_parser("unet", help="garment cutouts: writes NAME_cutout.png (RGBA) and NAME_mask.png")
+    pu = predict.add_parser("unet", help="garment cutouts: writes NAME_cutout.png (RGBA) and NAME_mask.png (sub/NAME_* for photos in subfolders)")
     pu.add_argument("images", nargs="+")
     pu.add_argument("--weights", help="model folder (default: weights/defaults.json)")
     pu.add_argument("--out", required=True)
-    pu.add_argument("--threshold", type=float, help="override the model's threshold")
+    pu.add_argument("--threshold", type=_fraction, help="override the model's threshold (0 to 1)")
     pu.add_argument("--double-pass", action="store_true")
     pu.set_defaults(func=cmd_predict_unet)
 
-    pm = predict.add_parser("maskrcnn", help="instances: writes NAME_overlay.png and NAME.json (COCO, RLE masks)")
+    pm = predict.add_parser("maskrcnn", help="instances: writes NAME_overlay.png and NAME.json (COCO, RLE masks; sub/NAME* for photos in subfolders)")
     pm.add_argument("images", nargs="+")
     pm.add_argument("--weights", help="model folder (default: weights/defaults.json)")
     pm.add_argument("--out", required=True)
@@ -547,8 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
     bu = bench.add_parser("unet", help="photo file -> full-resolution cutout")
     bu.add_argument("images", nargs="*", help="photos (default: 10 CCP photos)")
     bu.add_argument("--weights", help="model folder (default: weights/defaults.json)")
-    bu.add_argument("--repeat", type=int, default=5, help="passes over the photos (default 5)")
-    bu.add_argument("--warmup", type=int, default=3)
+    bu.add_argument("--repeat", type=_count(1), default=5, help="passes over the photos (default 5)")
+    bu.add_argument("--warmup", type=_count(0), default=3)
     bu.add_argument("--double-pass", action="store_true")
     bu.add_argument("--runtime", choices=["keras", "onnx"], help="default: ONNX when exported, else Keras")
     bu.set_defaults(func=cmd_bench_unet)
@@ -557,8 +746,8 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("images", nargs="*", help="photos (default: 10 CCP photos)")
     bm.add_argument("--weights", help="model folder (default: weights/defaults.json)")
     bm.add_argument("--runtime", action="append", choices=["keras", "onnx"], help="runtimes to compare (default: both)")
-    bm.add_argument("--repeat", type=int, default=5, help="passes over the photos (default 5)")
-    bm.add_argument("--warmup", type=int, default=3)
+    bm.add_argument("--repeat", type=_count(1), default=5, help="passes over the photos (default 5)")
+    bm.add_argument("--warmup", type=_count(0), default=3)
     bm.set_defaults(func=cmd_bench_maskrcnn)
 
     export = commands.add_parser("export", help="export a trained model").add_subparsers(dest="model", required=True)
@@ -566,12 +755,42 @@ def build_parser() -> argparse.ArgumentParser:
     xm.add_argument("weights", help="weights folder (written from --run if given)")
     xm.add_argument("--run", help="training run folder to export from")
     xm.add_argument("--which", choices=["best", "last"], default="best", help="best (lowest validation loss) or last epoch")
-    xm.add_argument("--detection-min-confidence", type=float, help="the exported model's default confidence threshold (default: the run's)")
+    xm.add_argument("--detection-min-confidence", type=_fraction, help="the exported model's default confidence threshold (default: the run's)")
     xm.add_argument("--no-onnx", action="store_true", help="do not write model.onnx")
     xm.set_defaults(func=cmd_export_maskrcnn)
     xu = export.add_parser("unet", help="a trained U-Net (and its second pass) to ONNX: model.onnx beside the weights")
     xu.add_argument("--weights", help="model folder (default: weights/defaults.json)")
     xu.set_defaults(func=cmd_export_unet)
+
+    thresholds = commands.add_parser("thresholds", help="choose per-class confidence thresholds").add_subparsers(dest="model", required=True)
+    tm = thresholds.add_parser("maskrcnn", help="per-class thresholds that maximise the classification score on validation photos")
+    tm.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    tm.add_argument("--test", required=True, help="instances.json with the validation photos")
+    tm.add_argument("--images", required=True, help="the photos folder")
+    tm.add_argument("--split", choices=["train", "val"], default="val", help="split of --test to tune on (default val)")
+    tm.add_argument("--runtime", choices=["keras", "onnx"], help="default: ONNX when exported, else Keras")
+    tm.add_argument("--min-images", type=int, default=10, help="classes in fewer photos keep the global threshold (default 10)")
+    tm.add_argument("--write", action="store_true", help="store the thresholds in the model's config.json")
+    tm.add_argument("--quiet", action="store_true")
+    tm.set_defaults(func=cmd_thresholds_maskrcnn)
+
+    rb = commands.add_parser("robustness", help="a model's metrics on re-framed, re-lit, re-compressed variants of a test set")
+    rb.add_argument("kind", choices=["maskrcnn", "unet"])
+    rb.add_argument("--test", required=True, help="COCO file with masks: instances.json (maskrcnn) or garment.json (unet)")
+    rb.add_argument("--images", required=True, help="folder the test file names are relative to")
+    rb.add_argument("--split", choices=["train", "val"], help="only this split of --test (default: every image in it)")
+    rb.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    rb.add_argument("--runtime", choices=["keras", "onnx"], help="default: ONNX when exported, else Keras")
+    rb.add_argument("--variants", nargs="+", metavar="NAME", help="only these variants (default: all; see fashionseg.robustness)")
+    rb.add_argument("--seed", type=int, default=0, help="seed of the variants' random choices (default 0)")
+    rb.add_argument("--min-area", type=int, default=100, help="drop instances left with fewer pixels in a variant (default 100)")
+    rb.add_argument("--limit", type=int, help="only the first N test photos (a quick look, not a result)")
+    rb.add_argument("--work", help="folder for the variant photos and COCO files (default: --out without its suffix)")
+    rb.add_argument("--run-name", help="name in the experiments registry (default: the weights folder)")
+    rb.add_argument("--out", required=True, help="result JSON")
+    _add_predict_options(rb)
+    rb.add_argument("--quiet", action="store_true")
+    rb.set_defaults(func=cmd_robustness)
 
     vocab = commands.add_parser("vocab", help="print a class vocabulary")
     vocab.add_argument("name", nargs="?", default="fashionseg11", choices=["fashionseg11", "base5", "imaterialist46", "ccp59"])
@@ -583,11 +802,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad argument (already reported)
+        return exc.code if isinstance(exc.code, int) else 2 if exc.code else 0
     try:
         return args.func(args)
-    except _known_errors() as exc:
+    except FashionSegError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the system refuses: missing, unreadable, no space left
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

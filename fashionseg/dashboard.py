@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -167,3 +168,31 @@ def unet_runs(records: list[dict]) -> pd.DataFrame:
             "threshold": m.get("threshold"), "seconds": m.get("inference_seconds"), "evaluated": record.get("evaluated_at"),
         })
     return pd.DataFrame(rows)
+
+
+ROBUSTNESS_METRICS = {
+    "maskrcnn": {"map50": "mAP@50", "classification_score": "Classification", "f1": "F1", "exact_match_ratio": "EMR",
+                 "overall_accuracy": "OA", "jaccard": "JSS", "coco_ap50": "COCO AP50", "inference_seconds": "seconds"},
+    "unet": {"dice_mean": "Dice mean", "dice_median": "Dice median", "inference_seconds": "seconds"},
+}
+
+
+def robustness_runs(records: list[dict], model_kind: str) -> pd.DataFrame:
+    """One row per (robustness run, variant) of ``model_kind`` models, metrics under display names.
+
+    A run is labelled by its name and time, so two runs of one model never merge.
+    """
+    names = ROBUSTNESS_METRICS[model_kind]
+    rows, seen = [], Counter()
+    for record in records:
+        if record.get("kind") != "robustness" or record.get("config", {}).get("model_kind") != model_kind:
+            continue
+        label = f"{record.get('run')} · {record.get('evaluated_at', '')}"
+        seen[label] += 1
+        if seen[label] > 1:  # two runs of one name within a second
+            label += f" ({seen[label]})"
+        photos = record.get("data", {}).get("photos")
+        for variant, metrics_ in record.get("metrics", {}).get("variants", {}).items():
+            rows.append({"run": label, "variant": variant, "photos": photos,
+                         **{shown: metrics_.get(key) for key, shown in names.items()}})
+    return pd.DataFrame(rows, columns=["run", "variant", "photos", *names.values()])

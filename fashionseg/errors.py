@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from fashionseg.exceptions import EvaluationNotFoundError
 from fashionseg.images import load_image
 from fashionseg.masks import decode_rle
 from fashionseg.overlay import draw_instances
@@ -34,10 +35,6 @@ from fashionseg.vocabulary import FASHIONSEG11
 
 ERROR_TYPES = ("false_positive", "false_negative", "confusion")
 ERROR_LABELS = {"false_positive": "false positive", "false_negative": "false negative", "confusion": "confusion"}
-
-
-class EvaluationNotFoundError(FileNotFoundError):
-    """The record names a metrics file that is not there."""
 
 
 @dataclass

@@ -23,7 +23,9 @@ from pathlib import Path
 from fashionseg.files import write_text_atomic
 from fashionseg.settings import PROJECT_ROOT
 
-KINDS = ("maskrcnn", "unet")
+# "robustness": a model's metrics per variant of a test set (fashionseg.robustness); its
+# record's config names the model kind ("model_kind") and metrics hold {"variants": ...}.
+KINDS = ("maskrcnn", "unet", "robustness")
 
 
 def registry_dir() -> Path:

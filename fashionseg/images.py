@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -24,14 +25,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fashionseg.exceptions import ImageLoadError
+
 # 50 megapixels: above any phone camera, well below the 10,000 x 8,000 (80 MP) bombs a
 # demo should refuse; decoding one of those takes 240 MB before any resize.
 DEFAULT_MAX_PIXELS = 50_000_000
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO")
-
-
-class ImageLoadError(ValueError):
-    """A photo could not be turned into an RGB array; the message says why."""
 
 
 def load_image(
@@ -53,22 +52,52 @@ def load_image(
     """
     name = str(source) if isinstance(source, (str, Path)) else "uploaded image"
     stream = _open_stream(source, name)
+    with _pil_errors(name), _opened(stream, name, max_pixels) as im:
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        return _to_rgb(im, background)
+
+
+def read_image_size(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """``(height, width)`` of a photo file from its header, without decoding it (as stored, before EXIF rotation).
+
+    Raises:
+        ImageLoadError: missing, not an image, unsupported format, or over ``max_pixels``.
+    """
+    name = str(path)
+    if not Path(path).is_file():
+        raise ImageLoadError(f"{name}: no such file")
     try:
-        with warnings.catch_warnings():
-            # PIL warns (and above 2x its limit raises) on bombs; we check ourselves.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(stream) as im:
-                if im.format not in ACCEPTED_FORMATS:
-                    raise ImageLoadError(f"{name}: unsupported image format {im.format}")
-                width, height = im.size
-                if width * height > max_pixels:
-                    raise ImageLoadError(
-                        f"{name}: {width} x {height} pixels is over the limit of "
-                        f"{max_pixels / 1e6:.0f} megapixels; downscale it first"
-                    )
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                return _to_rgb(im, background)
+        stream = open(path, "rb")
+    except OSError as exc:
+        raise ImageLoadError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    with stream, _pil_errors(name), _opened(stream, name, max_pixels) as im:
+        return im.size[1], im.size[0]
+
+
+@contextmanager
+def _opened(stream: BinaryIO, name: str, max_pixels: int):
+    """The image of ``stream`` with its header checked: an accepted format, at most ``max_pixels``."""
+    with warnings.catch_warnings():
+        # PIL warns (and above 2x its limit raises) on bombs; we check ourselves.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(stream) as im:
+            if im.format not in ACCEPTED_FORMATS:
+                raise ImageLoadError(f"{name}: unsupported image format {im.format}")
+            width, height = im.size
+            if width * height > max_pixels:
+                raise ImageLoadError(
+                    f"{name}: {width} x {height} pixels is over the limit of "
+                    f"{max_pixels / 1e6:.0f} megapixels; downscale it first"
+                )
+            yield im
+
+
+@contextmanager
+def _pil_errors(name: str):
+    """Every way PIL fails on a bad file, as one :class:`ImageLoadError`."""
+    try:
+        yield
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
@@ -85,7 +114,10 @@ def _open_stream(source, name: str) -> BinaryIO:
         path = Path(source)
         if not path.is_file():
             raise ImageLoadError(f"{name}: no such file")
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageLoadError(f"{name}: cannot be read ({exc.strerror or exc})") from None
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:

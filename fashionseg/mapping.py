@@ -23,13 +23,10 @@ from pathlib import Path
 
 import yaml
 
+from fashionseg.exceptions import MappingError
 from fashionseg.vocabulary import FASHIONSEG11, Vocabulary
 
 BUILTIN_MAPPINGS = ("ccp", "imaterialist", "client")
-
-
-class MappingError(ValueError):
-    """A mapping file or rule is malformed or names an unknown class."""
 
 
 @dataclass(frozen=True)
@@ -142,12 +139,20 @@ def load_mapping(name_or_path: str | Path) -> LabelMapping:
         path = Path(name_or_path)
         if not path.is_file():
             raise MappingError(f"no mapping file {path} (built-in mappings: {', '.join(BUILTIN_MAPPINGS)})")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise MappingError(f"mapping {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+        except OSError as exc:
+            raise MappingError(f"mapping {path} cannot be read ({exc.strerror or exc})") from None
     try:
         data = yaml.safe_load(text)  # JSON is a subset of YAML
     except yaml.YAMLError as exc:
         raise MappingError(f"mapping {name_or_path} is not valid YAML/JSON: {exc}") from exc
-    return LabelMapping.from_dict(data)
+    try:
+        return LabelMapping.from_dict(data)
+    except MappingError as exc:
+        raise MappingError(f"mapping {name_or_path}: {exc}") from None
 
 
 def mapping_table(mapping: LabelMapping) -> list[dict]:

@@ -3,6 +3,12 @@
 All masks are boolean ``(H, W)`` arrays; all RLEs are COCO's compressed form
 ``{"size": [H, W], "counts": str}``, the form our COCO files and store hold.
 
+pycocotools trusts its input: runs past the image end write out of bounds,
+a malformed counts string reads past its end, and a polygon point at 1e30
+overflows an int (a segmentation fault, or all the memory). So every
+segmentation from outside goes through :func:`check_rle` or
+:func:`check_polygons` (both inside :func:`segmentation_to_rle`) first.
+
 Example:
     >>> import numpy as np
     >>> m = np.zeros((4, 5), bool); m[1:3, 2:5] = True
@@ -42,13 +48,114 @@ def to_compressed_rle(rle: dict) -> dict:
     return {"size": [height, width], "counts": counts}
 
 
-def segmentation_to_rle(segmentation, height: int, width: int) -> dict:
-    """A COCO ``segmentation`` (polygons, RLE or uncompressed RLE) -> compressed ``str`` RLE."""
-    if isinstance(segmentation, list):
-        if not segmentation or not all(isinstance(p, list) and len(p) >= 6 for p in segmentation):
+# A polygon point may lie outside the image (annotation tools overshoot), but not by more than
+# the image's own size; and its boundary may wind around the image, but not without end:
+# pycocotools allocates 5 points per pixel of boundary.
+POLYGON_MARGIN = 1.0
+MAX_BOUNDARY_FACTOR = 100
+_UINT32 = 2**32
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def compressed_counts(counts: str) -> np.ndarray:
+    """The run lengths of COCO's compressed ``counts`` string (pycocotools' ``rleFrString``), checked.
+
+    Raises:
+        ValueError: characters outside the format, a value cut off at the end, or a
+            run length that is negative or over 2**32 (pycocotools would wrap it).
+    """
+    try:
+        codes = np.frombuffer(counts.encode("ascii"), np.uint8).astype(np.int64) - 48
+    except UnicodeEncodeError:
+        raise ValueError("RLE counts must be ASCII") from None
+    if codes.size == 0:
+        return np.zeros(0, np.int64)
+    if codes.min() < 0 or codes.max() > 63:
+        raise ValueError("RLE counts holds characters outside COCO's compressed format")
+    more = (codes & 0x20) != 0
+    if more[-1]:
+        raise ValueError("RLE counts ends in the middle of a value")
+    ends = np.flatnonzero(~more)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    lengths = ends - starts + 1
+    if lengths.max() > 7:  # 7 groups of 5 bits hold any 32-bit run or difference
+        raise ValueError("RLE counts holds a value too long for a run length")
+    position = np.arange(codes.size) - np.repeat(starts, lengths)
+    values = np.add.reduceat((codes & 0x1F) << (5 * position), starts)
+    negative = (codes[ends] & 0x10) != 0
+    values = np.where(negative, values - (np.int64(1) << (5 * lengths)), values)
+    # From the fourth value on, each is stored as the difference to the one two places back.
+    runs = values.copy()
+    runs[1::2] = np.cumsum(values[1::2])
+    runs[2::2] = np.cumsum(values[2::2])
+    if runs.min() < 0 or runs.max() >= _UINT32:
+        raise ValueError("RLE counts decodes to a negative or impossible run length")
+    return runs
+
+
+def check_rle(rle, height: int, width: int) -> None:
+    """Raise ``ValueError`` unless ``rle`` is a COCO RLE (compressed or not) that covers exactly ``height`` x ``width`` pixels."""
+    if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
+        raise ValueError("an RLE needs 'size' and 'counts'")
+    size, counts = rle["size"], rle["counts"]
+    if not isinstance(size, list | tuple) or len(size) != 2 or not all(_is_int(v) for v in size):
+        raise ValueError(f"RLE size must be [height, width] as integers, not {size!r}")
+    if list(size) != [height, width]:
+        raise ValueError(f"mask size {list(size)} does not match the image ({height} x {width})")
+    if isinstance(counts, str):
+        runs = compressed_counts(counts)
+    elif isinstance(counts, list | tuple):
+        if not all(_is_int(v) and 0 <= v < _UINT32 for v in counts):
+            raise ValueError("uncompressed RLE counts must be non-negative integers")
+        runs = np.asarray(counts, dtype=np.int64)
+    else:
+        raise ValueError(f"RLE counts must be a string or a list of integers, not {type(counts).__name__}")
+    covered = int(runs.sum())
+    if covered != height * width:
+        raise ValueError(f"RLE runs cover {covered} pixels, the image has {height * width} ({height} x {width})")
+
+
+def check_polygons(polygons, height: int, width: int) -> None:
+    """Raise ``ValueError`` unless ``polygons`` are COCO polygons pycocotools can safely rasterise at ``height`` x ``width``."""
+    if not isinstance(polygons, list) or not polygons:
+        raise ValueError("polygon segmentation needs lists of at least 3 x,y points")
+    boundary = 0.0
+    for polygon in polygons:
+        if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
             raise ValueError("polygon segmentation needs lists of at least 3 x,y points")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in polygon):
+            raise ValueError("polygon coordinates must be numbers")
+        try:
+            xy = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+        except OverflowError:
+            raise ValueError("polygon coordinate too large") from None
+        if not np.isfinite(xy).all():
+            raise ValueError("polygon has a NaN or infinite coordinate")
+        low = -POLYGON_MARGIN * np.array([width, height])
+        high = (1 + POLYGON_MARGIN) * np.array([width, height])
+        outside = ((xy < low) | (xy > high)).any(axis=1)
+        if outside.any():
+            x, y = xy[np.argmax(outside)]
+            raise ValueError(f"polygon point ({x:g}, {y:g}) lies far outside the {width} x {height} image")
+        boundary += float(np.abs(np.diff(xy, axis=0, append=xy[:1])).max(axis=1).sum())
+    if boundary > MAX_BOUNDARY_FACTOR * (height + width):
+        raise ValueError(f"polygon boundary is {boundary:.0f} px long, over {MAX_BOUNDARY_FACTOR} x the image's height + width")
+
+
+def segmentation_to_rle(segmentation, height: int, width: int) -> dict:
+    """A COCO ``segmentation`` (polygons, RLE or uncompressed RLE) -> compressed ``str`` RLE.
+
+    Raises:
+        ValueError: not a segmentation, or one that does not fit the image (see :func:`check_rle`, :func:`check_polygons`).
+    """
+    if isinstance(segmentation, list):
+        check_polygons(segmentation, height, width)
         merged = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
     elif isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
+        check_rle(segmentation, height, width)
         merged = to_compressed_rle(segmentation)
     else:
         raise ValueError("segmentation must be a polygon list or an RLE dict with 'size' and 'counts'")

@@ -7,11 +7,9 @@ import json
 import os
 from pathlib import Path
 
+from fashionseg.exceptions import ModelNotTrainedError  # noqa: F401 (importable from here, as before)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class ModelNotTrainedError(FileNotFoundError):
-    """No trained model where one was asked for."""
 
 
 def _path(variable: str, default: Path) -> Path:

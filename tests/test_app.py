@@ -238,3 +238,23 @@ def test_segment_page_refuses_a_file_that_is_not_a_photo(tmp_path):
     assert not at.exception
     assert any("not an image" in e.value for e in at.error)
     assert not at.metric  # no session mean from refused photos
+
+
+def test_experiments_page_compares_models_on_robustness_variants(tmp_path, monkeypatch):
+    from fashionseg.experiments import record_evaluation
+
+    monkeypatch.setenv("FASHIONSEG_EXPERIMENTS", str(tmp_path))
+    for run, waist in (("old model", 0.15), ("old model", 0.2), ("robust model", 0.5)):
+        variants = {"original": {"map50": 0.65, "classification_score": 0.45, "f1": 0.6, "inference_seconds": 0.07},
+                    "waist_up": {"map50": waist, "classification_score": 0.3, "f1": 0.3, "inference_seconds": 0.06}}
+        record_evaluation("robustness", run, {"variants": variants}, config={"model_kind": "maskrcnn"}, data={"photos": 10},
+                          registry=tmp_path)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "experiments.py"), default_timeout=60).run()
+    assert not at.exception
+    chosen = at.multiselect(key="robustness_runs")
+    assert len(chosen.options) == 3  # same-named runs stay apart (name + time)
+    assert len(chosen.value) == 2 and chosen.value[-1].startswith("robust model")
+    table = at.dataframe[-1].value
+    assert list(table.index) == ["original", "waist_up"] and table.loc["waist_up", chosen.value[-1]] == 0.5
+    at.radio(key="robustness_kind").set_value("unet").run()
+    assert not at.exception and any("No robustness run" in i.value for i in at.info)

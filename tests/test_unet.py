@@ -166,8 +166,11 @@ def test_train_resume_export_predict_double_pass(tmp_path):
     run = tmp_path / "run"
     state = train_unet(config, settings, train, val, run, progress=False)
     assert state["epoch"] == 2 and state["finished"] and 0.05 <= state["threshold"] <= 0.95
-    for name in ("run.json", "state.json", "last.keras", "best.weights.h5", "log.csv", "cache_train.npz"):
+    for name in ("run.json", "state.json", "last.keras", "best.weights.h5", "log.csv", "cache_val.npz"):
         assert (run / name).is_file(), name
+    # training photos are re-framed per batch (no cache); validation adds re-framed copies of its photos
+    assert not (run / "cache_train.npz").exists()
+    assert len(np.load(run / "cache_val.npz")["images"]) == len(val) * (1 + len(settings.validation_variants))
 
     # Resume: a later call with more epochs continues from epoch 2, not from scratch.
     state = train_unet(config, TrainSettings(epochs=3, batch_size=3, patience=10), train, val, run, progress=False)

@@ -39,11 +39,12 @@ import cv2
 import numpy as np
 import scipy.io
 from scipy.io.matlab import MatReadError
-from PIL import Image
 from scipy import ndimage
 from tqdm import tqdm
 
 from fashionseg.coco import write_coco
+from fashionseg.exceptions import CCPFormatError, ImageLoadError
+from fashionseg.images import read_image_size
 from fashionseg.mapping import LabelMapping, load_mapping
 from fashionseg.masks import encode_rle, mask_bbox
 from fashionseg.split import DEFAULT_SALT, DEFAULT_VAL_FRACTION, assign_split
@@ -56,10 +57,6 @@ FRAGMENT_RATIO = 0.2
 PAIR_MIN_SHARE = 0.25
 NOT_GARMENT = ("null", "skin", "hair")
 GARMENT_CATEGORY = {"id": 1, "name": "garment", "supercategory": "garment"}
-
-
-class CCPFormatError(ValueError):
-    """A CCP folder or file does not have CCP's layout or contents."""
 
 
 @dataclass
@@ -210,8 +207,17 @@ def split_touching_pair(mask: np.ndarray, min_share: float = PAIR_MIN_SHARE) -> 
 
 def read_ids_file(path: str | Path) -> set[int]:
     """Photo ids, one integer per line; blank lines and ``#`` comments are ignored."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CCPFormatError(f"{path}: no such ids file") from None
+    except UnicodeDecodeError as exc:
+        raise CCPFormatError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                             "expected one photo id per line") from None
+    except OSError as exc:
+        raise CCPFormatError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     ids = set()
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
@@ -223,9 +229,7 @@ def read_ids_file(path: str | Path) -> set[int]:
 
 
 def _photo_size(path: Path) -> tuple[int, int]:
-    with Image.open(path) as im:  # reads the header only
-        width, height = im.size
-    return height, width
+    return read_image_size(path)  # the header only; over the pixel limit or unreadable: skipped
 
 
 def _image_entry(photo_id: int, photos: Path, val_fraction: float, salt: str) -> dict:
@@ -296,7 +300,7 @@ def _read_annotated_photos(files, reader, photos, val_fraction, salt, report, de
         try:
             image = _image_entry(photo_id, photos, val_fraction, salt)
             annotation = reader(path)
-        except (OSError, CCPFormatError) as exc:
+        except (OSError, CCPFormatError, ImageLoadError) as exc:
             report.skipped.append((photo_id, str(exc)))
             continue
         yield photo_id, image, annotation

@@ -17,17 +17,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fashionseg.coco import write_coco
+from fashionseg.coco import file_name_problem, write_coco
+from fashionseg.exceptions import IMaterialistFormatError
 from fashionseg.mapping import LabelMapping, load_mapping
+from fashionseg.images import DEFAULT_MAX_PIXELS
 from fashionseg.masks import encode_rle, mask_bbox
 from fashionseg.split import DEFAULT_SALT, DEFAULT_VAL_FRACTION, assign_split
 from fashionseg.vocabulary import FASHIONSEG11
 
 REQUIRED_COLUMNS = ("ImageId", "EncodedPixels", "Height", "Width", "ClassId")
-
-
-class IMaterialistFormatError(ValueError):
-    """A ``train.csv`` or ``label_descriptions.json`` is not in the Kaggle format."""
 
 
 def decode_kaggle_rle(encoded: str, height: int, width: int) -> np.ndarray:
@@ -65,8 +63,22 @@ def read_label_descriptions(path: str | Path) -> dict[int, str]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         return {int(c["id"]): str(c["name"]) for c in data["categories"]}
+    except FileNotFoundError:
+        raise IMaterialistFormatError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise IMaterialistFormatError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise IMaterialistFormatError(f"{path}: not a label_descriptions.json ({exc})") from None
+
+
+def _image_size(row: dict, max_pixels: int) -> tuple[int, int]:
+    """A row's ``(Height, Width)``, refused unless both are positive and the image within ``max_pixels``."""
+    height, width = int(row["Height"]), int(row["Width"])
+    if height < 1 or width < 1:
+        raise IMaterialistFormatError(f"Height/Width {height} x {width}: must be positive")
+    if height * width > max_pixels:
+        raise IMaterialistFormatError(f"Height/Width {height} x {width} is over the limit of {max_pixels / 1e6:g} megapixels")
+    return height, width
 
 
 def convert_imaterialist(
@@ -77,51 +89,82 @@ def convert_imaterialist(
     val_fraction: float = DEFAULT_VAL_FRACTION,
     salt: str = DEFAULT_SALT,
     progress: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> dict:
-    """Convert a Kaggle ``train.csv`` to one COCO file; returns a summary of what was kept and dropped."""
+    """Convert a Kaggle ``train.csv`` to one COCO file; returns a summary of what was kept and dropped.
+
+    Every row is checked (sizes positive and at most ``max_pixels``, runs
+    inside the image, a safe file name) before the file is written.
+    """
     mapping = mapping or load_mapping("imaterialist")
     names = read_label_descriptions(label_descriptions)
-    images: dict[str, dict] = {}
-    annotations = []
-    kept, dropped = Counter(), Counter()
-    with open(train_csv, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise IMaterialistFormatError(f"{train_csv}: missing column(s) {', '.join(missing)}")
-        for line, row in enumerate(tqdm(reader, desc="iMaterialist", unit="segment", disable=not progress), 2):
-            try:
-                class_id = int(row["ClassId"].split("_", 1)[0])
-                height, width = int(row["Height"]), int(row["Width"])
-            except ValueError:
-                raise IMaterialistFormatError(f"{train_csv}, line {line}: bad ClassId/Height/Width") from None
-            if class_id not in names:
-                raise IMaterialistFormatError(f"{train_csv}, line {line}: ClassId {class_id} not in {label_descriptions}")
-            image = images.get(row["ImageId"])
-            if image is None:
-                file_name = row["ImageId"] if Path(row["ImageId"]).suffix else f"{row['ImageId']}.jpg"
-                image = {"id": len(images) + 1, "file_name": file_name, "height": height, "width": width,
-                         "split": assign_split(file_name, val_fraction, salt)}
-                images[row["ImageId"]] = image
-            elif (image["height"], image["width"]) != (height, width):
-                raise IMaterialistFormatError(f"{train_csv}, line {line}: {row['ImageId']} has two different sizes")
-            classes = mapping.classes_for(names[class_id])
-            if not classes:
-                dropped[names[class_id]] += 1
-                continue
-            try:
-                mask = decode_kaggle_rle(row["EncodedPixels"], height, width)
-            except IMaterialistFormatError as exc:
-                raise IMaterialistFormatError(f"{train_csv}, line {line}: {exc}") from None
-            for class_name in classes:
-                annotations.append({
-                    "id": len(annotations) + 1, "image_id": image["id"], "category_id": FASHIONSEG11.id_of(class_name),
-                    "segmentation": encode_rle(mask), "area": int(mask.sum()), "bbox": mask_bbox(mask), "iscrowd": 0,
-                })
-                kept[class_name] += 1
+    try:
+        images, annotations, kept, dropped = _read_rows(train_csv, names, label_descriptions, mapping, val_fraction, salt, progress, max_pixels)
+    except FileNotFoundError:
+        raise IMaterialistFormatError(f"{train_csv}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise IMaterialistFormatError(f"{train_csv}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+    except OSError as exc:
+        raise IMaterialistFormatError(f"{train_csv}: cannot be read ({exc.strerror or exc})") from None
     summary = {"images": len(images), "instances": dict(kept), "dropped_labels": dict(sorted(dropped.items()))}
     write_coco({
         "images": list(images.values()), "annotations": annotations, "categories": FASHIONSEG11.coco_categories(),
         "fashionseg": {"converter": "fashionseg convert imaterialist", "source": str(train_csv), "mapping": mapping.to_dict(), "report": summary},
     }, out)
     return summary
+
+
+def _read_rows(train_csv, names, label_descriptions, mapping, val_fraction, salt, progress, max_pixels):
+    images: dict[str, dict] = {}
+    annotations = []
+    kept, dropped = Counter(), Counter()
+    with open(train_csv, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        try:
+            fieldnames = reader.fieldnames or []
+        except csv.Error as exc:
+            raise IMaterialistFormatError(f"{train_csv}: not a CSV file ({exc})") from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in fieldnames]
+        if missing:
+            raise IMaterialistFormatError(f"{train_csv}: missing column(s) {', '.join(missing)}")
+        try:
+            for line, row in enumerate(tqdm(reader, desc="iMaterialist", unit="segment", disable=not progress), 2):
+                if any(row.get(c) is None for c in REQUIRED_COLUMNS):
+                    raise IMaterialistFormatError(f"{train_csv}, line {line}: fewer values than columns")
+                try:
+                    class_id = int(row["ClassId"].split("_", 1)[0])
+                    height, width = _image_size(row, max_pixels)
+                except IMaterialistFormatError as exc:
+                    raise IMaterialistFormatError(f"{train_csv}, line {line}: {exc}") from None
+                except ValueError:
+                    raise IMaterialistFormatError(f"{train_csv}, line {line}: bad ClassId/Height/Width") from None
+                if class_id not in names:
+                    raise IMaterialistFormatError(f"{train_csv}, line {line}: ClassId {class_id} not in {label_descriptions}")
+                image = images.get(row["ImageId"])
+                if image is None:
+                    file_name = row["ImageId"] if Path(row["ImageId"]).suffix else f"{row['ImageId']}.jpg"
+                    problem = "is empty" if not row["ImageId"].strip() else file_name_problem(file_name)
+                    if problem:
+                        raise IMaterialistFormatError(f"{train_csv}, line {line}: ImageId: {problem}")
+                    image = {"id": len(images) + 1, "file_name": file_name, "height": height, "width": width,
+                             "split": assign_split(file_name, val_fraction, salt)}
+                    images[row["ImageId"]] = image
+                elif (image["height"], image["width"]) != (height, width):
+                    raise IMaterialistFormatError(f"{train_csv}, line {line}: {row['ImageId']} has two different sizes")
+                classes = mapping.classes_for(names[class_id])
+                if not classes:
+                    dropped[names[class_id]] += 1
+                    continue
+                try:
+                    mask = decode_kaggle_rle(row["EncodedPixels"], height, width)
+                except IMaterialistFormatError as exc:
+                    raise IMaterialistFormatError(f"{train_csv}, line {line}: {exc}") from None
+                for class_name in classes:
+                    annotations.append({
+                        "id": len(annotations) + 1, "image_id": image["id"], "category_id": FASHIONSEG11.id_of(class_name),
+                        "segmentation": encode_rle(mask), "area": int(mask.sum()), "bbox": mask_bbox(mask), "iscrowd": 0,
+                    })
+                    kept[class_name] += 1
+        except csv.Error as exc:  # a NUL byte, an unclosed quote, a field over the csv module's limit
+            raise IMaterialistFormatError(f"{train_csv}, near line {reader.line_num}: {exc}") from None
+    return images, annotations, kept, dropped

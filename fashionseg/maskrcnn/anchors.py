@@ -42,3 +42,24 @@ def pyramid_anchors(config) -> np.ndarray:
         shape = (int(np.ceil(size / stride)), int(np.ceil(size / stride)))
         levels.append(level_anchors(scale, config.RPN_ANCHOR_RATIOS, shape, stride, config.RPN_ANCHOR_STRIDE))
     return np.concatenate(levels, axis=0)
+
+
+def anchor_coverage(gt_boxes: np.ndarray, anchors: np.ndarray, thresholds=(0.3, 0.5, 0.7)) -> dict:
+    """How well a set of anchors fits ground-truth boxes (``(N, 4)``, input pixels, ``y1, x1, y2, x2``).
+
+    For each box the best IoU over all anchors; returns the share of boxes whose
+    best IoU reaches each threshold (the RPN calls an anchor positive at 0.7,
+    and otherwise gives each box its best anchor), and the median best IoU.
+
+    Example:
+        >>> anchors = np.array([[0, 0, 16, 16], [0, 0, 64, 64]], np.float32)
+        >>> anchor_coverage(np.array([[0, 0, 60, 60], [0, 0, 200, 200]], np.float32), anchors)["share_iou_0.5"]
+        0.5
+    """
+    from fashionseg.maskrcnn.targets import numpy_iou
+
+    if len(gt_boxes) == 0:
+        return {f"share_iou_{t}": float("nan") for t in thresholds} | {"median_best_iou": float("nan"), "boxes": 0}
+    best = np.concatenate([numpy_iou(gt_boxes[i : i + 256], anchors).max(axis=1) for i in range(0, len(gt_boxes), 256)])
+    out = {f"share_iou_{t}": float(np.mean(best >= t)) for t in thresholds}
+    return out | {"median_best_iou": float(np.median(best)), "boxes": int(len(gt_boxes))}

@@ -100,6 +100,11 @@ class MaskRCNNConfig:
     DETECTION_NMS_THRESHOLD: float = 0.3
     # At most this many instances of a class per image (5.5.1: two shoes); absent: no cap.
     DETECTION_MAX_PER_CLASS: dict = field(default_factory=lambda: {"shoe": 2})
+    # Ours: class name -> confidence threshold, chosen on validation photos (fashionseg.maskrcnn.thresholds);
+    # a class not named uses DETECTION_MIN_CONFIDENCE. Ignored when a caller sets min_confidence.
+    DETECTION_MIN_CONFIDENCE_PER_CLASS: dict = field(default_factory=dict)
+    # Ours: a second pass on a crop around people who fill little of the photo (fashionseg.maskrcnn.focus).
+    DETECTION_FOCUS: bool = False
 
     # Training (thesis 4.3.2): SGD with momentum, weight decay, gradient clipping.
     IMAGES_PER_GPU: int = 2
@@ -132,6 +137,11 @@ class MaskRCNNConfig:
         unknown = set(self.DETECTION_MAX_PER_CLASS) - set(self.CLASS_NAMES[1:])
         if unknown:
             raise ValueError(f"DETECTION_MAX_PER_CLASS names unknown classes: {sorted(unknown)}")
+        unknown = set(self.DETECTION_MIN_CONFIDENCE_PER_CLASS) - set(self.CLASS_NAMES[1:])
+        if unknown:
+            raise ValueError(f"DETECTION_MIN_CONFIDENCE_PER_CLASS names unknown classes: {sorted(unknown)}")
+        if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in self.DETECTION_MIN_CONFIDENCE_PER_CLASS.values()):
+            raise ValueError("DETECTION_MIN_CONFIDENCE_PER_CLASS values must be numbers from 0 to 1")
         if not 0 < self.ROI_POSITIVE_RATIO < 1:
             raise ValueError("ROI_POSITIVE_RATIO must be in (0, 1)")
         mean, std = NORMALISATION[self.BACKBONE]

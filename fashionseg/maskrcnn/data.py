@@ -24,8 +24,9 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from fashionseg.augment import augment, thesis_augmentation
+from fashionseg.augment import FramingAugmentation, FramingSettings, augment, thesis_augmentation
 from fashionseg.coco import read_coco, validate_coco
+from fashionseg.framing import resize, resize_masks
 from fashionseg.images import letterbox, load_image
 from fashionseg.maskrcnn.anchors import pyramid_anchors
 from fashionseg.maskrcnn.config import MaskRCNNConfig
@@ -62,32 +63,62 @@ def examples_from_coco(instances_json: str | Path, images_dir: str | Path, split
 
 @dataclass
 class PreparedExample:
-    """A photo letterboxed to the model input, with its instances' masks in the same square."""
+    """A photo (at most ``MAX_KEPT_SIDE`` px on its long side) and its instances' masks at that size.
 
-    image: np.ndarray  # (S, S, 3) uint8
+    Photos are letterboxed to the model input per batch, after augmentation,
+    because re-framing (crops, zoom-out) needs the whole photo at its own resolution.
+    """
+
+    image: np.ndarray  # (H, W, 3) uint8
     class_ids: np.ndarray  # (N,) int32, 1-based
-    square_rles: list[dict]
+    rles: list[dict]
 
     def masks(self) -> np.ndarray:
-        size = self.image.shape[0]
-        if not self.square_rles:
-            return np.zeros((0, size, size), bool)
-        return np.stack([decode_rle(r) for r in self.square_rles])
+        if not self.rles:
+            return np.zeros((0,) + self.image.shape[:2], bool)
+        return np.stack([decode_rle(r) for r in self.rles])
+
+    def square(self, size: int) -> np.ndarray:
+        """The photo letterboxed to the ``size`` x ``size`` model input."""
+        return letterbox(self.image, size)[0]
+
+
+MAX_KEPT_SIDE = 1024  # px: larger photos are shrunk on loading (CCP's are 550 x 825)
 
 
 def prepare(example: InstanceExample, size: int) -> PreparedExample:
-    image, window = letterbox(load_image(example.image_path), size)
+    image = load_image(example.image_path)
+    h, w = image.shape[:2]
+    scale = min(1.0, MAX_KEPT_SIDE / max(h, w))
+    if scale < 1.0:
+        image = resize(image, round(h * scale), round(w * scale))
     rles, class_ids = [], []
     for class_id, rle in zip(example.class_ids, example.rles):
-        square = window.mask_to_square(decode_rle(rle))
-        if square.any():  # an instance of a few pixels can vanish at 512 px
-            rles.append(encode_rle(square))
+        mask = decode_rle(rle)
+        if scale < 1.0:
+            mask = resize_masks(mask[None], *image.shape[:2])[0]
+        # an instance of a few pixels can vanish in the model's input
+        if window_area(mask, image.shape[:2], size) >= 1:
+            rles.append(encode_rle(mask))
             class_ids.append(class_id)
     return PreparedExample(image, np.asarray(class_ids, np.int32), rles)
 
 
+def window_area(mask: np.ndarray, shape: tuple[int, int], size: int) -> float:
+    """About how many pixels ``mask`` keeps once its photo is letterboxed to ``size``."""
+    return float(mask.sum()) * (size / max(shape)) ** 2
+
+
 def prepare_all(examples: list[InstanceExample], size: int, progress: bool = True, desc: str = "loading") -> list[PreparedExample]:
     return [prepare(ex, size) for ex in tqdm(examples, desc=desc, unit="photo", disable=not progress)]
+
+
+def to_model_input(image: np.ndarray, masks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A photo and its masks letterboxed to the square model input; masks that vanish there are empty."""
+    square, window = letterbox(image, size)
+    if len(masks) == 0:
+        return square, np.zeros((0, size, size), bool)
+    return square, np.stack([window.mask_to_square(m) for m in masks])
 
 
 def boxes_and_mini_masks(masks: np.ndarray, mini_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -110,15 +141,19 @@ class MaskRCNNBatches(keras.utils.PyDataset):
 
     With ``features`` (a list of arrays, one per backbone tap, first axis the
     photo) the batches carry those instead of the photos (the heads-only stage).
+    With ``augment_images`` the photos get the thesis' augmentation, or with
+    ``framing`` settings the re-framing augmentation, which includes the thesis'
+    photometric steps (:class:`fashionseg.augment.FramingAugmentation`).
     """
 
     def __init__(self, examples: list[PreparedExample], config: MaskRCNNConfig, batch_size: int, shuffle: bool,
                  augment_images: bool = False, features: list[np.ndarray] | None = None, feature_names: list[str] | None = None,
-                 seed: int = 0, loss_names: tuple[str, ...] = (), **kwargs):
+                 seed: int = 0, loss_names: tuple[str, ...] = (), framing: FramingSettings | None = None, **kwargs):
         super().__init__(**kwargs)
         self.examples, self.config, self.batch_size = examples, config, batch_size
         self.shuffle, self.features, self.feature_names = shuffle, features, feature_names
-        self.augmentation = thesis_augmentation(seed) if augment_images else None
+        self.augmentation = thesis_augmentation(seed) if augment_images and framing is None else None
+        self.framing = FramingAugmentation(framing, seed) if augment_images and framing is not None else None
         self.rng = np.random.default_rng(seed)
         self.anchors = pyramid_anchors(config)
         self.loss_names = loss_names
@@ -143,12 +178,15 @@ class MaskRCNNBatches(keras.utils.PyDataset):
         images = np.zeros((len(rows),) + c.IMAGE_SHAPE, np.float32)
         for i, row in enumerate(rows):
             ex = self.examples[row]
-            image, masks = ex.image, ex.masks()
+            image, masks, class_ids = ex.image, ex.masks(), ex.class_ids
+            if self.framing is not None:
+                image, masks, class_ids = self.framing(image, masks, class_ids, self._donor)
+            image, masks = to_model_input(image, masks, c.IMAGE_MAX_DIM)
             if self.augmentation is not None:
                 image, masks = augment(self.augmentation, image, list(masks))
                 masks = np.stack(masks) if masks else np.zeros((0,) + image.shape[:2], bool)
             keep = masks.any(axis=(1, 2)) if len(masks) else np.zeros(0, bool)
-            masks, class_ids = masks[keep][:g], ex.class_ids[keep][:g]
+            masks, class_ids = masks[keep][:g], class_ids[keep][:g]
             boxes, minis = boxes_and_mini_masks(masks, c.MINI_MASK_SHAPE)
             images[i] = image
             n = len(class_ids)
@@ -163,6 +201,11 @@ class MaskRCNNBatches(keras.utils.PyDataset):
                 batch[name] = array[rows].astype(np.float32)
         targets = {name: np.zeros((len(rows),), np.float32) for name in self.loss_names}
         return batch, targets
+
+    def _donor(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A random training photo, for pasting garments and people into another."""
+        ex = self.examples[int(self.rng.integers(len(self.examples)))]
+        return ex.image, ex.masks(), ex.class_ids
 
     def on_epoch_end(self) -> None:
         if self.shuffle:

@@ -208,6 +208,8 @@ def evaluate_maskrcnn(segmenter: InstanceSegmenter, test: dict, images_dir: str 
         "min_confidence": (predict_options or {}).get("min_confidence", c.DETECTION_MIN_CONFIDENCE),
         "max_instances": (predict_options or {}).get("max_instances", c.DETECTION_MAX_INSTANCES),
         "max_per_class": (predict_options or {}).get("max_per_class", c.DETECTION_MAX_PER_CLASS),
+        "min_confidence_per_class": {} if "min_confidence" in (predict_options or {}) else c.DETECTION_MIN_CONFIDENCE_PER_CLASS,
+        "focus": (predict_options or {}).get("focus", c.DETECTION_FOCUS),
     }
     out["per_image"] = records
     return out, detections

@@ -24,13 +24,15 @@ MASK_THRESHOLD = 0.5
 
 
 def select_detections(class_ids: np.ndarray, scores: np.ndarray, min_confidence: float, max_instances: int,
-                      max_per_class: dict[int, int]) -> np.ndarray:
-    """Indices of the detections to keep, best first: class id > 0, score >= ``min_confidence``,
-    at most ``max_per_class[c]`` of class ``c`` (lower scores dropped) and ``max_instances`` in all."""
+                      max_per_class: dict[int, int], min_confidence_per_class: dict[int, float] | None = None) -> np.ndarray:
+    """Indices of the detections to keep, best first: class id > 0, score >= ``min_confidence``
+    (or the class's own ``min_confidence_per_class[c]``), at most ``max_per_class[c]`` of class ``c``
+    (lower scores dropped) and ``max_instances`` in all."""
     kept, per_class = [], {}
+    thresholds = min_confidence_per_class or {}
     for i in np.argsort(-np.asarray(scores), kind="stable"):
         c = int(class_ids[i])
-        if c <= 0 or scores[i] < min_confidence:
+        if c <= 0 or scores[i] < thresholds.get(c, min_confidence):
             continue
         if per_class.get(c, 0) >= max_per_class.get(c, np.inf):
             continue

@@ -2,8 +2,12 @@
 
 Two stages, as the thesis trained: first the heads (FPN, RPN, box and mask
 heads) with the backbone frozen and no augmentation at a constant learning
-rate; then all layers with the augmentation of 4.2.5 and a learning rate that
-decays geometrically. SGD with momentum ``LEARNING_MOMENTUM``, decoupled weight
+rate; then all layers with augmentation and a learning rate that decays
+geometrically. The augmentation is the thesis' 4.2.5 (``framing=False``) or,
+by default, the re-framing augmentation that client photos need (crops,
+zoom-out, people side by side, copy-paste, low light, JPEG; see
+:class:`fashionseg.augment.FramingAugmentation`). ``init_weights`` starts from
+a trained model instead of ImageNet (``heads_epochs=0`` then fine-tunes it). SGD with momentum ``LEARNING_MOMENTUM``, decoupled weight
 decay ``WEIGHT_DECAY`` and per-weight gradient clipping at ``GRADIENT_CLIP_NORM``.
 
 The thesis started from COCO-trained heads at 0.0005; ours start from random
@@ -34,6 +38,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
+from fashionseg.augment import FramingSettings
 from fashionseg.files import append_csv_row, write_json_atomic
 from fashionseg.maskrcnn.backbone import backbone_strides
 from fashionseg.maskrcnn.config import MaskRCNNConfig
@@ -54,6 +59,11 @@ class TrainSettings:
     warmup_steps: int = 300
     steps_per_epoch: int | None = None  # None: one pass over the training photos
     seed: int = 0
+    # The all-layers stage's augmentation: re-framing + copy-paste + photometric
+    # (fashionseg.augment.FramingAugmentation) when True, else the thesis' 4.2.5.
+    framing: bool = True
+    # A trained model's weights file to start from instead of ImageNet (same config).
+    init_weights: str | None = None
 
     def stage_of(self, epoch: int) -> str:
         """The stage of 0-based ``epoch``."""
@@ -141,7 +151,8 @@ def backbone_features(nets: MaskRCNNNetworks, examples: list[PreparedExample], p
     outputs = None
     batch = 8
     for start in tqdm(range(0, len(examples), batch), desc="backbone features", unit="batch", disable=not progress):
-        images = np.stack([ex.image for ex in examples[start : start + batch]]).astype(np.float32)
+        size = nets.config.IMAGE_MAX_DIM
+        images = np.stack([ex.square(size) for ex in examples[start : start + batch]]).astype(np.float32)
         maps = nets.backbone.predict_on_batch(images)
         if outputs is None:
             outputs = [np.zeros((len(examples),) + m.shape[1:], np.float16) for m in maps]
@@ -166,6 +177,7 @@ def train_maskrcnn(config: MaskRCNNConfig, settings: TrainSettings, train_exampl
         raise ValueError("training needs photos in both the train and the validation split")
     run_file = run_dir / "run.json"
     description = {"config": config.to_dict(), "settings": asdict(settings),
+                   "framing": FramingSettings().to_dict() if settings.framing else None,
                    "train_photos": len(train_examples), "val_photos": len(val_examples)}
     if run_file.exists():
         previous = json.loads(run_file.read_text())
@@ -182,6 +194,8 @@ def train_maskrcnn(config: MaskRCNNConfig, settings: TrainSettings, train_exampl
     nets = MaskRCNNNetworks(config)
     if (run_dir / "last.weights.h5").exists():
         nets.load_weights(run_dir / "last.weights.h5")
+    elif settings.init_weights:
+        nets.load_weights(settings.init_weights)
     train = prepare_all(train_examples, config.IMAGE_MAX_DIM, progress, "loading training photos")
     val = prepare_all(val_examples, config.IMAGE_MAX_DIM, progress, "loading validation photos")
     for stage in STAGES:
@@ -209,7 +223,9 @@ def fit_stage(nets, stage, settings, train, val, run_dir, state, progress) -> No
     else:
         set_backbone_trainable(nets, True)
         model = nets.training_model(seed=settings.seed)
-        train_data = MaskRCNNBatches(train, config, shuffle=True, augment_images=True, seed=settings.seed + state["epoch"], **common)
+        framing = FramingSettings() if settings.framing else None
+        train_data = MaskRCNNBatches(train, config, shuffle=True, augment_images=True, framing=framing,
+                                     seed=settings.seed + state["epoch"], **common)
         val_data = MaskRCNNBatches(val, config, shuffle=False, seed=0, **common)
     steps = settings.steps_per_epoch or len(train_data)
     optimizer = make_optimizer(config, settings, stage, steps)

@@ -7,7 +7,7 @@ Example:
     []
 """
 
-from fashionseg.store.coco_io import export_coco, import_coco
+from fashionseg.store.coco_io import PreparedImport, export_coco, import_coco, prepare_import, write_import
 from fashionseg.store.store import (
     AnnotationRecord,
     AnnotationStore,
@@ -15,7 +15,9 @@ from fashionseg.store.store import (
     ImageLabel,
     ImageRecord,
     NewAnnotation,
+    StoreBusyError,
     StoreError,
+    StoreNotFoundError,
 )
 
 __all__ = [
@@ -25,7 +27,12 @@ __all__ = [
     "ImageLabel",
     "ImageRecord",
     "NewAnnotation",
+    "PreparedImport",
+    "StoreBusyError",
     "StoreError",
+    "StoreNotFoundError",
     "export_coco",
     "import_coco",
+    "prepare_import",
+    "write_import",
 ]

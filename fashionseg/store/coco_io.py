@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import insert, select
 from tqdm import tqdm
 
-from fashionseg.coco import CocoFormatError, read_coco, validate_coco
-from fashionseg.mapping import LabelMapping, MappingError
+from fashionseg.coco import read_coco, validate_coco
+from fashionseg.exceptions import ImageLoadError, InvalidCocoError, MappingError, StoreError
+from fashionseg.images import DEFAULT_MAX_PIXELS, read_image_size
+from fashionseg.mapping import LabelMapping
 from fashionseg.masks import rle_area, rle_bbox
 from fashionseg.store import schema as t
-from fashionseg.store.store import AnnotationStore, StoreError, now
+from fashionseg.store.store import AnnotationStore, now
 
 PASSTHROUGH_KEYS = ("info", "licenses")
 
@@ -33,7 +35,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_image_files(images: list[dict], image_dir: Path, progress: bool) -> tuple[dict, list[str]]:
+def _check_image_files(images: list[dict], image_dir: Path, progress: bool, max_pixels: int) -> tuple[dict, list[str]]:
     hashes, problems = {}, []
     for im in tqdm(images, desc="checking images", unit="image", disable=not progress):
         path = image_dir / im["file_name"]
@@ -41,16 +43,91 @@ def _check_image_files(images: list[dict], image_dir: Path, progress: bool) -> t
             problems.append(f"image {im['id']}: file {path} not found")
             continue
         try:
-            with Image.open(path) as pil:
-                width, height = pil.size
-        except (UnidentifiedImageError, OSError) as exc:
-            problems.append(f"image {im['id']}: {path} is not a readable image ({exc})")
+            height, width = read_image_size(path, max_pixels=max_pixels)
+            digest = _sha256(path)
+        except ImageLoadError as exc:
+            problems.append(f"image {im['id']}: {exc}")
             continue
-        if (width, height) != (int(im["width"]), int(im["height"])):
+        except OSError as exc:
+            problems.append(f"image {im['id']}: {path} cannot be read ({exc.strerror or exc})")
+            continue
+        if (width, height) != (im["width"], im["height"]):
             problems.append(f"image {im['id']}: file is {width} x {height}, the document says {im['width']} x {im['height']}")
             continue
-        hashes[im["id"]] = _sha256(path)
+        hashes[im["id"]] = digest
     return hashes, problems
+
+
+@dataclass(frozen=True)
+class PreparedImport:
+    """A COCO document and its image folder, checked and ready to write (:func:`prepare_import`)."""
+
+    data: dict
+    source: str
+    image_dir: Path
+    hashes: dict  # image id -> sha256 of its file
+    mapping: dict | None
+    dataset: str
+    origin: str
+    author: str
+
+
+def prepare_import(
+    coco: dict | str | Path,
+    image_dir: str | Path,
+    dataset: str,
+    *,
+    origin: str = "ground_truth",
+    author: str = "import",
+    progress: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    store: AnnotationStore | None = None,
+    source: str | None = None,
+) -> PreparedImport:
+    """Check everything an import needs, writing nothing: the document (see
+    :func:`fashionseg.coco.validate_coco`), and every image file (present, a
+    readable image of at most ``max_pixels``, of the declared size). With
+    ``store``, also that the data set name is free there. ``source`` names
+    a document given as a dict in messages (an uploaded file's name).
+
+    Raises:
+        InvalidCocoError: anything wrong in the document or the image folder; lists every problem.
+        StoreError: the data set name is taken or unusable, the author or origin is wrong.
+    """
+    source = source or (str(coco) if not isinstance(coco, dict) else f"COCO document for {dataset!r}")
+    data = read_coco(coco) if not isinstance(coco, dict) else coco
+    data = validate_coco(data, source, max_pixels=max_pixels)
+    if origin not in t.ORIGINS:
+        raise StoreError(f"origin must be one of {t.ORIGINS}")
+    if not isinstance(dataset, str) or not dataset.strip() or len(dataset) > 200:
+        raise StoreError(f"a data set name is 1 to 200 characters, not {dataset!r}")
+    if not isinstance(author, str) or not author.strip():
+        raise StoreError("an author name is required for every change")
+    if store is not None and dataset in store.datasets():
+        raise StoreError(_name_taken(dataset))
+    image_dir = Path(image_dir).resolve()
+    if not image_dir.is_dir():
+        raise InvalidCocoError(source, [f"image folder {image_dir} not found"])
+    problems = []
+    for ann in data["annotations"]:
+        if ann.get("origin", origin) not in t.ORIGINS:
+            problems.append(f"annotation {ann['id']}: origin {ann['origin']!r} is not one of {t.ORIGINS}")
+    hashes, file_problems = _check_image_files(data["images"], image_dir, progress, max_pixels)
+    problems += file_problems
+    extension = data.get("fashionseg", {})
+    mapping = extension.get("label_mapping", extension.get("mapping"))
+    if mapping is not None:
+        try:
+            LabelMapping.from_dict(mapping)
+        except MappingError as exc:
+            problems.append(f"label mapping: {exc}")
+    if problems:
+        raise InvalidCocoError(source, problems)
+    return PreparedImport(data, source, image_dir, hashes, mapping, dataset, origin, author)
+
+
+def _name_taken(dataset: str) -> str:
+    return f"a data set named {dataset!r} exists already; pick another name"
 
 
 def import_coco(
@@ -62,44 +139,31 @@ def import_coco(
     origin: str = "ground_truth",
     author: str = "import",
     progress: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    source: str | None = None,
 ) -> int:
     """Import a COCO document (or file) and its image folder as a new data set; returns its id.
 
-    Raises:
-        CocoFormatError: anything wrong in the document or the image folder; lists every problem.
-        StoreError: the data set name is taken.
+    Everything is checked (:func:`prepare_import`) before anything is
+    written, and the writing is one transaction: a bad file imports nothing.
     """
-    source = str(coco) if not isinstance(coco, dict) else f"COCO document for {dataset!r}"
-    data = read_coco(coco) if not isinstance(coco, dict) else coco
-    data = validate_coco(data, source)
-    if origin not in t.ORIGINS:
-        raise StoreError(f"origin must be one of {t.ORIGINS}")
-    if dataset in store.datasets():
-        raise StoreError(f"a data set named {dataset!r} exists already; pick another name")
-    image_dir = Path(image_dir).resolve()
-    if not image_dir.is_dir():
-        raise CocoFormatError(source, [f"image folder {image_dir} not found"])
-    problems = []
-    for ann in data["annotations"]:
-        if ann.get("origin", origin) not in t.ORIGINS:
-            problems.append(f"annotation {ann['id']}: origin {ann['origin']!r} is not one of {t.ORIGINS}")
-    hashes, file_problems = _check_image_files(data["images"], image_dir, progress)
-    problems += file_problems
-    extension = data.get("fashionseg", {}) if isinstance(data.get("fashionseg"), dict) else {}
-    mapping = extension.get("label_mapping", extension.get("mapping"))
-    if mapping is not None:
-        try:
-            LabelMapping.from_dict(mapping)
-        except MappingError as exc:
-            problems.append(f"label mapping: {exc}")
-    if problems:
-        raise CocoFormatError(source, problems)
+    prepared = prepare_import(coco, image_dir, dataset, origin=origin, author=author, progress=progress, max_pixels=max_pixels,
+                              store=store, source=source)
+    return write_import(store, prepared)
 
+
+def write_import(store: AnnotationStore, prepared: PreparedImport) -> int:
+    """Write a checked import as a new data set of ``store`` in one transaction; returns its id."""
+    data, dataset, origin, author, mapping = prepared.data, prepared.dataset, prepared.origin, prepared.author, prepared.mapping
+    hashes = prepared.hashes
     stamp = now()
     info = {k: data[k] for k in PASSTHROUGH_KEYS if k in data}
-    info["fashionseg"] = {k: v for k, v in extension.items() if k not in ("label_mapping", "dataset")}
-    with store.engine.begin() as c:
-        ds = c.execute(insert(t.datasets).values(name=dataset, image_root=str(image_dir), info=json.dumps(info, sort_keys=True), created_at=stamp)).inserted_primary_key[0]
+    info["fashionseg"] = {k: v for k, v in data.get("fashionseg", {}).items() if k not in ("label_mapping", "dataset")}
+    with store.writing() as c:
+        # Checked again inside the transaction: another import may have taken the name meanwhile.
+        if c.scalar(select(t.datasets.c.id).where(t.datasets.c.name == dataset)) is not None:
+            raise StoreError(_name_taken(dataset))
+        ds = c.execute(insert(t.datasets).values(name=dataset, image_root=str(prepared.image_dir), info=json.dumps(info, sort_keys=True), created_at=stamp)).inserted_primary_key[0]
         c.execute(insert(t.categories), [
             {"dataset_id": ds, "coco_id": cat["id"], "name": cat["name"], "supercategory": cat.get("supercategory", "")} for cat in data["categories"]
         ])
@@ -130,7 +194,7 @@ def import_coco(
             c.execute(insert(t.label_mappings).values(dataset_id=ds, mapping=json.dumps(mapping, sort_keys=True), revision=1, updated_at=stamp))
         c.execute(insert(t.history).values(
             dataset_id=ds, action="import", author=author, at=stamp,
-            after=json.dumps({"source": source, "images": len(data["images"]), "annotations": len(data["annotations"]), "image_labels": len(labels)}),
+            after=json.dumps({"source": prepared.source, "images": len(data["images"]), "annotations": len(data["annotations"]), "image_labels": len(labels)}),
         ))
     return ds
 
@@ -138,7 +202,7 @@ def import_coco(
 def export_coco(store: AnnotationStore, dataset: str) -> dict:
     """The data set as a COCO document (with ``image_labels`` and a ``fashionseg`` section)."""
     ds = store.dataset_id(dataset)
-    with store.engine.connect() as c:
+    with store.reading() as c:
         info = json.loads(c.scalar(select(t.datasets.c.info).where(t.datasets.c.id == ds)))
         mapping = c.scalar(select(t.label_mappings.c.mapping).where(t.label_mappings.c.dataset_id == ds))
         categories = c.execute(select(t.categories).where(t.categories.c.dataset_id == ds).order_by(t.categories.c.coco_id)).all()

@@ -16,33 +16,30 @@ Example:
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, event, func, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+import sqlalchemy.exc
+from sqlalchemy import create_engine, event, func, insert, inspect, select, update
+from sqlalchemy.engine import Connection, Engine, make_url
 
+from fashionseg.exceptions import ConflictError, StoreBusyError, StoreError, StoreNotFoundError
 from fashionseg.mapping import LabelMapping
-from fashionseg.masks import decode_rle, encode_rle, rle_area, rle_bbox
+from fashionseg.masks import check_rle, decode_rle, encode_rle, rle_area, rle_bbox
 from fashionseg.store import schema as t
 
+__all__ = ["AnnotationRecord", "AnnotationStore", "ConflictError", "ImageLabel", "ImageRecord", "NewAnnotation",
+           "StoreBusyError", "StoreError", "StoreNotFoundError"]
 
-class StoreError(ValueError):
-    """A request the store cannot carry out: unknown data set or image, bad values."""
-
-
-class ConflictError(RuntimeError):
-    """Someone saved the image after the revision this save was based on; nothing was written."""
-
-    def __init__(self, image_id: int, expected: int, current: int, last_author: str | None):
-        self.image_id, self.expected, self.current, self.last_author = image_id, expected, current, last_author
-        who = f" by {last_author}" if last_author else ""
-        super().__init__(
-            f"image {image_id} was saved{who} since you opened it (your revision {expected}, now {current}); "
-            "reload it to see their changes. Your edits were not saved."
-        )
+# How long a writer waits for another writer's transaction before giving up. An import of
+# CCP's 804 photos holds the lock 0.5 s; a busy app with a few annotators, well under a second.
+DEFAULT_BUSY_TIMEOUT = 15.0
+_WRITE = "fashionseg_write"  # execution option: this connection's transactions write
 
 
 def now() -> str:
@@ -116,49 +113,155 @@ class ImageLabel:
     coco_id: int | None = None
 
 
-def _engine(url_or_path: str | Path) -> Engine:
+def _locate(url_or_path: str | Path) -> tuple[str, Path | None]:
+    """The SQLAlchemy URL of a store, and its database file when it is a SQLite file."""
     text = str(url_or_path)
     if "://" not in text:
         path = Path(text).expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = f"sqlite:///{path}"
-    engine = create_engine(text)
+        return f"sqlite:///{path}", path
+    try:
+        url = make_url(text)
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise StoreError(f"{text} is neither a file path nor a database URL ({exc})") from None
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+        return text, Path(database).expanduser().resolve()
+    return text, None
+
+
+def _shown(url: str) -> str:
+    """A database URL fit for a message: its password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _engine(url: str, busy_timeout: float) -> Engine:
+    try:
+        engine = create_engine(url)
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"cannot use the database URL {_shown(url)} ({exc})") from None
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection, _record):
-            # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE itself: a writer
-            # takes the lock up front instead of failing on a read->write upgrade.
+            # Let SQLAlchemy's "begin" event issue BEGIN itself (below), not the driver.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            if text not in ("sqlite://", "sqlite:///:memory:"):
-                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writer takes the write lock up front (BEGIN IMMEDIATE) instead of failing on a
+            # read->write upgrade; a reader's deferred BEGIN takes no lock a writer holds.
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(_WRITE) else "BEGIN")
 
     return engine
 
 
-class AnnotationStore:
-    """A COCO-shaped annotation database (SQLite file by default, any SQLAlchemy URL)."""
+def _database_problem(message: str) -> str:
+    """SQLite's terse error text, said for a user."""
+    known = {
+        "file is not a database": "not a SQLite database (a wrong file, or a corrupt one)",
+        "database disk image is malformed": "the database file is corrupt",
+        "attempt to write a readonly database": "the store is read-only (file or folder permissions); nothing was written",
+        "unable to open database file": "cannot open the database file (missing folder or no permission)",
+    }
+    return next((text for key, text in known.items() if key in message), message)
 
-    def __init__(self, url_or_path: str | Path):
-        self.engine = _engine(url_or_path)
-        t.metadata.create_all(self.engine)
+
+class AnnotationStore:
+    """A COCO-shaped annotation database (SQLite file by default, any SQLAlchemy URL).
+
+    ``create``: make the store when it does not exist yet (an import does); with
+    False a missing store raises :class:`StoreNotFoundError` and nothing is
+    created, so a mistyped path is an error, not a new empty store.
+    ``busy_timeout``: seconds a write waits for another process's write to end
+    before :class:`StoreBusyError`. Reads never wait for writes.
+    """
+
+    def __init__(self, url_or_path: str | Path, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT):
+        url, path = _locate(url_or_path)
+        self.location = str(path) if path is not None else _shown(url)
+        self.busy_timeout = busy_timeout
+        if path is not None:
+            if path.is_dir():
+                raise StoreError(f"{path} is a folder, not a store file")
+            if not path.exists():
+                if not create:
+                    raise StoreNotFoundError(f"no annotation store at {path} (a store is made by importing a data set into it)")
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"cannot create the store {path} ({exc.strerror or exc})") from None
+        self.engine = _engine(url, busy_timeout)
+        self._writer = self.engine.execution_options(**{_WRITE: True})
+        self._open_schema(create)
+
+    def _open_schema(self, create: bool) -> None:
+        with self.reading() as c:
+            present = set(inspect(c).get_table_names())
+        ours = set(t.metadata.tables)
+        if ours <= present:
+            return
+        if present and not present & ours:
+            raise StoreError(f"{self.location} is a database, but not an annotation store (its tables: {', '.join(sorted(present)[:5])})")
+        if not create:
+            raise StoreNotFoundError(f"{self.location} holds no annotation store yet (a store is made by importing a data set into it)")
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            self._use_wal()
+        with self._database_errors():
+            t.metadata.create_all(self._writer)
+
+    def _use_wal(self) -> None:
+        """Put a new SQLite store in WAL mode (kept in the file): a reader sees the last commit and
+        neither waits for a writer nor blocks one."""
+        raw = self.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA journal_mode=WAL")  # outside a transaction, as it must be
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.location}: {_database_problem(str(exc))}") from exc
+        finally:
+            raw.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot, taken without the write lock."""
+        with self._database_errors(), self.engine.connect() as c:
+            yield c
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction, committed at the end; waits up to ``busy_timeout`` for another writer."""
+        with self._database_errors(), self._writer.begin() as c:
+            yield c
+
+    @contextmanager
+    def _database_errors(self):
+        """Database failures as :class:`StoreError` naming the store; the rest passes through."""
+        try:
+            yield
+        except sqlalchemy.exc.OperationalError as exc:
+            message = str(exc.orig)
+            if "locked" in message or "busy" in message:
+                raise StoreBusyError(
+                    f"{self.location} is busy: another process has held its write lock for over {self.busy_timeout:g} s "
+                    "(an import, or pre-annotation?); nothing was written, try again when it is done"
+                ) from exc
+            raise StoreError(f"{self.location}: {_database_problem(message)}") from exc
+        except sqlalchemy.exc.IntegrityError as exc:
+            raise StoreError(f"{self.location}: the change breaks a rule of the store ({exc.orig}); nothing was written") from exc
+        except sqlalchemy.exc.DBAPIError as exc:
+            raise StoreError(f"{self.location}: {_database_problem(str(exc.orig))}") from exc
 
     # ---------------------------------------------------------------- reading
 
     def datasets(self) -> list[str]:
-        with self.engine.connect() as c:
+        with self.reading() as c:
             return list(c.scalars(select(t.datasets.c.name).order_by(t.datasets.c.name)))
 
     def dataset_id(self, name: str) -> int:
-        with self.engine.connect() as c:
+        with self.reading() as c:
             found = c.scalar(select(t.datasets.c.id).where(t.datasets.c.name == name))
         if found is None:
             raise StoreError(f"no data set named {name!r}; data sets: {', '.join(self.datasets()) or 'none'}")
@@ -167,7 +270,7 @@ class AnnotationStore:
     def categories(self, dataset: str) -> dict[int, str]:
         """COCO category id -> name."""
         ds = self.dataset_id(dataset)
-        with self.engine.connect() as c:
+        with self.reading() as c:
             rows = c.execute(select(t.categories.c.coco_id, t.categories.c.name).where(t.categories.c.dataset_id == ds).order_by(t.categories.c.coco_id))
             return {r.coco_id: r.name for r in rows}
 
@@ -180,11 +283,11 @@ class AnnotationStore:
         query = select(t.images, t.datasets.c.image_root).join(t.datasets).where(t.images.c.dataset_id == ds)
         if split is not None:
             query = query.where(t.images.c.split == split)
-        with self.engine.connect() as c:
+        with self.reading() as c:
             return [_image_record(r) for r in c.execute(query.order_by(t.images.c.coco_id))]
 
     def image(self, image_id: int) -> ImageRecord:
-        with self.engine.connect() as c:
+        with self.reading() as c:
             return self._image(c, image_id)
 
     def _image(self, c: Connection, image_id: int) -> ImageRecord:
@@ -194,7 +297,7 @@ class AnnotationStore:
         return _image_record(row)
 
     def annotations(self, image_id: int) -> list[AnnotationRecord]:
-        with self.engine.connect() as c:
+        with self.reading() as c:
             return self._annotations(c, self._image(c, image_id))
 
     def _annotations(self, c: Connection, image: ImageRecord) -> list[AnnotationRecord]:
@@ -213,7 +316,7 @@ class AnnotationStore:
         ]
 
     def image_labels(self, image_id: int) -> list[ImageLabel]:
-        with self.engine.connect() as c:
+        with self.reading() as c:
             return self._image_labels(c, image_id)
 
     def _image_labels(self, c: Connection, image_id: int) -> list[ImageLabel]:
@@ -228,7 +331,7 @@ class AnnotationStore:
     def review_progress(self, dataset: str) -> tuple[int, int]:
         """(reviewed images, all images) of a data set."""
         ds = self.dataset_id(dataset)
-        with self.engine.connect() as c:
+        with self.reading() as c:
             total = c.scalar(select(func.count()).select_from(t.images).where(t.images.c.dataset_id == ds))
             done = c.scalar(select(func.count()).select_from(t.images).where(t.images.c.dataset_id == ds, t.images.c.reviewed.is_(True)))
         return int(done), int(total)
@@ -238,12 +341,12 @@ class AnnotationStore:
         query = select(t.history).where(t.history.c.dataset_id == ds)
         if image_id is not None:
             query = query.where(t.history.c.image_id == image_id)
-        with self.engine.connect() as c:
+        with self.reading() as c:
             return [dict(r._mapping) for r in c.execute(query.order_by(t.history.c.id))]
 
     def get_mapping(self, dataset: str) -> LabelMapping | None:
         ds = self.dataset_id(dataset)
-        with self.engine.connect() as c:
+        with self.reading() as c:
             text = c.scalar(select(t.label_mappings.c.mapping).where(t.label_mappings.c.dataset_id == ds))
         return None if text is None else LabelMapping.from_dict(json.loads(text))
 
@@ -259,7 +362,7 @@ class AnnotationStore:
             StoreError: unknown category, origin, or a mask of the wrong size.
         """
         _check_author(author)
-        with self.engine.begin() as c:
+        with self.writing() as c:
             image = self._claim(c, image_id, expected_revision)
             before = self._snapshot(c, image)
             self._write_annotations(c, image, new, author)
@@ -271,7 +374,7 @@ class AnnotationStore:
     def save_image_labels(self, image_id: int, labels: list[ImageLabel], *, expected_revision: int, author: str) -> int:
         """Replace an image's image-level labels; returns the new revision."""
         _check_author(author)
-        with self.engine.begin() as c:
+        with self.writing() as c:
             image = self._claim(c, image_id, expected_revision)
             before = self._snapshot(c, image)
             self._write_labels(c, image, labels)
@@ -286,7 +389,7 @@ class AnnotationStore:
         conflict, and repeated undos walk back through the saves.
         """
         _check_author(author)
-        with self.engine.begin() as c:
+        with self.writing() as c:
             image = self._claim(c, image_id, expected_revision)
             undone = set(c.scalars(select(t.history.c.undoes).where(t.history.c.image_id == image.id, t.history.c.undoes.is_not(None))))
             entries = c.execute(
@@ -314,7 +417,7 @@ class AnnotationStore:
         _check_author(author)
         ds = self.dataset_id(dataset)
         text = json.dumps(mapping.to_dict(), sort_keys=True)
-        with self.engine.begin() as c:
+        with self.writing() as c:
             old = c.execute(select(t.label_mappings).where(t.label_mappings.c.dataset_id == ds)).first()
             if old is None:
                 c.execute(insert(t.label_mappings).values(dataset_id=ds, mapping=text, revision=1, updated_at=now()))
@@ -379,6 +482,10 @@ class AnnotationStore:
                 raise StoreError(f"annotation {n}: origin must be one of {t.ORIGINS}, not {ann.origin!r}")
             if [int(v) for v in ann.rle["size"]] != [image.height, image.width]:
                 raise StoreError(f"annotation {n}: mask is {ann.rle['size']}, image is {[image.height, image.width]}")
+            try:
+                check_rle({"size": [int(v) for v in ann.rle["size"]], "counts": ann.rle["counts"]}, image.height, image.width)
+            except ValueError as exc:
+                raise StoreError(f"annotation {n}: {exc}") from None
             rle = encode_rle(decode_rle(ann.rle)) if not isinstance(ann.rle["counts"], str) else ann.rle
             coco_id = ann.coco_id
             if coco_id is None or (coco_id not in existing and keep_provenance is None):
@@ -458,5 +565,7 @@ def _image_record(r) -> ImageRecord:
 
 
 def _check_author(author: str) -> None:
-    if not author or not author.strip():
+    if not isinstance(author, str) or not author.strip():
         raise StoreError("an author name is required for every change")
+    if len(author) > 200:
+        raise StoreError("an author name has at most 200 characters")

@@ -3,8 +3,11 @@
 Preprocessing follows the report: photos are resized down to the square model
 input with ``INTER_AREA`` (stretched, as the report did for its fixed-aspect
 studio photos) and predictions back up with ``INTER_CUBIC``; normalisation
-happens inside the model. Augmentation is limited to a horizontal flip and mild
-colour changes: the report found shifts and rotations hurt.
+happens inside the model. The report's augmentation is a horizontal flip and
+mild colour changes (it found shifts and rotations hurt on studio photos,
+:class:`GarmentBatches`); client photos come in any framing and light, so the
+default is the re-framing augmentation shared with the Mask R-CNN
+(:class:`FramedGarmentBatches`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from fashionseg.augment import FramingAugmentation, FramingSettings
 from fashionseg.coco import read_coco, validate_coco
 from fashionseg.images import ImageLoadError, load_image
 from fashionseg.masks import decode_rle, encode_rle
@@ -163,3 +167,52 @@ class GarmentBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         if self.shuffle:
             self.rng.shuffle(self.order)
+
+
+def load_photos(examples: list[GarmentExample], progress: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Photos and garment masks at their own resolution, for re-framing per batch."""
+    out = []
+    for ex in tqdm(examples, desc="loading photos", unit="photo", disable=not progress):
+        image, mask = load_image(ex.image_path), ex.mask()
+        if mask.shape != image.shape[:2]:
+            raise ImageLoadError(f"{ex.image_path}: mask {mask.shape} does not match the photo {image.shape[:2]}")
+        out.append((image, mask))
+    return out
+
+
+class FramedGarmentBatches(keras.utils.PyDataset):
+    """Training batches re-framed per photo (:class:`fashionseg.augment.FramingAugmentation`), then resized to ``size``.
+
+    The garment mask goes through the augmentation as one instance; garments
+    pasted from other photos join it.
+    """
+
+    def __init__(self, photos: list[tuple[np.ndarray, np.ndarray]], size: int, batch_size: int, seed: int = 0,
+                 settings: FramingSettings | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.photos, self.size, self.batch_size = photos, size, batch_size
+        self.augmentation = FramingAugmentation(settings, seed)
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(photos))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.photos) / self.batch_size))
+
+    def _donor(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        image, mask = self.photos[int(self.rng.integers(len(self.photos)))]
+        return image, mask[None], np.ones(1, np.int32)
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        x = np.zeros((len(rows), self.size, self.size, 3), np.float32)
+        y = np.zeros((len(rows), self.size, self.size, 1), np.float32)
+        for i, row in enumerate(rows):
+            image, mask = self.photos[row]
+            image, masks, _ = self.augmentation(image, mask[None], np.ones(1, np.int32), self._donor)
+            garment = masks.any(axis=0) if len(masks) else np.zeros(image.shape[:2], bool)
+            x[i] = resize_down(image, self.size)
+            y[i, :, :, 0] = resize_down(garment.astype(np.float32), self.size) >= 0.5
+        return x, y
+
+    def on_epoch_end(self) -> None:
+        self.rng.shuffle(self.order)

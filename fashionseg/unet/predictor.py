@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from fashionseg.images import load_image
+from fashionseg.exceptions import ModelNotTrainedError, UsageError
+from fashionseg.model_folder import load_keras_weights, read_config
 from fashionseg.onnx import ONNX_FILE, OnnxModel, choose_runtime, export_keras
-from fashionseg.settings import ModelNotTrainedError
 from fashionseg.unet.data import focus_image, resize_down, resize_up
 from fashionseg.unet.model import UNetConfig, build_unet
 
@@ -68,13 +69,13 @@ class GarmentSegmenter:
         if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
             raise ModelNotTrainedError(f"no trained U-Net in {path} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
         runtime = choose_runtime(path, runtime, f"fashionseg export unet --weights {path}")
-        config = UNetConfig.load(path / CONFIG_FILE)
+        config = read_config(path / CONFIG_FILE, UNetConfig, lambda settings: UNetConfig(**settings), "U-Net")
         second = cls.load(path / SECOND_PASS_DIR, runtime) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
         if runtime == "onnx":
-            session = OnnxModel(path / ONNX_FILE)
+            session = OnnxModel(path / ONNX_FILE, (1, config.input_size, config.input_size, 3))
             return cls(lambda batch: next(iter(session(batch).values()))[0, :, :, 0], config, second, "onnx")
         model = build_unet(replace(config, encoder_weights=None))  # the trained weights replace ImageNet's
-        model.load_weights(str(path / WEIGHTS_FILE))
+        load_keras_weights(model.load_weights, path / WEIGHTS_FILE)
         return cls.from_keras(model, config, second)
 
     def warm_up(self) -> None:
@@ -101,6 +102,10 @@ class GarmentSegmenter:
 
     def predict(self, source, threshold: float | None = None, double_pass: bool = False) -> CutoutResult:
         """Segment a photo (path, bytes, file or RGB array) into a cutout, timing each stage."""
+        if threshold is not None and not 0 <= threshold <= 1:  # NaN fails both comparisons
+            raise UsageError(f"threshold must be from 0 to 1, not {threshold!r}")
+        if double_pass and self.second_pass is None:
+            raise ModelNotTrainedError("this model has no second-pass model (train one with --second-pass-of)")
         timings = {}
         start = time.perf_counter()
         image = source if isinstance(source, np.ndarray) else load_image(source)
@@ -113,8 +118,6 @@ class GarmentSegmenter:
         timings["postprocess"] += time.perf_counter() - start
 
         if double_pass:
-            if self.second_pass is None:
-                raise ModelNotTrainedError("this model has no second-pass model (train one with --second-pass-of)")
             start = time.perf_counter()
             focused = focus_image(image, mask, self.second_pass.config.double_pass_dilation)
             probability = self.second_pass.probability(focused)

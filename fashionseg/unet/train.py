@@ -22,7 +22,16 @@ from tqdm import tqdm
 
 from fashionseg.files import append_csv_row, write_json_atomic
 from fashionseg.images import load_image
-from fashionseg.unet.data import GarmentBatches, GarmentExample, focus_image, load_arrays
+from fashionseg.masks import encode_rle
+from fashionseg.unet.data import (
+    FramedGarmentBatches,
+    GarmentBatches,
+    GarmentExample,
+    examples_from_coco,
+    focus_image,
+    load_arrays,
+    load_photos,
+)
 from fashionseg.unet.losses import bce_dice_loss, dice_coefficient
 from fashionseg.onnx import ONNX_FILE
 from fashionseg.unet.model import UNetConfig, build_unet
@@ -40,6 +49,12 @@ class TrainSettings:
     patience: int = 6  # epochs without a better validation Dice before stopping
     min_delta: float = 1e-4
     augment: bool = True
+    # With augment: re-framing + copy-paste + photometric (FramedGarmentBatches) when True,
+    # else the report's flip and mild colour changes.
+    framing: bool = True
+    # Validation (early stopping, best epoch, threshold) on the validation photos plus these
+    # robustness variants of them (fashionseg.robustness), so "best" means best in any framing.
+    validation_variants: tuple[str, ...] = ("waist_up", "lower_body", "wide_0.5", "square_0.5", "group", "dark_jpeg_25")
     seed: int = 0
 
 
@@ -125,9 +140,19 @@ def train_unet(
         "epoch": 0, "best_val_dice": -1.0, "best_epoch": 0, "wait": 0, "stopped_early": False, "finished": False}
 
     focus = config.double_pass_dilation
-    x_train, y_train = _cached_arrays(run_dir, "train", train_examples, config.input_size, focus, progress)
+    if settings.validation_variants and not focus:
+        val_examples = with_reframed_copies(val_examples, settings.validation_variants, run_dir / "val_variants", progress)
+    if settings.augment and settings.framing and not focus:
+        x_train = y_train = None  # photos are re-framed at full resolution per batch
+    else:
+        x_train, y_train = _cached_arrays(run_dir, "train", train_examples, config.input_size, focus, progress)
     x_val, y_val = _cached_arrays(run_dir, "val", val_examples, config.input_size, focus, progress)
-    train = GarmentBatches(x_train, y_train, settings.batch_size, shuffle=True, augment=settings.augment, seed=settings.seed + state["epoch"])
+    if settings.augment and settings.framing and not focus:
+        train = FramedGarmentBatches(load_photos(train_examples, progress), config.input_size, settings.batch_size,
+                                     seed=settings.seed + state["epoch"])
+    else:
+        train = GarmentBatches(x_train, y_train, settings.batch_size, shuffle=True, augment=settings.augment,
+                               seed=settings.seed + state["epoch"])
     val = GarmentBatches(x_val, y_val, settings.batch_size, shuffle=False, augment=False)
 
     done = state["stopped_early"] or state["epoch"] >= settings.epochs
@@ -150,6 +175,30 @@ def train_unet(
                  threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(GRID, curve)})
     write_json_atomic(state_file, state)
     return state
+
+
+def with_reframed_copies(examples: list[GarmentExample], variants: tuple[str, ...], folder: Path,
+                         progress: bool) -> list[GarmentExample]:
+    """``examples`` and their robustness variants (written once under ``folder``, reused on resume)."""
+    from fashionseg.robustness import build_variants, variants_named
+
+    folders = {ex.image_path.parent for ex in examples}
+    if len(folders) != 1:
+        raise ValueError("re-framed validation needs the validation photos in one folder")
+    chosen = variants_named(list(variants))
+    files = {v.name: folder / v.name / "instances.json" for v in chosen}
+    if not all(f.is_file() for f in files.values()):
+        images, annotations = [], []
+        for k, ex in enumerate(examples, start=1):
+            mask = ex.mask()
+            images.append({"id": k, "file_name": ex.image_path.name, "height": mask.shape[0], "width": mask.shape[1]})
+            annotations.append({"id": k, "image_id": k, "category_id": 0, "segmentation": encode_rle(mask), "iscrowd": 0})
+        coco = {"images": images, "annotations": annotations, "categories": [{"id": 0, "name": "garment"}]}
+        files = build_variants(coco, folders.pop(), folder, chosen, progress=progress)
+    out = list(examples)
+    for path in files.values():
+        out += examples_from_coco(path, path.parent)
+    return out
 
 
 def select_threshold(segmenter: GarmentSegmenter, examples: list[GarmentExample], first_pass: GarmentSegmenter | None, progress: bool):

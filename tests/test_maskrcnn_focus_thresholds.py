@@ -1,0 +1,95 @@
+"""The Mask R-CNN's focus pass and per-class confidence thresholds, with a scripted runtime."""
+
+import numpy as np
+import pytest
+
+from fashionseg.maskrcnn.config import MaskRCNNConfig
+from fashionseg.maskrcnn.focus import focus_window
+from fashionseg.maskrcnn.postprocess import select_detections
+from fashionseg.maskrcnn.predictor import InstanceSegmenter
+from fashionseg.maskrcnn.thresholds import choose_class_thresholds
+
+
+class ScriptedRuntime:
+    """Returns one detection per call: ``box`` (y1, x1, y2, x2 in the 512 px input) of class ``class_id``."""
+
+    def __init__(self, *detections):
+        self.detections, self.inputs = list(detections), []
+
+    def __call__(self, batch):
+        self.inputs.append(batch)
+        class_id, score, box = self.detections[min(len(self.inputs) - 1, len(self.detections) - 1)]
+        out = {"boxes": np.zeros((1, 10, 4), np.float32), "class_ids": np.zeros((1, 10), np.int32),
+               "scores": np.zeros((1, 10), np.float32), "masks": np.ones((1, 10, 28, 28), np.float32)}
+        out["boxes"][0, 0], out["class_ids"][0, 0], out["scores"][0, 0] = box, class_id, score
+        return out
+
+
+def test_focus_window_only_for_small_confident_regions():
+    assert focus_window(np.array([[100.0, 100.0, 140.0, 200.0]]), np.array([0.9]), 720, 1280) == (50, 50, 190, 250)
+    assert focus_window(np.array([[100.0, 100.0, 140.0, 200.0]]), np.array([0.1]), 720, 1280) is None  # not confident
+    assert focus_window(np.zeros((0, 4)), np.zeros(0), 720, 1280) is None
+    assert focus_window(np.array([[0.0, 0.0, 1000.0, 700.0]]), np.array([0.9]), 720, 1280) is None  # fills the photo
+
+
+def test_focus_runs_a_second_pass_on_the_crop_and_maps_it_back():
+    # a 1024 x 576 photo letterboxes at scale 0.5 (padding 112 rows on top): a pants box at (200, 300)-(240, 380)
+    # in the input is (600, 176)-(760, 256) in the photo; the second pass sees the crop and finds it whole
+    runtime = ScriptedRuntime((5, 0.6, (200, 300, 240, 380)), (5, 0.95, (0, 100, 512, 412)))
+    segmenter = InstanceSegmenter(runtime, MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.5))
+    image = np.zeros((576, 1024, 3), np.uint8)
+    plain = segmenter.predict(image)
+    assert len(runtime.inputs) == 1 and "focus" not in plain.timings
+    assert plain.instances[0].box == pytest.approx((600.0, 176.0, 760.0, 256.0))
+    runtime.inputs.clear()
+    focused = segmenter.predict(image, focus=True)
+    assert len(runtime.inputs) == 2 and "focus" in focused.timings
+    (pants,) = focused.instances
+    assert pants.score == pytest.approx(0.95) and pants.class_name == "pants"
+    x0, y0, x1, y1 = focus_window(np.array([[600.0, 176.0, 760.0, 256.0]]), np.array([0.6]), 576, 1024)
+    crop_scale = 512 / max(x1 - x0, y1 - y0)
+    pad_left = (512 - round((x1 - x0) * crop_scale)) // 2
+    # the second pass's box, back in photo pixels: inside the crop, offset by its corner
+    assert pants.box[0] == pytest.approx(x0 + (100 - pad_left) / crop_scale, abs=1)
+    assert pants.box[1] == pytest.approx(y0, abs=1) and pants.box[3] == pytest.approx(y1, abs=1)
+    assert pants.mask.shape == (576, 1024) and pants.mask[y0 + 5, int(pants.box[0]) + 5]
+
+
+def test_focus_is_skipped_for_a_person_filling_the_photo():
+    runtime = ScriptedRuntime((5, 0.9, (0, 60, 512, 452)))
+    segmenter = InstanceSegmenter(runtime, MaskRCNNConfig(DETECTION_FOCUS=True))
+    result = segmenter.predict(np.zeros((600, 400, 3), np.uint8))
+    assert len(runtime.inputs) == 1 and "focus" not in result.timings and len(result.instances) == 1
+
+
+def test_per_class_thresholds_apply_unless_the_caller_sets_one():
+    config = MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.5, DETECTION_MIN_CONFIDENCE_PER_CLASS={"pants": 0.3})
+    segmenter = InstanceSegmenter(ScriptedRuntime((5, 0.4, (100, 100, 300, 300))), config)
+    image = np.zeros((512, 512, 3), np.uint8)
+    assert [i.class_name for i in segmenter.predict(image).instances] == ["pants"]  # 0.4 >= pants' 0.3
+    assert segmenter.predict(image, min_confidence=0.5).instances == []  # the caller's threshold wins
+    with pytest.raises(ValueError, match="unknown classes"):
+        MaskRCNNConfig(DETECTION_MIN_CONFIDENCE_PER_CLASS={"scarf": 0.3})
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        MaskRCNNConfig(DETECTION_MIN_CONFIDENCE_PER_CLASS={"pants": 1.5})
+
+
+def test_select_detections_with_per_class_thresholds():
+    keep = select_detections(np.array([1, 2, 3]), np.array([0.9, 0.4, 0.35]), 0.5, 10, {}, {2: 0.3})
+    assert keep.tolist() == [0, 1]
+
+
+def test_chosen_thresholds_raise_the_classification_score_and_leave_rare_classes_alone():
+    rng = np.random.default_rng(0)
+    records = []
+    for _ in range(60):
+        truth = sorted(set(rng.choice(4, size=2).tolist()))
+        # class 1 is detected with low scores when present, class 2 gives confident false alarms
+        preds = [{"class_id": c, "score": 0.35 if c == 1 else 0.8} for c in truth]
+        if rng.random() < 0.5:
+            preds.append({"class_id": 2, "score": 0.55})
+        records.append({"true_classes": truth, "predictions": preds})
+    records.append({"true_classes": [3], "predictions": [{"class_id": 3, "score": 0.2}]})
+    chosen = choose_class_thresholds(records, num_classes=5, start=0.5, min_images=10)
+    assert chosen[1] <= 0.35 and chosen[2] > 0.55
+    assert 4 not in chosen  # never seen: keeps the global threshold
