@@ -12,8 +12,10 @@ from pathlib import Path
 import streamlit as st
 
 from fashionseg import settings
-from fashionseg.exceptions import FashionSegError
-from fashionseg.segment import escape_markdown
+from fashionseg.exceptions import FashionSegError, ModelFolderError
+from fashionseg.maskrcnn.config import MaskRCNNConfig
+from fashionseg.model_folder import CONFIG_FILE, read_config, read_config_json
+from fashionseg.segment import ResultCache, escape_markdown
 from fashionseg.store import AnnotationStore
 
 
@@ -29,41 +31,87 @@ class ModelThread:
     Every browser session shares the one cached model; its thread queues their
     calls, so two sessions never run one model at once (a Keras model is not
     documented as thread-safe, and on 2 cores concurrent runs only slow each
-    other down). Other attributes are the model's.
+    other down). Loading starts at construction and is not waited for, so a page
+    can show itself while its models load; ``wait`` (or any use of the model)
+    waits, and raises what loading raised. Other attributes are the model's.
     """
 
     def __init__(self, load: Callable[[], object], name: str):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self.model = self._executor.submit(load).result()
+        self._loading = self._executor.submit(load)
+
+    @property
+    def model(self):
+        return self._loading.result()
+
+    def ready(self) -> bool:
+        """Loaded (or failed to load): ``wait`` returns at once."""
+        return self._loading.done()
+
+    def wait(self) -> ModelThread:
+        self._loading.result()
+        return self
 
     def predict(self, *args, **kwargs):
         return self._executor.submit(self.model.predict, *args, **kwargs).result()
 
     def __getattr__(self, name: str):
+        if name.startswith("_"):  # not set yet (copying, unpickling): never wait for a model here
+            raise AttributeError(name)
         return getattr(self.model, name)
 
 
-def _loaded_and_warm(load: Callable[[], object]) -> Callable[[], object]:
+def _load_instance_segmenter(path: str):
+    from fashionseg.maskrcnn.predictor import InstanceSegmenter
+
+    return InstanceSegmenter.load(path)
+
+
+def _load_garment_segmenter(path: str):
+    from fashionseg.unet.predictor import GarmentSegmenter  # imports Keras (~5 s): on the model's thread, not the page's
+
+    return GarmentSegmenter.load(path)
+
+
+def _loaded_and_warm(load: Callable[[str], object], path: str) -> Callable[[], object]:
     def run():
-        model = load()
+        model = load(path)
         model.warm_up()  # the first photo's timing is then the model's, not TensorFlow's start-up
         return model
 
     return run
 
 
-@st.cache_resource(show_spinner="Loading the Mask R-CNN ...")
+# No spinner: these return at once and load in the background (``model_or_error`` waits, with one).
+@st.cache_resource(show_spinner=False)
 def instance_segmenter(path: str) -> ModelThread:
-    from fashionseg.maskrcnn.predictor import InstanceSegmenter
-
-    return ModelThread(_loaded_and_warm(lambda: InstanceSegmenter.load(path)), "maskrcnn")
+    return ModelThread(_loaded_and_warm(_load_instance_segmenter, path), "maskrcnn")
 
 
-@st.cache_resource(show_spinner="Loading the U-Net ...")
+@st.cache_resource(show_spinner=False)
 def garment_segmenter(path: str) -> ModelThread:
-    from fashionseg.unet.predictor import GarmentSegmenter
+    return ModelThread(_loaded_and_warm(_load_garment_segmenter, path), "unet")
 
-    return ModelThread(_loaded_and_warm(lambda: GarmentSegmenter.load(path)), "unet")
+
+@st.cache_resource(show_spinner=False)
+def result_cache() -> ResultCache:
+    """The Segment page's model results by photo content, shared by every session (see ``ResultCache``)."""
+    return ResultCache()
+
+
+def maskrcnn_config(path: Path) -> MaskRCNNConfig:
+    """A Mask R-CNN folder's settings, read without loading the model (the page shows them at once)."""
+    return read_config(path / CONFIG_FILE, MaskRCNNConfig, MaskRCNNConfig.from_dict, "Mask R-CNN")
+
+
+def unet_settings(path: Path) -> tuple[float, bool]:
+    """A U-Net folder's threshold and whether it has a second pass, read without loading the
+    model (importing the U-Net's code imports Keras, ~5 s)."""
+    data = read_config_json(path / CONFIG_FILE, "U-Net")
+    threshold = data.get("threshold", 0.5)  # UNetConfig's default
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+        raise ModelFolderError(f"{path / CONFIG_FILE}: threshold must be a number from 0 to 1, not {threshold!r}")
+    return float(threshold), (path / "second_pass" / CONFIG_FILE).is_file()
 
 
 @st.cache_resource(show_spinner=False)
@@ -77,10 +125,15 @@ def show_error(exc: FashionSegError, prefix: str = "") -> None:
 
 
 def model_or_error(load: Callable[[str], ModelThread], path: Path, label: str) -> ModelThread | None:
-    """The cached model of ``path``, or None after showing why its folder cannot be loaded."""
+    """The cached model of ``path``, loaded, or None after showing why its folder cannot be loaded."""
     try:
-        return load(str(path))
+        model = load(str(path))
+        if model.ready():
+            return model.wait()
+        with st.spinner(f"Loading the {label} (once per app start) ..."):
+            return model.wait()
     except FashionSegError as exc:
+        load.clear(str(path))  # tried again on the next run, so a repaired folder needs no restart
         show_error(exc, f"{label}: ")
         return None
 

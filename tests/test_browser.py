@@ -122,11 +122,11 @@ def draw_until_sent(page, draw) -> None:
     apply.click()
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, full_page: bool = True) -> None:
     """Save the page as it is now, once it shows no Python exception."""
     wait_until_idle(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
     errors = page.locator('[data-testid="stException"]')
     assert errors.count() == 0, errors.first.inner_text()
 
@@ -145,16 +145,36 @@ def test_a_bookmarked_page_opened_first_gets_the_app_around_it(browser, app_url)
 
 def test_segment_a_photo_shows_the_overlay_and_the_timing(page, ccp_root):
     open_page(page, "Segment")
+    assert page.locator('[data-testid="stCameraInput"]').count() == 0  # the camera only on request
     photo = sorted((ccp_root / "photos").glob("*.jpg"))[0]
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
-    page.get_by_text(re.compile(r"Mask R-CNN: \d+ instances in \d+ ms")).wait_for(timeout=MODEL_WAIT_MS)
-    page.get_by_text(re.compile(r"U-Net: garment \d+% of the photo in \d+ ms")).wait_for(timeout=MODEL_WAIT_MS)
-    overlay = page.locator('[data-testid="stImage"]').filter(has_text="Instances").locator("img")
+    page.get_by_text(re.compile(r"Mask R-CNN: \d+ instances? · model ran in \d+ ms")).wait_for(timeout=MODEL_WAIT_MS)
+    page.get_by_text(re.compile(r"U-Net cutout: garment \d+% of the photo · model ran in \d+ ms")).wait_for(timeout=MODEL_WAIT_MS)
+    overlay = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').first
     overlay.wait_for()
     assert overlay.evaluate("img => img.naturalWidth") > 0
-    page.locator(".js-plotly-plot").get_by_text("Time per stage (ms)").wait_for()  # the stage chart
-    page.get_by_text(re.compile(r"Mask R-CNN: mean of 1 photos")).wait_for()
+    page.locator(".js-plotly-plot").get_by_text("Time per stage when the model ran (ms)").wait_for()
+    page.get_by_text("Mask R-CNN: mean of 1 photo", exact=True).wait_for()
     screenshot(page, "segment")
+    # A settings change redraws from the kept detections; no model runs again.
+    slider = page.get_by_role("slider", name="Mask opacity")
+    slider.focus()
+    slider.press("ArrowRight")
+    page.get_by_text(re.compile(r"Mask R-CNN: \d+ instances? · cached, no model ran")).wait_for()
+    page.get_by_text("Mask R-CNN: mean of 1 photo", exact=True).wait_for()
+    for width, height in ((1440, 900), (390, 844)):  # a laptop, a phone: what the client sees first
+        page.set_viewport_size({"width": width, "height": height})
+        screenshot(page, f"segment-{width}x{height}", full_page=False)
+
+
+def test_segment_two_uploads_with_one_name(page, ccp_root):
+    open_page(page, "Segment")
+    first, second = sorted((ccp_root / "photos").glob("*.jpg"))[1:3]
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(files=[
+        {"name": "image.jpg", "mimeType": "image/jpeg", "buffer": path.read_bytes()} for path in (first, second)])
+    page.get_by_role("heading", name="2. image.jpg").wait_for(timeout=MODEL_WAIT_MS)
+    page.get_by_text("Mask R-CNN: mean of 2 photos", exact=True).wait_for(timeout=MODEL_WAIT_MS)
+    assert page.get_by_role("heading", name="1. image.jpg").count() == 1
 
 
 def test_segment_refuses_what_is_not_a_photo_and_never_renders_names_as_html(page):

@@ -342,3 +342,22 @@ def test_user_text_is_shown_as_text():
     from fashionseg.segment import escape_markdown
 
     assert escape_markdown("<b>x</b> **y**.jpg") == "\\<b\\>x\\</b\\> \\*\\*y\\*\\*\\.jpg"
+
+
+def test_a_run_begun_before_new_inference_settings_still_resumes(tmp_path):
+    from fashionseg.maskrcnn.data import InstanceExample
+    from fashionseg.maskrcnn.train import TrainSettings, train_maskrcnn
+
+    config = MaskRCNNConfig()
+    older = config.to_dict()
+    del older["DETECTION_FOCUS"], older["DETECTION_MIN_CONFIDENCE_PER_CLASS"]  # settings added later
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"config": older, "settings": {}}))
+    (run / "state.json").write_text(json.dumps({"epoch": 3, "best_val_loss": 1.0, "best_epoch": 3}))
+    example = [InstanceExample(1, tmp_path / "a.jpg", (), ())]
+    state = train_maskrcnn(config, TrainSettings(heads_epochs=1, all_epochs=2), example, example, run, progress=False)
+    assert state["epoch"] == 3
+    with pytest.raises(ValueError, match="different model config"):
+        train_maskrcnn(MaskRCNNConfig(TOP_DOWN_PYRAMID_SIZE=64), TrainSettings(heads_epochs=1, all_epochs=2), example, example, run,
+                       progress=False)

@@ -181,7 +181,8 @@ def train_maskrcnn(config: MaskRCNNConfig, settings: TrainSettings, train_exampl
                    "train_photos": len(train_examples), "val_photos": len(val_examples)}
     if run_file.exists():
         previous = json.loads(run_file.read_text())
-        if previous["config"] != json.loads(json.dumps(description["config"])):
+        # read back through from_dict: settings added since the run began take their defaults
+        if MaskRCNNConfig.from_dict(previous["config"]) != config:
             raise ValueError(f"{run_dir} holds a run with a different model config; use a new --run folder")
     write_json_atomic(run_file, description)  # settings (more epochs) may change between resumes
     state_file = run_dir / "state.json"
