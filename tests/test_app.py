@@ -17,8 +17,11 @@ def test_landing_page_says_plainly_that_no_model_is_trained(monkeypatch, tmp_pat
 
 def test_landing_page_names_the_default_models():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
-    assert any("Garment cutout (U-Net): model unet_mobilenet_v2_320" in s.value for s in at.success)
-    assert any("Instance segmentation (Mask R-CNN): model maskrcnn_mobilenet_v2_512" in s.value for s in at.success)
+    from fashionseg.settings import default_weights
+
+    unet, maskrcnn = default_weights("unet").name, default_weights("maskrcnn").name
+    assert any(f"Garment cutout (U-Net): model {unet}" in s.value for s in at.success)
+    assert any(f"Instance segmentation (Mask R-CNN): model {maskrcnn}" in s.value for s in at.success)
 
 
 def test_landing_page_reports_missing_data(monkeypatch, tmp_path):

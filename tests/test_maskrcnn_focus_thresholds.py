@@ -93,3 +93,32 @@ def test_chosen_thresholds_raise_the_classification_score_and_leave_rare_classes
     chosen = choose_class_thresholds(records, num_classes=5, start=0.5, min_images=10)
     assert chosen[1] <= 0.35 and chosen[2] > 0.55
     assert 4 not in chosen  # never seen: keeps the global threshold
+
+
+def test_unet_focus_reruns_the_model_on_a_crop_around_a_small_person():
+    from fashionseg.unet.model import UNetConfig
+    from fashionseg.unet.predictor import GarmentSegmenter, garment_window
+
+    calls = []
+
+    def run(batch):  # first call: a small garment blob in the middle; then: all garment
+        calls.append(batch.shape)
+        square = np.zeros((32, 32), np.float32)
+        if len(calls) == 1:
+            square[12:20, 14:18] = 1.0
+        else:
+            square[:] = 1.0
+        return square
+
+    segmenter = GarmentSegmenter(run, UNetConfig(architecture="classic", input_size=32, threshold=0.5, focus=True), None, "scripted")
+    result = segmenter.predict(np.zeros((400, 800, 3), np.uint8))
+    assert len(calls) == 2 and "focus" in result.timings
+    calls.clear()
+    first_pass = segmenter.predict(np.zeros((400, 800, 3), np.uint8), focus=False)
+    assert len(calls) == 1 and "focus" not in first_pass.timings
+    x0, y0, x1, y1 = garment_window(first_pass.mask)
+    # the second pass's garment fills the crop, and nothing outside it changed
+    assert result.mask[y0:y1, x0:x1].all() and result.mask.sum() == (y1 - y0) * (x1 - x0)
+    assert first_pass.mask.sum() < result.mask.sum()
+    assert garment_window(np.ones((40, 40), bool)) is None  # a person filling the photo: no second look
+    assert garment_window(np.zeros((40, 40), bool)) is None

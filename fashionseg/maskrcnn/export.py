@@ -46,7 +46,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best", mi
     shutil.copyfile(run_dir / "log.csv", out_dir / LOG_FILE)
     (out_dir / ONNX_FILE).unlink(missing_ok=True)  # belongs to the weights it replaced
     training = {
-        "initialised_from": _relative(run["config"].get("BACKBONE_WEIGHTS")), "settings": run["settings"],
+        "initialised_from": _relative(run["settings"].get("init_weights") or run["config"].get("BACKBONE_WEIGHTS")),
+        "settings": run["settings"], "framing": run.get("framing"),
         "train_photos": run["train_photos"], "val_photos": run["val_photos"],
         "epochs_trained": state["epoch"], "weights": which, "best_epoch": state["best_epoch"],
         "best_val_loss": state["best_val_loss"], "training_seconds": round(state.get("seconds", 0.0), 1),

@@ -22,7 +22,10 @@ import numpy as np
 
 from fashionseg import metrics
 
-GRID = tuple(round(t, 2) for t in np.arange(0.1, 0.951, 0.05))
+# 0.3-0.8: on two-fold splits of our 153 validation photos (5 random splits, tuned on one half, scored on
+# the other) this grid gained +0.019 classification (sd 0.011); 0.1-0.95 gained +0.021 but with twice the
+# spread (sd 0.022), its extremes (0.1, 0.95) fitting the tuning half. In-sample gains are ~3x larger.
+GRID = tuple(round(t, 2) for t in np.arange(0.3, 0.801, 0.05))
 
 
 def predicted_sets(records: list[dict], thresholds: np.ndarray) -> np.ndarray:

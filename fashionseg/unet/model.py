@@ -60,6 +60,9 @@ class UNetConfig:
     std: tuple[float, float, float] = IMAGENET_STD
     threshold: float = 0.5
     double_pass_dilation: int = 0  # >0: the model expects focus images (second pass), dilation in px
+    # A second look at a person who fills little of the photo: the same model on a crop around
+    # the first mask (fashionseg.maskrcnn.focus.focus_window), as the detector does.
+    focus: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from fashionseg.images import load_image
 from fashionseg.exceptions import ModelNotTrainedError, UsageError
 from fashionseg.model_folder import load_keras_weights, read_config
+from fashionseg.maskrcnn.focus import focus_window
 from fashionseg.onnx import ONNX_FILE, OnnxModel, choose_runtime, export_keras
 from fashionseg.unet.data import focus_image, resize_down, resize_up
 from fashionseg.unet.model import UNetConfig, build_unet
@@ -100,8 +101,14 @@ class GarmentSegmenter:
         timings["postprocess"] = timings.get("postprocess", 0.0) + time.perf_counter() - start
         return probability
 
-    def predict(self, source, threshold: float | None = None, double_pass: bool = False) -> CutoutResult:
-        """Segment a photo (path, bytes, file or RGB array) into a cutout, timing each stage."""
+    def predict(self, source, threshold: float | None = None, double_pass: bool = False,
+                focus: bool | None = None) -> CutoutResult:
+        """Segment a photo (path, bytes, file or RGB array) into a cutout, timing each stage.
+
+        ``focus`` (default: the config's): when the garments found fill a small
+        part of the photo, run the model again on a crop around them (timed as
+        "focus"), so a small person is seen at the model's full input size.
+        """
         if threshold is not None and not 0 <= threshold <= 1:  # NaN fails both comparisons
             raise UsageError(f"threshold must be from 0 to 1, not {threshold!r}")
         if double_pass and self.second_pass is None:
@@ -117,6 +124,16 @@ class GarmentSegmenter:
         mask = probability >= used
         timings["postprocess"] += time.perf_counter() - start
 
+        if self.config.focus if focus is None else focus:
+            start = time.perf_counter()
+            window = garment_window(mask)
+            if window is not None:
+                x0, y0, x1, y1 = window
+                probability = probability.copy()
+                probability[y0:y1, x0:x1] = self.probability(image[y0:y1, x0:x1])
+                mask = probability >= used
+                timings["focus"] = time.perf_counter() - start
+
         if double_pass:
             start = time.perf_counter()
             focused = focus_image(image, mask, self.second_pass.config.double_pass_dilation)
@@ -129,6 +146,20 @@ class GarmentSegmenter:
         cutout = cutout_rgba(image, mask)
         timings["postprocess"] += time.perf_counter() - start
         return CutoutResult(probability, mask, cutout, used, timings)
+
+
+def garment_window(mask: np.ndarray, trim: float = 0.005) -> tuple[int, int, int, int] | None:
+    """The crop worth a focus pass around a garment mask, or None (see :func:`fashionseg.maskrcnn.focus.focus_window`).
+
+    The region spans the garment pixels' coordinates from the ``trim`` to the
+    ``1 - trim`` quantile, so a few stray pixels far away do not stretch it.
+    """
+    rows, cols = np.nonzero(mask)
+    if len(rows) == 0:
+        return None
+    y0, y1 = np.quantile(rows, [trim, 1 - trim])
+    x0, x1 = np.quantile(cols, [trim, 1 - trim])
+    return focus_window(np.array([[x0, y0, x1 + 1, y1 + 1]]), np.ones(1), *mask.shape)
 
 
 def export_onnx(path: str | Path) -> list[Path]:

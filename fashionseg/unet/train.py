@@ -129,7 +129,8 @@ def train_unet(
         raise ValueError("training needs photos in both the train and the validation split")
     run_file = run_dir / "run.json"
     description = {"config": json.loads(config.to_json()), "settings": asdict(settings),
-                   "train_photos": len(train_examples), "val_photos": len(val_examples)}
+                   "train_photos": len(train_examples), "val_photos": len(val_examples),
+                   "init_weights": str(init_weights) if init_weights is not None else None}
     if run_file.exists():
         previous = json.loads(run_file.read_text())
         if previous["config"] != description["config"]:
@@ -223,7 +224,8 @@ def export_unet(run_dir: str | Path, out_dir: str | Path, second_pass: bool = Fa
     run = json.loads((run_dir / "run.json").read_text())
     config = UNetConfig(**{**run["config"], "threshold": state["threshold"]})
     config.encoder_weights = None
-    config.extra = {**config.extra, "trained_from": str(run["config"].get("encoder_weights")), "best_epoch": state["best_epoch"],
+    config.extra = {**config.extra, "trained_from": str(run.get("init_weights") or run["config"].get("encoder_weights")),
+                    "best_epoch": state["best_epoch"],
                     "val_dice_at_threshold": state["val_dice_at_threshold"], "train_photos": run["train_photos"],
                     "val_photos": run["val_photos"], "settings": run["settings"]}
     target = out_dir / SECOND_PASS_DIR if second_pass else out_dir
