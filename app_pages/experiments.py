@@ -107,11 +107,13 @@ if robust.empty:
     st.info("No robustness run of this kind recorded yet.")
 else:
     runs = list(dict.fromkeys(robust["run"]))
-    chosen_runs = st.multiselect("Runs to compare", runs, default=runs[-2:], key="robustness_runs")
+    chosen_runs = st.multiselect("Runs to compare", runs, default=dashboard.default_robustness_runs(robust), key="robustness_runs",
+                                 help="Runs made with non-default options (--focus, --min-confidence: ablations) are "
+                                      "not chosen by default.")
     metric_names = [m for m in dashboard.ROBUSTNESS_METRICS[kind].values() if m != "seconds"]
     metric = st.radio("Metric", metric_names, horizontal=True, key="robustness_metric")
     shown = robust[robust["run"].isin(chosen_runs)]
-    order = list(dict.fromkeys(robust["variant"]))
+    order = dashboard.variant_order(robust["variant"])
     bars = px.bar(shown, x="variant", y=metric, color="run", barmode="group", category_orders={"variant": order},
                   hover_data=["photos", "seconds"], title=f"{metric} per variant")
     bars.update_layout(yaxis_range=[0, 1], xaxis_title=None, legend=dict(orientation="h", y=-0.3), margin=dict(t=40, b=0))

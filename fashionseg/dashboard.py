@@ -192,7 +192,25 @@ def robustness_runs(records: list[dict], model_kind: str) -> pd.DataFrame:
         if seen[label] > 1:  # two runs of one name within a second
             label += f" ({seen[label]})"
         photos = record.get("data", {}).get("photos")
+        # a run with non-default options (--focus, --min-confidence ...) is an ablation, not the model as shipped
+        as_shipped = not record.get("config", {}).get("predict_options")
         for variant, metrics_ in record.get("metrics", {}).get("variants", {}).items():
-            rows.append({"run": label, "variant": variant, "photos": photos,
-                         **{shown: metrics_.get(key) for key, shown in names.items()}})
-    return pd.DataFrame(rows, columns=["run", "variant", "photos", *names.values()])
+            rows.append({"run": label, "variant": variant, "photos": photos, "weights": record.get("weights"),
+                         "model defaults": as_shipped, **{shown: metrics_.get(key) for key, shown in names.items()}})
+    return pd.DataFrame(rows, columns=["run", "variant", "photos", "weights", "model defaults", *names.values()])
+
+
+def default_robustness_runs(runs: pd.DataFrame, count: int = 2) -> list[str]:
+    """The runs to compare first: the newest run of each model with its own settings, newest models first."""
+    shipped = runs[runs["model defaults"]].drop_duplicates("run")
+    newest = shipped.drop_duplicates("weights", keep="last")
+    chosen = list(newest["run"])[-count:]
+    return chosen or list(dict.fromkeys(runs["run"]))[-count:]
+
+
+def variant_order(variants) -> list[str]:
+    """Variant names in :data:`fashionseg.robustness.VARIANT_NAMES` order (registry records store them sorted), others after."""
+    from fashionseg.robustness import VARIANT_NAMES
+
+    seen = list(dict.fromkeys(variants))
+    return [v for v in VARIANT_NAMES if v in seen] + [v for v in seen if v not in VARIANT_NAMES]

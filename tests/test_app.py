@@ -4,6 +4,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from fashionseg import dashboard
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -250,17 +252,22 @@ def test_experiments_page_compares_models_on_robustness_variants(tmp_path, monke
     from fashionseg.experiments import record_evaluation
 
     monkeypatch.setenv("FASHIONSEG_EXPERIMENTS", str(tmp_path))
-    for run, waist in (("old model", 0.15), ("old model", 0.2), ("robust model", 0.5)):
+    for run, waist, options in (("old model", 0.15, {}), ("old model", 0.2, {}), ("robust model", 0.5, {}),
+                                ("robust model, ablation", 0.4, {"focus": False})):
         variants = {"original": {"map50": 0.65, "classification_score": 0.45, "f1": 0.6, "inference_seconds": 0.07},
                     "waist_up": {"map50": waist, "classification_score": 0.3, "f1": 0.3, "inference_seconds": 0.06}}
-        record_evaluation("robustness", run, {"variants": variants}, config={"model_kind": "maskrcnn"}, data={"photos": 10},
-                          registry=tmp_path)
+        record_evaluation("robustness", run, {"variants": variants}, config={"model_kind": "maskrcnn", "predict_options": options},
+                          data={"photos": 10}, registry=tmp_path, weights="weights/" + run.split(",")[0].replace(" ", "_"))
     at = AppTest.from_file(str(ROOT / "app_pages" / "experiments.py"), default_timeout=60).run()
     assert not at.exception
     chosen = at.multiselect(key="robustness_runs")
-    assert len(chosen.options) == 3  # same-named runs stay apart (name + time)
-    assert len(chosen.value) == 2 and chosen.value[-1].startswith("robust model")
+    assert len(chosen.options) == 4  # same-named runs stay apart (name + time)
+    # by default: the newest run of each model as shipped, not the ablation
+    assert len(chosen.value) == 2 and chosen.value[0].startswith("old model") and chosen.value[-1].startswith("robust model ·")
+    assert chosen.value[0] == chosen.options[1]  # the newer of the two old-model runs
     table = at.dataframe[-1].value
+    # the robustness command's order, though the registry stores variants sorted by name
     assert list(table.index) == ["original", "waist_up"] and table.loc["waist_up", chosen.value[-1]] == 0.5
+    assert dashboard.variant_order(["wide_0.3", "original", "custom", "group"]) == ["original", "wide_0.3", "group", "custom"]
     at.radio(key="robustness_kind").set_value("unet").run()
     assert not at.exception and any("No robustness run" in i.value for i in at.info)
