@@ -173,18 +173,29 @@ def waited_for(load, *args):
         loading_seconds += time.perf_counter() - start
 
 
+def model_result(key, loader, path, label: str, run, stage: str, photo):
+    """``(result, ran)``: the cached result for ``key``, or ``run(model)`` now, cached and logged under ``stage``.
+
+    ``(None, False)`` when the model cannot be loaded (``model_or_error`` has shown why).
+    """
+    found = cache.get(key)
+    if found is not None:
+        return found, False
+    model = waited_for(model_or_error, loader, path, label)
+    if model is None:
+        return None, False
+    found = run(model)
+    cache.put(key, found)
+    timings.add(stage, photo.digest, found.seconds, photo.name, found.timings)
+    return found, True
+
+
 def show_instances(photo, source, shown) -> bool:
     """The Mask R-CNN column of one photo; whether the model ran for it."""
-    key = ("maskrcnn", str(maskrcnn_path), photo.digest)
-    found = cache.get(key)
-    ran = found is None
-    if ran:
-        model = waited_for(model_or_error, instance_segmenter, maskrcnn_path, "Mask R-CNN")
-        if model is None:
-            return False
-        found = run_instances(model, source, shown.shape)
-        cache.put(key, found)
-        timings.add("Mask R-CNN", photo.digest, found.seconds, photo.name, found.timings)
+    found, ran = model_result(("maskrcnn", str(maskrcnn_path), photo.digest), instance_segmenter, maskrcnn_path, "Mask R-CNN",
+                              lambda model: run_instances(model, source, shown.shape), "Mask R-CNN", photo)
+    if found is None:
+        return False
     start = time.perf_counter()
     selection = select_instances(found, config, min_confidence, max_instances, {c: int(cap) for c in capped})
     selection.instances = [d for d in selection.instances if d.class_name not in hidden]
@@ -212,15 +223,11 @@ def show_instances(photo, source, shown) -> bool:
 def show_cutout(photo, source, shown) -> bool:
     """The U-Net column of one photo; whether the model ran for it."""
     key = cutout_key(str(unet_path), photo.digest, threshold, double_pass)
-    cut = cache.get(key)
-    ran = cut is None
-    if ran:
-        model = waited_for(model_or_error, garment_segmenter, unet_path, "U-Net")
-        if model is None:
-            return False
-        cut = run_cutout(model, source, shown.shape, threshold, double_pass)
-        cache.put(key, cut)
-        timings.add("U-Net cutout, double pass" if double_pass else "U-Net cutout", photo.digest, cut.seconds, photo.name, cut.timings)
+    cut, ran = model_result(key, garment_segmenter, unet_path, "U-Net",
+                            lambda model: run_cutout(model, source, shown.shape, threshold, double_pass),
+                            "U-Net cutout, double pass" if double_pass else "U-Net cutout", photo)
+    if cut is None:
+        return False
     start = time.perf_counter()
     # The Mask R-CNN's settings change far more often than the threshold: the cutout is drawn once for each.
     view, _ = cache.get_or_compute(("cutout view", key, threshold), lambda: cutout_display(shown, cut, threshold))

@@ -23,6 +23,7 @@ import albumentations as A
 import numpy as np
 
 from fashionseg import framing as framing_module
+from fashionseg.masks import mask_bbox
 
 BRIGHTNESS_SHIFT = 40  # pixel values, added to all channels
 BLUR_SIGMA = (0.0, 1.0)
@@ -206,8 +207,8 @@ class FramingAugmentation:
             i = int(rng.integers(len(d_masks)))
             if not d_masks[i].any():  # a photo without garments
                 continue
-            rows, cols = np.flatnonzero(d_masks[i].any(axis=1)), np.flatnonzero(d_masks[i].any(axis=0))
-            y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+            x0, y0, bw, bh = (int(v) for v in mask_bbox(d_masks[i]))
+            x1, y1 = x0 + bw, y0 + bh
             # the garment at the size it would have in a photo of this frame's height, +-50 %
             scale = min(rng.uniform(0.5, 1.5) * h / d_image.shape[0], 0.9 * h / (y1 - y0), 0.9 * w / (x1 - x0))
             piece, piece_mask = d_image[y0:y1, x0:x1], d_masks[i : i + 1, y0:y1, x0:x1]

@@ -169,12 +169,12 @@ def darken(image: np.ndarray, gamma: float) -> np.ndarray:
     return lut[image]
 
 
-def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    """The photo after one JPEG round trip at ``quality`` (1-100)."""
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """An RGB photo as JPEG bytes at ``quality`` (1-100), as a client's camera would hand it over."""
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError("OpenCV could not encode a JPEG")
-    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return data.tobytes()
 
 
 def rotate(image: np.ndarray, masks: np.ndarray, degrees: float, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

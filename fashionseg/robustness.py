@@ -33,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -152,13 +151,6 @@ def photo_rng(seed: int, variant: str, file_name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(variant.encode()), zlib.crc32(file_name.encode())])
 
 
-def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a JPEG")
-    return data.tobytes()
-
-
 class _PhotoSource:
     """The test set's photos with their masks, read once each and kept while variants are built."""
 
@@ -208,7 +200,7 @@ def build_variants(coco: dict, images_dir: str | Path, out_dir: str | Path, vari
                 file_name = str(Path(im["file_name"]).with_suffix(".jpg"))
                 path = folder / file_name
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(encode_jpeg(photo.image, quality))
+                path.write_bytes(framing.encode_jpeg(photo.image, quality))
                 h, w = photo.image.shape[:2]
                 images.append({**{k: v for k, v in im.items() if k not in ("file_name", "height", "width")},
                                "file_name": file_name, "height": h, "width": w})

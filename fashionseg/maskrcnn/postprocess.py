@@ -18,8 +18,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fashionseg.images import LetterboxWindow
-
 MASK_THRESHOLD = 0.5
 
 
@@ -41,12 +39,6 @@ def select_detections(class_ids: np.ndarray, scores: np.ndarray, min_confidence:
         if len(kept) == max_instances:
             break
     return np.asarray(kept, dtype=int)
-
-
-def box_to_original(box: np.ndarray, window: LetterboxWindow) -> np.ndarray:
-    """A ``y1, x1, y2, x2`` box in model-input pixels -> ``x1, y1, x2, y2`` in original pixels (clipped)."""
-    y1, x1, y2, x2 = (float(v) for v in box)
-    return window.boxes_to_original(np.array([[x1, y1, x2, y2]]))[0]
 
 
 def paste_mask(probabilities: np.ndarray, box_xyxy: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from fashionseg.images import letterbox, load_image
 from fashionseg.maskrcnn.config import MaskRCNNConfig
 from fashionseg.maskrcnn.focus import focus_window
-from fashionseg.maskrcnn.postprocess import box_to_original, paste_mask, select_detections
+from fashionseg.maskrcnn.postprocess import paste_mask, select_detections
 from fashionseg.masks import encode_rle, mask_bbox
 from fashionseg.exceptions import ModelNotTrainedError, UsageError
 from fashionseg.model_folder import load_keras_weights, read_config
@@ -130,7 +130,7 @@ class InstanceSegmenter:
             raise UsageError(f"max_per_class caps must be non-negative integers, not {bad}")
 
     def _detections(self, out: dict[str, np.ndarray], window) -> Detections:
-        boxes = np.array([box_to_original(b, window) for b in out["boxes"][0]], np.float64).reshape(-1, 4)
+        boxes = window.boxes_to_original(out["boxes"][0][:, [1, 0, 3, 2]])  # y1, x1, y2, x2 -> x1, y1, x2, y2
         return Detections(out["class_ids"][0].astype(int), out["scores"][0].astype(float), boxes, out["masks"][0])
 
     def _focused(self, image: np.ndarray, first: Detections, crop: tuple[int, int, int, int]) -> Detections:
