@@ -157,6 +157,15 @@ class FramingAugmentation:
         self.photometric = photometric_augmentation(None if seed is None else seed + 1) if photometric else A.Compose(
             [A.HorizontalFlip(p=0.5)], seed=None if seed is None else seed + 1)
 
+    def reseed(self, seed) -> None:
+        """Restart the random streams from ``seed`` (an int or a tuple of ints, e.g. ``(run seed, epoch, batch)``).
+
+        Data-loader workers are forked copies: without a per-batch seed each
+        would replay its siblings' draws, every epoch.
+        """
+        self.rng = np.random.default_rng(seed)
+        self.photometric.set_random_seed(int(np.random.default_rng(seed).integers(2**31)))
+
     def __call__(self, image: np.ndarray, masks: np.ndarray, class_ids: np.ndarray,
                  donor: Donor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         s, rng = self.settings, self.rng

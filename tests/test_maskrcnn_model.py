@@ -361,3 +361,29 @@ def test_a_run_begun_before_new_inference_settings_still_resumes(tmp_path):
     with pytest.raises(ValueError, match="different model config"):
         train_maskrcnn(MaskRCNNConfig(TOP_DOWN_PYRAMID_SIZE=64), TrainSettings(heads_epochs=1, all_epochs=2), example, example, run,
                        progress=False)
+
+
+def test_augmented_batches_depend_only_on_seed_epoch_and_index(tmp_path):
+    """Loader workers are forked copies of the batches object and ask for batches in any order:
+    a batch must come out the same whatever was drawn before it, and differ from epoch to epoch."""
+    from fashionseg.augment import FramingSettings
+    from fashionseg.maskrcnn.data import MaskRCNNBatches, examples_from_coco, prepare_all
+
+    instances, photos = write_synthetic_set(tmp_path, count=4)
+    config = tiny_config()
+    prepared = prepare_all(examples_from_coco(instances, photos), config.IMAGE_MAX_DIM, progress=False)
+
+    def batches():
+        return MaskRCNNBatches(prepared, config, batch_size=2, shuffle=True, augment_images=True,
+                               framing=FramingSettings(), seed=7)
+
+    in_order, reversed_order = batches(), batches()
+    first = [in_order[0], in_order[1]]
+    second = [reversed_order[1], reversed_order[0]][::-1]
+    for (inputs_a, _), (inputs_b, _) in zip(first, second):
+        for name in inputs_a:
+            np.testing.assert_array_equal(inputs_a[name], inputs_b[name], err_msg=name)
+
+    in_order.on_epoch_end()
+    next_epoch = in_order[0][0]["input_image"]
+    assert not np.array_equal(next_epoch, first[0][0]["input_image"])

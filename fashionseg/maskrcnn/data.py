@@ -154,12 +154,13 @@ class MaskRCNNBatches(keras.utils.PyDataset):
         self.shuffle, self.features, self.feature_names = shuffle, features, feature_names
         self.augmentation = thesis_augmentation(seed) if augment_images and framing is None else None
         self.framing = FramingAugmentation(framing, seed) if augment_images and framing is not None else None
+        self.seed, self.epoch = seed, 0
         self.rng = np.random.default_rng(seed)
         self.anchors = pyramid_anchors(config)
         self.loss_names = loss_names
         self.order = np.arange(len(examples))
         if shuffle:
-            self.rng.shuffle(self.order)
+            np.random.default_rng((seed, 0)).shuffle(self.order)
 
     def __len__(self) -> int:
         return int(np.ceil(len(self.examples) / self.batch_size))
@@ -176,6 +177,13 @@ class MaskRCNNBatches(keras.utils.PyDataset):
             "gt_masks": np.zeros((len(rows), g) + tuple(c.MINI_MASK_SHAPE), np.float32),
         }
         images = np.zeros((len(rows),) + c.IMAGE_SHAPE, np.float32)
+        # A batch's randomness depends only on (seed, epoch, batch): the same with
+        # any number of loader workers, which are forked copies of this object.
+        self.rng = np.random.default_rng((self.seed, self.epoch, index))
+        if self.framing is not None:
+            self.framing.reseed((self.seed, self.epoch, index, 1))
+        if self.augmentation is not None:
+            self.augmentation.set_random_seed(int(self.rng.integers(2**31)))
         for i, row in enumerate(rows):
             ex = self.examples[row]
             image, masks, class_ids = ex.image, ex.masks(), ex.class_ids
@@ -208,5 +216,6 @@ class MaskRCNNBatches(keras.utils.PyDataset):
         return ex.image, ex.masks(), ex.class_ids
 
     def on_epoch_end(self) -> None:
+        self.epoch += 1
         if self.shuffle:
-            self.rng.shuffle(self.order)
+            np.random.default_rng((self.seed, self.epoch)).shuffle(self.order)

@@ -64,6 +64,9 @@ class TrainSettings:
     framing: bool = True
     # A trained model's weights file to start from instead of ImageNet (same config).
     init_weights: str | None = None
+    # Processes preparing augmented batches (forked; 1: in the training process).
+    # Re-framing costs ~50 ms a photo, so a GPU needs several to stay busy.
+    workers: int = 1
 
     def stage_of(self, epoch: int) -> str:
         """The stage of 0-based ``epoch``."""
@@ -226,7 +229,8 @@ def fit_stage(nets, stage, settings, train, val, run_dir, state, progress) -> No
         model = nets.training_model(seed=settings.seed)
         framing = FramingSettings() if settings.framing else None
         train_data = MaskRCNNBatches(train, config, shuffle=True, augment_images=True, framing=framing,
-                                     seed=settings.seed + state["epoch"], **common)
+                                     seed=settings.seed + state["epoch"], workers=settings.workers,
+                                     use_multiprocessing=settings.workers > 1, **common)
         val_data = MaskRCNNBatches(val, config, shuffle=False, seed=0, **common)
     steps = settings.steps_per_epoch or len(train_data)
     optimizer = make_optimizer(config, settings, stage, steps)
