@@ -10,7 +10,7 @@ PAGES = [
     ("app_pages/segment.py", "Segment", ":material/photo_camera:",
      "Upload or photograph a person: clothing instances (Mask R-CNN) and the garment cutout (U-Net), timed live."),
     ("app_pages/annotate.py", "Annotate", ":material/draw:",
-     "Review client photos: relabel, correct masks on the photo, save to the COCO store."),
+     "Import photos or the sample data, review the model's masks and the client's labels, export COCO."),
     ("app_pages/experiments.py", "Experiments", ":material/monitoring:",
      "Compare trained models by the thesis' metrics and TTO, per class and over training."),
     ("app_pages/errors.py", "Errors", ":material/error:",

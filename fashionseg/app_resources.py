@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from fashionseg import settings
-from fashionseg.exceptions import FashionSegError, ModelFolderError
+from fashionseg.exceptions import FashionSegError, ModelFolderError, StoreUnreachableError
 from fashionseg.maskrcnn.config import MaskRCNNConfig
 from fashionseg.model_folder import CONFIG_FILE, read_config, read_config_json
 from fashionseg.segment import ResultCache, escape_markdown
@@ -141,7 +141,11 @@ def model_or_error(load: Callable[[str], ModelThread], path: Path, label: str) -
 def store_or_stop(path: str) -> AnnotationStore:
     """The cached store; a path that is no usable store ends the page with the reason."""
     try:
-        return annotation_store(path)
+        store = annotation_store(path)
+        store.datasets()  # a server gone since the store was cached is said here, not midway through the page
+        return store
     except FashionSegError as exc:
         show_error(exc, "Annotation store: ")
+        if isinstance(exc, StoreUnreachableError):
+            st.info("Your unsaved edits are kept in this browser tab: save them once the store answers again.")
         st.stop()

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from fashionseg import __version__
 from fashionseg.exceptions import FashionSegError, UsageError
-from fashionseg.settings import pretrained_weights_dir, project_relative, store_path
+from fashionseg.settings import pretrained_weights_dir, project_relative, store_location
 
-DEFAULT_STORE = str(store_path())
+DEFAULT_STORE = store_location()
 # TensorFlow's C++ start-up notices (oneDNN, CPU features) are noise to a CLI user.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -187,7 +187,7 @@ def cmd_store_import(args) -> int:
     store = store or AnnotationStore(args.db)
     write_import(store, prepared)
     done, total = store.review_progress(args.name)
-    print(f"imported {total} images into data set {args.name!r} of {args.db}")
+    print(f"imported {total} images into data set {args.name!r} of {store.location}")
     return 0
 
 
@@ -207,7 +207,7 @@ def cmd_store_list(args) -> int:
     store = AnnotationStore(args.db, create=False)
     names = store.datasets()
     if not names:
-        print(f"{args.db}: no data sets")
+        print(f"{store.location}: no data sets")
     for name in names:
         done, total = store.review_progress(name)
         print(f"{name}: {total} images, {done} reviewed")
@@ -224,7 +224,13 @@ def cmd_store_preannotate(args) -> int:
     store = AnnotationStore(args.db, create=False)
     store.dataset_id(args.name)  # an unknown name fails before the model loads
     folder = _model_folder("maskrcnn", args.weights, "Mask R-CNN")
-    segmenter = InstanceSegmenter.load(folder)
+    if args.ray or args.ray_address:
+        from fashionseg.batch import check_model, preannotate_ray, start_ray
+
+        check_model(folder)  # before a cluster starts
+        start_ray(args.ray_address, args.ray_cpus)
+    else:
+        segmenter = InstanceSegmenter.load(folder)
     bar = tqdm(unit="image", desc="pre-annotating", disable=args.quiet)
 
     def progress(done: int, total: int, _name: str) -> None:
@@ -232,12 +238,47 @@ def cmd_store_preannotate(args) -> int:
         bar.n = done
         bar.refresh()
 
-    report = preannotate(store, args.name, segmenter, model_name=folder.name, overwrite=args.overwrite, limit=args.limit, on_progress=progress)
+    if args.ray or args.ray_address:
+        report = preannotate_ray(store, args.name, folder, model_name=folder.name, overwrite=args.overwrite, limit=args.limit,
+                                 write_batch=args.write_batch, on_progress=progress)
+    else:
+        report = preannotate(store, args.name, segmenter, model_name=folder.name, overwrite=args.overwrite, limit=args.limit,
+                             on_progress=progress)
     bar.close()
     print(report.summary())
     for line in report.failed[:20]:
         print(f"  {line}", file=sys.stderr)
     return 0
+
+
+def cmd_store_upgrade(args) -> int:
+    from fashionseg.store import AnnotationStore
+    from fashionseg.store.migrate import upgrade
+
+    store = AnnotationStore(args.db, create=False, check_schema=False)
+    with store.writing() as c:
+        before, after = upgrade(c, store.location)
+    print(f"{store.location}: schema {before} is the newest, nothing to do" if before == after
+          else f"{store.location}: upgraded the schema from {before} to {after}")
+    return 0
+
+
+def _ray_options(parser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--ray", action="store_true", help="run the photos on a local Ray cluster (ONNX model, one worker per core)")
+    group.add_argument("--ray-address", metavar="ADDRESS", help="run the photos on the Ray cluster at ADDRESS (e.g. 10.0.0.5:6379)")
+    parser.add_argument("--ray-cpus", type=_count(1), help="cores of the local cluster (default: all)")
+
+
+def _ray_predictions(args, weights: Path):
+    """The ``predict_many`` of a command given --ray or --ray-address, else None."""
+    if not (args.ray or args.ray_address):
+        return None
+    from fashionseg.batch import ray_predictions, start_ray
+
+    predict_many = ray_predictions(weights)  # checks the folder before a cluster starts
+    start_ray(args.ray_address, args.ray_cpus)
+    return predict_many
 
 
 def _garment_examples(args, split: str):
@@ -299,7 +340,7 @@ def cmd_train_maskrcnn(args) -> int:
         config, init_weights = MaskRCNNConfig.load(init / "config.json"), str(init / "model.weights.h5")
     settings = TrainSettings(heads_epochs=args.heads_epochs, all_epochs=args.all_epochs, steps_per_epoch=args.steps_per_epoch,
                              all_learning_rate=args.all_learning_rate, all_final_learning_rate=args.all_final_learning_rate,
-                             framing=not args.thesis_augmentation, init_weights=init_weights)
+                             framing=not args.thesis_augmentation, init_weights=init_weights, workers=args.workers)
     train = examples_from_coco(args.instances, args.images, split="train")
     val = examples_from_coco(args.instances, args.images, split="val")
     state = train_maskrcnn(config, settings, train, val, args.run, progress=not args.quiet)
@@ -369,6 +410,19 @@ def cmd_predict_unet(args) -> int:
     return 0
 
 
+def cmd_bench_app(args) -> int:
+    from fashionseg import settings
+    from fashionseg.bench_app import PARTS, run
+
+    photo = Path(args.photo) if args.photo else settings.ccp_root() / "photos" / "0044.jpg"
+    if not photo.is_file():
+        raise UsageError(f"photo {photo} not found (give one with --photo)")
+    app_dir = Path(args.app_dir).resolve() if args.app_dir else settings.PROJECT_ROOT
+    for line in run(args.only or list(PARTS), args.repeat, photo, app_dir, annotate_images=2 * args.repeat + 2):
+        print(line, flush=True)
+    return 0
+
+
 def cmd_bench_unet(args) -> int:
     from fashionseg.benchmark import bench_unet
 
@@ -413,9 +467,11 @@ def cmd_evaluate_maskrcnn(args) -> int:
     if args.limit:
         test = select_first(test, args.limit)
     client = load_coco(args.client, args.client_split) if args.client else None
-    segmenter, weights = _maskrcnn(args.weights, args.runtime)
+    segmenter, weights = _maskrcnn(args.weights, "onnx" if args.ray or args.ray_address else args.runtime)
     segmenter.check_options(**options)
-    results, detections = evaluate_maskrcnn(segmenter, test, args.images, client, options, progress=not args.quiet)
+    predict_many = _ray_predictions(args, weights)
+    results, detections = evaluate_maskrcnn(segmenter, test, args.images, client, options, progress=not args.quiet,
+                                            predict_many=predict_many)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     detections_path = out.with_name(out.stem + ".detections.json")
@@ -466,6 +522,27 @@ def cmd_predict_maskrcnn(args) -> int:
         found = ", ".join(f"{i.class_name} {i.score:.2f}" for i in result.instances) or "nothing"
         stages = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in result.timings.items())
         print(f"{source}: {found}; {stages}")
+    return 0
+
+
+def cmd_bench_store(args) -> int:
+    from fashionseg.batch import bench_store_writes
+
+    print(bench_store_writes(args.db, images=args.images, batch=args.batch, instances=args.instances, repeat=args.repeat))
+    return 0
+
+
+def cmd_bench_preannotation(args) -> int:
+    from fashionseg.batch import bench_preannotation, start_ray
+    from fashionseg.benchmark import default_photos
+
+    photos = [Path(p) for p in args.photos] if args.photos else default_photos(args.count)
+    _check_photos([str(p) for p in photos])
+    folder = _model_folder("maskrcnn", args.weights, "Mask R-CNN")
+    print(bench_preannotation(folder, photos, repeat=args.repeat))
+    if args.ray or args.ray_address:
+        start_ray(args.ray_address, args.ray_cpus)
+        print(bench_preannotation(folder, photos, repeat=args.repeat, use_ray=True))
     return 0
 
 
@@ -532,9 +609,12 @@ def cmd_robustness(args) -> int:
     from fashionseg.robustness import format_table, run_robustness, variants_named, write_result
 
     variants = variants_named(args.variants)  # an unknown name fails before a model loads
+    if (args.ray or args.ray_address) and args.kind != "maskrcnn":
+        raise UsageError("--ray and --ray-address run the Mask R-CNN's robustness; the U-Net's runs in one process")
     if args.kind == "maskrcnn":
-        model, weights = _maskrcnn(args.weights, args.runtime)
+        model, weights = _maskrcnn(args.weights, "onnx" if args.ray or args.ray_address else args.runtime)
         options = _predict_options(args)
+        model.check_options(**options)
     else:
         model, weights = _unet_weights(args.weights, args.runtime)
         options = None
@@ -543,7 +623,7 @@ def cmd_robustness(args) -> int:
         test = select_first(test, args.limit)
     work = Path(args.work) if args.work else Path(args.out).with_suffix("")
     result = run_robustness(args.kind, model, test, args.images, work, variants, seed=args.seed, min_area=args.min_area,
-                            predict_options=options, progress=not args.quiet)
+                            predict_options=options, progress=not args.quiet, predict_many=_ray_predictions(args, weights))
     result.update(model=project_relative(weights), test=project_relative(args.test), split=args.split or "all")
     write_result(result, args.out)
     record = record_evaluation(
@@ -624,7 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", required=True, help="data set name")
     imp.add_argument("--origin", default="ground_truth", choices=["ground_truth", "model", "annotator"])
     imp.add_argument("--author", default="import")
-    imp.add_argument("--db", default=DEFAULT_STORE, help=f"store file or SQLAlchemy URL, made if missing (default {DEFAULT_STORE}, or $FASHIONSEG_STORE)")
+    imp.add_argument("--db", default=DEFAULT_STORE, help="store file or database URL (postgresql://USER:PASSWORD@HOST/DB), made if missing "
+                     "(default data/fashionseg.db, or $FASHIONSEG_STORE)")
     imp.add_argument("--quiet", action="store_true")
     imp.set_defaults(func=cmd_store_import)
     exp = store.add_parser("export", help="export a data set as COCO JSON")
@@ -638,8 +719,13 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--overwrite", action="store_true", help="replace annotations of images nobody reviewed yet")
     pre.add_argument("--limit", type=_count(1), help="at most this many images")
     pre.add_argument("--db", default=DEFAULT_STORE)
+    _ray_options(pre)
+    pre.add_argument("--write-batch", type=_count(1), default=64, help="with Ray: images saved per store transaction (default 64)")
     pre.add_argument("--quiet", action="store_true")
     pre.set_defaults(func=cmd_store_preannotate)
+    upg = store.add_parser("upgrade", help="bring the store's schema to this FashionSeg's (back it up first)")
+    upg.add_argument("--db", default=DEFAULT_STORE)
+    upg.set_defaults(func=cmd_store_upgrade)
     lst = store.add_parser("list", help="list data sets and review progress")
     lst.add_argument("--db", default=DEFAULT_STORE)
     lst.set_defaults(func=cmd_store_list)
@@ -684,6 +770,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only the thesis' augmentation (flip, brightness, blur/noise) instead of re-framing + copy-paste + photometric")
     mr.add_argument("--init-from", metavar="WEIGHTS_DIR", help="start from this trained model (its config) instead of ImageNet; "
                     "with --heads-epochs 0 this fine-tunes it")
+    mr.add_argument("--workers", type=int, default=1,
+                    help="processes preparing augmented batches (default 1; use several where a GPU waits for data)")
     mr.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
     mr.add_argument("--quiet", action="store_true")
     mr.set_defaults(func=cmd_train_maskrcnn)
@@ -712,6 +800,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--run-name", help="name in the experiments registry (default: the weights folder)")
     em.add_argument("--out", required=True, help="METRICS.json")
     _add_predict_options(em)
+    _ray_options(em)
     em.add_argument("--quiet", action="store_true")
     em.set_defaults(func=cmd_evaluate_maskrcnn)
 
@@ -749,6 +838,28 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--repeat", type=_count(1), default=5, help="passes over the photos (default 5)")
     bm.add_argument("--warmup", type=_count(0), default=3)
     bm.set_defaults(func=cmd_bench_maskrcnn)
+    bs = bench.add_parser("store", help="the store's write rate: images saved per second, as pre-annotation writes them")
+    bs.add_argument("--db", required=True, help="store file or database URL; a throwaway data set 'bench-...' is written into it")
+    bs.add_argument("--images", type=_count(1), default=256, help="images per run (default 256)")
+    bs.add_argument("--batch", type=_count(1), default=64, help="images per transaction (default 64, as preannotate --ray)")
+    bs.add_argument("--instances", type=_count(0), default=4, help="model masks per image (default 4)")
+    bs.add_argument("--repeat", type=_count(1), default=3)
+    bs.set_defaults(func=cmd_bench_store)
+    bp = bench.add_parser("preannotation", help="photos per second, photo file -> instances: one process, and with --ray on Ray")
+    bp.add_argument("photos", nargs="*", help="photo files (default: --count CCP photos)")
+    bp.add_argument("--count", type=_count(1), default=40, help="CCP photos when none are given (default 40)")
+    bp.add_argument("--weights", help="model folder (default: weights/defaults.json)")
+    bp.add_argument("--repeat", type=_count(1), default=3)
+    _ray_options(bp)
+    bp.set_defaults(func=cmd_bench_preannotation)
+
+    ba = bench.add_parser("app", help="the app in headless Chromium: first visit, Segment redraws, Annotate accept, Errors dialog")
+    ba.add_argument("--only", action="append", choices=["first-visit", "segment", "annotate", "errors"],
+                    help="parts to run (repeatable; default: all)")
+    ba.add_argument("--repeat", type=_count(1), default=5, help="times each interaction is measured (default 5)")
+    ba.add_argument("--photo", help="photo the Segment figures are made from (default: CCP's 0044.jpg)")
+    ba.add_argument("--app-dir", help="another checkout's folder to run the app from (before/after comparisons)")
+    ba.set_defaults(func=cmd_bench_app)
 
     export = commands.add_parser("export", help="export a trained model").add_subparsers(dest="model", required=True)
     xm = export.add_parser("maskrcnn", help="a run's weights into a weights folder, and/or that folder's model to ONNX")
@@ -789,6 +900,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--run-name", help="name in the experiments registry (default: the weights folder)")
     rb.add_argument("--out", required=True, help="result JSON")
     _add_predict_options(rb)
+    _ray_options(rb)
     rb.add_argument("--quiet", action="store_true")
     rb.set_defaults(func=cmd_robustness)
 

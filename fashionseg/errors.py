@@ -29,7 +29,7 @@ import pandas as pd
 from fashionseg.exceptions import EvaluationNotFoundError
 from fashionseg.images import load_image
 from fashionseg.masks import decode_rle
-from fashionseg.overlay import draw_instances
+from fashionseg.overlay import draw_instances, fitting_scale
 from fashionseg.settings import ccp_root, project_path
 from fashionseg.vocabulary import FASHIONSEG11
 
@@ -144,27 +144,43 @@ def _predicted_instance(evaluation: Evaluation, photo: dict, index: int):
     return FASHIONSEG11.name_of(pred["class_id"]), tuple(pred["bbox"]), mask, pred["score"]
 
 
-def _draw(image: np.ndarray, involved: tuple | None, others: list[tuple]) -> np.ndarray:
-    """The other instances faintly (context), the one in the error strongly, labelled.
+def _draw(image: np.ndarray, involved: tuple | None, others: list[tuple], label: bool = True) -> np.ndarray:
+    """The other instances faintly (context), the one in the error strongly, labelled unless ``label`` is False.
 
     Each instance is ``(name, box, mask or None, score or None)``; without a mask its box is drawn.
     """
-    def as_overlay(name, box, mask, score):
-        return name, score, box, np.zeros(image.shape[:2], bool) if mask is None else mask
-
-    masked = [as_overlay(*o) for o in others if o[2] is not None]
-    boxed = [as_overlay(*o) for o in others if o[2] is None]  # ground truth without its COCO file
+    masked = [_as_overlay(image, *o) for o in others if o[2] is not None]
+    boxed = [_as_overlay(image, *o) for o in others if o[2] is None]  # ground truth without its COCO file
     shown = draw_instances(image, masked, opacity=0.25, boxes=False, labels=False)
     shown = draw_instances(shown, boxed, opacity=0.25, boxes=True, labels=False)
     if involved is None:
         return shown
-    return draw_instances(shown, [as_overlay(*involved)], opacity=0.55, boxes=True, labels=True)
+    return draw_instances(shown, [_as_overlay(image, *involved)], opacity=0.55, boxes=True, labels=label)
+
+
+def _as_overlay(image: np.ndarray, name, box, mask, score):
+    return name, score, box, np.zeros(image.shape[:2], bool) if mask is None else mask
+
+
+def _label_thumbnail(thumbnail: np.ndarray, involved: tuple | None, window: tuple[int, int, int, int], scale: float) -> np.ndarray:
+    """The error's label drawn on the thumbnail itself: sized for it and kept inside it (drawn on the photo
+    and then cropped, it was cut off at the crop's edge and as large as the photo's own labels)."""
+    if involved is None:
+        return thumbnail
+    name, (bx1, by1, bx2, by2), _, score = involved
+    x0, y0 = window[0], window[1]
+    box = ((bx1 - x0) * scale, (by1 - y0) * scale, (bx2 - x0) * scale, (by2 - y0) * scale)
+    text = name if score is None else f"{name} {score:.2f}"
+    # Large enough to read with the thumbnail shown at half its size in the gallery, small enough to fit it.
+    scale = fitting_scale(text, thumbnail.shape[1], largest=0.8)
+    return draw_instances(thumbnail, [(name, score, box, np.zeros(thumbnail.shape[:2], bool))], opacity=0.0, boxes=False,
+                          labels=True, texts=[text], text_scale=scale)
 
 
 def error_views(evaluation: Evaluation, row: pd.Series | dict, crop: bool = True, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(ground truth, prediction) images of one error, cropped around it and fitted into ``size`` unless ``crop`` is False.
 
-    Each side shows all of the photo's instances faintly and the one in the error strongly.
+    Each side shows all of the photo's instances faintly and the one in the error strongly, labelled.
     """
     photo = evaluation.image(int(row["image_id"]))
     image = load_image(evaluation.images_dir / photo["file_name"])
@@ -172,15 +188,18 @@ def error_views(evaluation: Evaluation, row: pd.Series | dict, crop: bool = True
     predictions = [_predicted_instance(evaluation, photo, k) for k in range(len(photo.get("predictions", [])))]
     gt_index = int(row["gt_index"]) if pd.notna(row.get("gt_index")) else None
     pred_index = int(row["pred_index"]) if pd.notna(row.get("pred_index")) else None
-    gt_view = _draw(image, None if gt_index is None else truths[gt_index], [t for k, t in enumerate(truths) if k != gt_index])
-    pred_view = _draw(image, None if pred_index is None else predictions[pred_index],
-                      [p for k, p in enumerate(predictions) if k != pred_index])
-    boxes = [truths[gt_index][1]] if gt_index is not None else []
-    boxes += [predictions[pred_index][1]] if pred_index is not None else []
-    if not crop or not boxes:
+    truth = None if gt_index is None else truths[gt_index]
+    prediction = None if pred_index is None else predictions[pred_index]
+    boxes = [b[1] for b in (truth, prediction) if b is not None]
+    cropped = crop and bool(boxes)
+    gt_view = _draw(image, truth, [t for k, t in enumerate(truths) if k != gt_index], label=not cropped)
+    pred_view = _draw(image, prediction, [p for k, p in enumerate(predictions) if k != pred_index], label=not cropped)
+    if not cropped:
         return gt_view, pred_view
-    x1, y1, x2, y2 = _crop_window(boxes, image.shape[:2])
-    return _fit(gt_view[y1:y2, x1:x2], size), _fit(pred_view[y1:y2, x1:x2], size)
+    window = x1, y1, x2, y2 = _crop_window(boxes, image.shape[:2])
+    scale = size / max(y2 - y1, x2 - x1)
+    return (_label_thumbnail(_fit(gt_view[y1:y2, x1:x2], size), truth, window, scale),
+            _label_thumbnail(_fit(pred_view[y1:y2, x1:x2], size), prediction, window, scale))
 
 
 def _crop_window(boxes, shape: tuple[int, int], margin: float = 0.25) -> tuple[int, int, int, int]:

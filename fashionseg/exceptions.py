@@ -90,6 +90,16 @@ class StoreBusyError(StoreError):
     """Another process held the store's write lock for longer than the busy timeout."""
 
 
+class StoreUnreachableError(StoreError, ConnectionError):
+    """The store's database server cannot be reached or refuses us: not running, wrong password,
+    no such database. Nothing was read or written; the caller's unsaved work is untouched."""
+
+
+class StoreSchemaError(StoreError):
+    """The store's schema is older than this FashionSeg's (``fashionseg store upgrade``) or newer
+    than any it knows (a newer FashionSeg made it)."""
+
+
 class ConflictError(FashionSegError, RuntimeError):
     """Someone saved the image after the revision this save was based on; nothing was written."""
 

@@ -54,10 +54,13 @@ class OnnxModel:
             ``input_shape`` (when given) or it lacks one of ``outputs``.
     """
 
-    def __init__(self, path: str | Path, input_shape: tuple[int, ...] | None = None, outputs: tuple[str, ...] = ()):
+    def __init__(self, path: str | Path, input_shape: tuple[int, ...] | None = None, outputs: tuple[str, ...] = (),
+                 threads: int | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        if threads is not None:  # several workers on one machine: one core each, not all of them each
+            options.intra_op_num_threads = threads
         # Idle workers would spin on the CPU after each run; on 2 cores that slows whatever runs next.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")

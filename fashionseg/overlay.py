@@ -66,10 +66,13 @@ def place_labels(anchors: list[tuple[float, float, float, float]], sizes: list[t
     return placed
 
 
-def draw_instances(image: np.ndarray, instances, opacity: float = 0.5, boxes: bool = True, labels: bool = True) -> np.ndarray:
+def draw_instances(image: np.ndarray, instances, opacity: float = 0.5, boxes: bool = True, labels: bool = True,
+                   texts: list[str] | None = None, text_scale: float | None = None) -> np.ndarray:
     """``instances``: ``(class_name, score, (x1, y1, x2, y2), mask)`` tuples; returns a new RGB image.
 
-    A ``None`` score labels the instance with its class only (ground truth).
+    A ``None`` score labels the instance with its class only (ground truth);
+    ``texts`` replaces the labels (one per instance, e.g. numbered "shoe 1", "shoe 2"); ``text_scale`` the
+    OpenCV font scale the image's size would give.
     Labels are sized to the image (readable when it is shown at a page's width)
     and never drawn over one another.
     """
@@ -88,10 +91,13 @@ def draw_instances(image: np.ndarray, instances, opacity: float = 0.5, boxes: bo
             cv2.rectangle(out, (int(x1), int(y1)), (int(x2), int(y2)), colour, thickness)
     if labels and instances:
         # Text about 2.2 % of the long side tall: ~22 px on a 1024 px overlay, 11 px on a 512 px photo.
-        scale = max(0.35, max(height, width) / 1000)
+        scale = text_scale or max(0.35, max(height, width) / 1000)
         weight = max(1, round(scale * 1.6))
         pad = max(2, round(3 * scale))
-        texts = [name if score is None else f"{name} {score:.2f}" for name, score, _, _ in instances]
+        if texts is None:
+            texts = [name if score is None else f"{name} {score:.2f}" for name, score, _, _ in instances]
+        elif len(texts) != len(instances):
+            raise ValueError(f"{len(texts)} label texts for {len(instances)} instances")
         measured = [cv2.getTextSize(text, FONT, scale, weight) for text in texts]
         sizes = [(w + 2 * pad, h + base + 2 * pad) for (w, h), base in measured]
         rects = place_labels([box for _, _, box, _ in instances], sizes, height, width)
@@ -100,6 +106,21 @@ def draw_instances(image: np.ndarray, instances, opacity: float = 0.5, boxes: bo
             cv2.rectangle(out, (left, top), (right - 1, bottom - 1), colour, -1)
             cv2.putText(out, text, (left + pad, top + pad + h), FONT, scale, text_colour(colour), weight, cv2.LINE_AA)
     return out
+
+
+def fitting_scale(text: str, width: int, largest: float, smallest: float = 0.3) -> float:
+    """The largest font scale up to ``largest`` at which ``text``'s label fits ``width`` pixels (at least ``smallest``).
+
+    >>> fitting_scale("shoe 0.99", 256, 0.8), fitting_scale("top, t-shirt, sweatshirt 0.97", 150, 0.8) < 0.5
+    (0.8, True)
+    """
+    scale = largest
+    while scale > smallest:
+        (w, _), _ = cv2.getTextSize(text, FONT, scale, max(1, round(scale * 1.6)))
+        if w + 2 * max(2, round(3 * scale)) <= width:
+            return round(scale, 2)
+        scale -= 0.05
+    return smallest
 
 
 def legend_html(counts: dict[str, int]) -> str:

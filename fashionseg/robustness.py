@@ -222,14 +222,16 @@ MASKRCNN_COLUMNS = ("map50", "f1", "classification_score", "exact_match_ratio", 
 UNET_COLUMNS = ("dice_mean", "dice_median", "inference_seconds")
 
 
-def evaluate_variant(kind: str, model, coco_path: Path, predict_options: dict | None = None, progress: bool = True) -> dict:
-    """One variant's metrics: the Mask R-CNN's thesis metrics, or the U-Net's Dice."""
+def evaluate_variant(kind: str, model, coco_path: Path, predict_options: dict | None = None, progress: bool = True,
+                     predict_many=None) -> dict:
+    """One variant's metrics: the Mask R-CNN's thesis metrics, or the U-Net's Dice. ``predict_many``:
+    the Mask R-CNN's photos run on Ray (:func:`fashionseg.batch.ray_predictions`)."""
     images_dir = coco_path.parent
     if kind == "maskrcnn":
         from fashionseg.maskrcnn.evaluate import evaluate_test_set, load_coco
 
         coco = load_coco(coco_path)
-        test, _, _, _ = evaluate_test_set(model, coco, images_dir, predict_options, progress)
+        test, _, _, _ = evaluate_test_set(model, coco, images_dir, predict_options, progress, predict_many)
         test["instances"] = len(coco["annotations"])
         return {k: test[k] for k in MASKRCNN_COLUMNS}
     if kind == "unet":
@@ -243,7 +245,7 @@ def evaluate_variant(kind: str, model, coco_path: Path, predict_options: dict | 
 
 def run_robustness(kind: str, model, coco: dict, images_dir: str | Path, work_dir: str | Path,
                    variants: list[Variant] | None = None, seed: int = 0, min_area: int = MIN_INSTANCE_AREA,
-                   predict_options: dict | None = None, progress: bool = True) -> dict:
+                   predict_options: dict | None = None, progress: bool = True, predict_many=None) -> dict:
     """Build the variants of ``coco`` under ``work_dir`` and evaluate ``model`` on each.
 
     Returns ``{"variants": {name: metrics}, "descriptions": {...}, "seed", "min_area", "images"}``.
@@ -254,7 +256,7 @@ def run_robustness(kind: str, model, coco: dict, images_dir: str | Path, work_di
     for variant in variants:
         if progress:
             print(f"{variant.name}: {variant.description}", flush=True)
-        results[variant.name] = evaluate_variant(kind, model, files[variant.name], predict_options, progress)
+        results[variant.name] = evaluate_variant(kind, model, files[variant.name], predict_options, progress, predict_many)
     return {"kind": kind, "images": len(coco["images"]), "seed": seed, "min_area": min_area,
             "descriptions": {v.name: v.description for v in variants}, "variants": results}
 

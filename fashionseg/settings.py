@@ -54,6 +54,24 @@ def store_path() -> Path:
     return _path("FASHIONSEG_STORE", PROJECT_ROOT / "data" / "fashionseg.db")
 
 
+def store_location() -> str:
+    """The annotation store as ``--db`` takes it: $FASHIONSEG_STORE, a file path or a database URL
+    (``postgresql://user:password@host/db``), default data/fashionseg.db."""
+    value = os.environ.get("FASHIONSEG_STORE", "")
+    return value if "://" in value else str(store_path())
+
+
+def uploads_dir() -> Path:
+    """Where photos uploaded in the app are kept ($FASHIONSEG_UPLOADS, default data/uploads): the
+    store records each data set's folder, so uploads must outlive the browser session."""
+    return _path("FASHIONSEG_UPLOADS", PROJECT_ROOT / "data" / "uploads")
+
+
+def converted_ccp_dir() -> Path:
+    """Where ``fashionseg convert ccp`` output is looked for and written by the app (data/ccp)."""
+    return _path("FASHIONSEG_CCP_CONVERTED", PROJECT_ROOT / "data" / "ccp")
+
+
 DEFAULTS_FILE = "defaults.json"
 
 

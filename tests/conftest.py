@@ -94,3 +94,105 @@ def synthetic_store(tmp_path):
     path = tmp_path / "store.db"
     import_coco(AnnotationStore(path), coco, photos, "client")
     return path, "client"
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def _postgres_bindir() -> Path | None:
+    """Where initdb and pg_ctl are: on PATH, or Debian's /usr/lib/postgresql/N/bin (not on PATH)."""
+    import glob
+    import shutil
+
+    found = shutil.which("pg_ctl")
+    if found and shutil.which("initdb"):
+        return Path(found).resolve().parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parent.parent.name))
+    return Path(versions[-1]).parent if versions else None
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL server on 127.0.0.1: one per test session, one new database per store."""
+
+    user, password = "fashionseg", "test-secret"
+
+    def __init__(self, bindir: Path, root: Path, as_user: str | None):
+        import socket
+
+        self.bindir, self.root, self.as_user = bindir, root, as_user
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self._count = 0
+
+    def _run(self, *args: str) -> None:
+        result = subprocess.run([str(self.bindir / args[0]), *args[1:]], capture_output=True, text=True, user=self.as_user, timeout=120)
+        if result.returncode != 0:
+            log = (self.root / "log").read_text(errors="replace")[-2000:] if (self.root / "log").exists() else ""
+            raise RuntimeError(f"{args[0]} failed: {result.stderr or result.stdout}\n{log}")
+
+    def start(self) -> None:
+        (self.root / "pw").write_text(self.password)
+        # Clients must give the password over TCP, so the wrong-password test meets real authentication.
+        self._run("initdb", "-D", str(self.root / "data"), "-U", self.user, f"--pwfile={self.root / 'pw'}", "-E", "UTF8",
+                  "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync")
+        # fsync off: a killed client still leaves the server consistent; only a power cut would not.
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w", "-t", "60", "-o", options, "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
+
+    def url(self, database: str, password: str | None = None) -> str:
+        return f"postgresql://{self.user}:{password or self.password}@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """A new empty database; returns its URL."""
+        import psycopg
+
+        self._count += 1
+        name = f"store_{self._count}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={self.user} password={self.password} dbname=postgres", autocommit=True) as c:
+            c.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server the tests start themselves (Debian's ``postgresql`` package). Skips when its
+    programs are missing, except under FASHIONSEG_REQUIRE_POSTGRES=1 (CI), where it fails instead."""
+    import pwd
+    import shutil
+    import tempfile
+
+    bindir = _postgres_bindir()
+    if bindir is None:
+        message = "PostgreSQL's initdb/pg_ctl not found (apt-get install postgresql)"
+        if os.environ.get("FASHIONSEG_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    as_user = None
+    root = Path(tempfile.mkdtemp(prefix="fashionseg-pg-"))
+    if os.geteuid() == 0:  # initdb refuses to run as root: the server runs as Debian's postgres user
+        try:
+            entry = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail("running as root, and there is no 'postgres' user to run the test server as")
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        as_user = "postgres"
+    server = PostgresServer(bindir, root, as_user)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_store(request, tmp_path):
+    """``new_store()`` -> the location of a new, empty store: a SQLite file, or a new database on the
+    test PostgreSQL server. Tests using it run once on each."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        return server.new_database
+    counter = iter(range(1000))
+    return lambda: str(tmp_path / f"store{next(counter)}.db")

@@ -140,3 +140,174 @@ def test_preannotate_cli_with_the_trained_model(ccp_root, ccp_subset, tmp_path, 
     assert len(annotated) == 2 and all(a.origin == "model" for im in annotated for a in store.annotations(im.id))
     missing = run_cli("store", "preannotate", "nope", "--db", str(db))
     assert missing.returncode == 2 and "no data set named 'nope'" in missing.stderr
+
+
+# ---------------------------------------------------------------- the session behind the page
+
+
+def test_session_keeps_saved_images_in_reach_and_undoes_after_moving_on(synthetic_store):
+    from fashionseg.annotate import AnnotationSession
+
+    path, name = synthetic_store
+    store = AnnotationStore(path)
+    session = AnnotationSession(name)
+    queue = session.queue(store, only_unreviewed=True)
+    first = queue[session.position(queue)]
+    _, draft = session.draft(store, first)
+    draft.relabel(0, "dress")
+    session.save(store, first, "ann", queue)
+    queue = session.queue(store, only_unreviewed=True)
+    assert [im.file_name for im in queue] == ["p0.png", "p1.png", "p2.png", "p3.png"]  # p0 stays, reviewed
+    assert queue[session.position(queue)].file_name == "p1.png" and session.last_saved.image_id == first.id
+    session.step(queue, -1)
+    assert queue[session.position(queue)].id == first.id
+    session.step(queue, 1)
+    session.undo(store, session.last_saved.image_id, "ann")
+    assert session.current == first.id and session.last_saved is None
+    assert [a.category_name for a in store.annotations(first.id)] == ["pants"] and not store.image(first.id).reviewed
+    # A new session's queue no longer keeps p0 because of the earlier one: it is simply unreviewed again.
+    assert len(AnnotationSession(name).queue(store, True)) == 4
+
+
+def test_session_follows_other_saves_unless_edited_and_names_who_saved_when(synthetic_store):
+    from fashionseg.annotate import AnnotationSession, conflict_text, last_change
+
+    path, name = synthetic_store
+    store = AnnotationStore(path)
+    session = AnnotationSession(name)
+    image = store.images(name)[0]
+    serial, draft = session.draft(store, image)
+    theirs = Draft.from_store(store, image)
+    theirs.relabel(0, "skirt")
+    theirs.save(store, name, "Bob")
+    image = store.image(image.id)
+    new_serial, fresh = session.draft(store, image)  # unedited: simply shows Bob's save
+    assert new_serial != serial and [i.class_name for i in fresh.instances] == ["skirt"] and not session.conflict(image)
+    fresh.relabel(0, "dress")
+    theirs = Draft.from_store(store, image)
+    theirs.set_keep(0, False)
+    theirs.save(store, name, "Bob")
+    image = store.image(image.id)
+    assert session.draft(store, image)[1] is fresh and session.conflict(image)  # edited: kept, and the conflict is told
+    change = last_change(store, image.id)
+    assert change["author"] == "Bob" and change["revision"] == 2
+    assert conflict_text(store, image).startswith(f"p0.png was saved by Bob at {change['at'][:10]} ")
+    with pytest.raises(ConflictError):
+        session.save(store, image, "ann", session.queue(store, True))
+    session.keep_mine(image)
+    session.save(store, image, "ann", session.queue(store, True))
+    assert [a.category_name for a in store.annotations(image.id)] == ["dress"]
+
+
+def test_accepting_an_unchanged_draft_reuses_the_stored_masks(synthetic_store, monkeypatch):
+    import fashionseg.annotate as annotate
+
+    path, name = synthetic_store
+    store = AnnotationStore(path)
+    image = store.images(name)[0]
+    before = store.annotations(image.id)
+    draft = Draft.from_store(store, image)
+    monkeypatch.setattr(annotate, "encode_rle", lambda mask: pytest.fail("an unchanged mask was encoded again"))
+    draft.save(store, name, "ann")
+    after = store.annotations(image.id)
+    assert [(a.coco_id, a.rle, a.author, a.created_at) for a in after] == [(a.coco_id, a.rle, a.author, a.created_at) for a in before]
+
+
+def test_flags_are_history_entries_that_change_nothing_else(synthetic_store):
+    from fashionseg.annotate import flag_ground_truth, flags, last_change
+    from fashionseg.exceptions import UsageError
+
+    path, name = synthetic_store
+    store = AnnotationStore(path)
+    image = store.images(name)[1]
+    with pytest.raises(UsageError):
+        flag_ground_truth(store, image.id, "ann", "  ")
+    with pytest.raises(StoreError):
+        flag_ground_truth(store, image.id, "", "a dress is missing")
+    flag_ground_truth(store, image.id, "ann", "a dress is missing", {"error": "false positive", "predicted": "dress"})
+    assert [(f["file_name"], f["author"], f["note"], f["predicted"]) for f in flags(store, name)] == \
+        [("p1.png", "ann", "a dress is missing", "dress")]
+    assert store.image(image.id).revision == image.revision and last_change(store, image.id) is None
+    with pytest.raises(StoreError, match="no change left to undo"):
+        store.undo(image.id, expected_revision=image.revision, author="ann")  # a flag is not undone
+
+
+# ---------------------------------------------------------------- imports from the app
+
+
+def png(value: int = 0, size=(12, 9)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((*size, 3), value, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_uploaded_photos_and_zips_become_a_data_set(tmp_path, monkeypatch):
+    from fashionseg.photo_import import import_uploads
+
+    monkeypatch.setenv("FASHIONSEG_UPLOADS", str(tmp_path / "uploads"))
+    store = AnnotationStore(tmp_path / "s.db")
+    steps = []
+    uploads = [("image.jpg", png(1)), ("image.jpg", png(2)),  # two phones' image.jpg: both kept
+               ("shoot.zip", zipped({"day1/a.png": png(3), "__MACOSX/day1/._a.png": b"junk", "notes.txt": b"x"}))]
+    import_uploads(store, uploads, "client photos", "ann", lambda stage, done, total: steps.append(stage))
+    images = store.images("client photos")
+    assert [im.file_name for im in images] == ["day1/a.png", "image-2.jpg", "image.jpg"]
+    assert all(im.path.is_file() and (im.height, im.width) == (12, 9) for im in images)
+    assert {"reading the photos", "checking the photos", "writing to the store"} <= set(steps)
+    assert store.categories("client photos")[8] == "shoe"
+
+
+@pytest.mark.parametrize("upload, message", [
+    (("evil.zip", zipped({"../../outside.png": png()})), "leads out"),
+    (("evil.zip", zipped({"/etc/x.png": png()})), "absolute path"),
+    (("broken.zip", b"PK\x03\x04 not really"), "not a readable zip"),
+    (("notes.txt", b"hello"), "neither a photo"),
+    (("fake.jpg", b"not a photo"), "not an image"),
+])
+def test_a_refused_upload_leaves_no_data_set_and_no_files(tmp_path, monkeypatch, upload, message):
+    from fashionseg.exceptions import InvalidCocoError
+    from fashionseg.photo_import import import_uploads
+
+    monkeypatch.setenv("FASHIONSEG_UPLOADS", str(tmp_path / "uploads"))
+    store = AnnotationStore(tmp_path / "s.db")
+    with pytest.raises(InvalidCocoError, match=message):
+        import_uploads(store, [("good.png", png()), upload], "x", "ann")
+    assert store.datasets() == [] and not any((tmp_path / "uploads").rglob("*.*"))
+    assert not (tmp_path / "outside.png").exists()
+
+
+def test_a_taken_name_is_refused_before_any_copying(tmp_path, monkeypatch, synthetic_store):
+    from fashionseg.photo_import import import_uploads
+
+    monkeypatch.setenv("FASHIONSEG_UPLOADS", str(tmp_path / "uploads"))
+    path, name = synthetic_store
+    with pytest.raises(StoreError, match="exists already"):
+        import_uploads(AnnotationStore(path), [("a.png", png())], name, "ann")
+    assert not (tmp_path / "uploads").exists()
+
+
+def test_a_zip_that_inflates_past_the_limit_is_refused(tmp_path, monkeypatch):
+    import fashionseg.photo_import as photo_import
+    from fashionseg.exceptions import InvalidCocoError
+
+    monkeypatch.setenv("FASHIONSEG_UPLOADS", str(tmp_path / "uploads"))
+    monkeypatch.setattr(photo_import, "MAX_UPLOAD_BYTES", 1000)
+    noise = png(size=(40, 40)) + bytes(range(256)) * 8  # 2 KB after the photo: the zip member inflates past the limit
+    with pytest.raises(InvalidCocoError, match="import them in parts"):
+        photo_import.import_uploads(AnnotationStore(tmp_path / "s.db"), [("big.zip", zipped({"a.png": noise}))], "x", "ann")
+    assert not any((tmp_path / "uploads").rglob("*.*"))

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from fashionseg import dashboard
@@ -99,14 +100,46 @@ def annotate_page(monkeypatch, store_path, weights=None):
     return AppTest.from_file(str(ROOT / "app_pages" / "annotate.py"), default_timeout=120).run()
 
 
+def plain(markdown: str) -> str:
+    """Shown text without the backslashes that keep file names from being read as markup."""
+    return markdown.replace("\\", "")
+
+
 def button(at, prefix):
     return next(b for b in at.button if b.label.startswith(prefix))
 
 
-def test_annotate_page_explains_how_to_fill_an_empty_store(monkeypatch, tmp_path):
-    at = annotate_page(monkeypatch, tmp_path / "empty.db", weights=tmp_path)
+def test_annotate_page_imports_a_folder_of_photos_into_an_empty_store(monkeypatch, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from fashionseg.store import AnnotationStore
+
+    monkeypatch.setenv("FASHIONSEG_CCP_ROOT", str(tmp_path / "no-ccp"))  # a fresh install: no sample data either
+    at = annotate_page(monkeypatch, tmp_path / "fresh.db", weights=tmp_path)
     assert not at.exception
-    assert "has no data set yet" in at.info[0].value and "fashionseg store import" in at.info[0].value
+    assert "has no data set yet" in at.info[0].value
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    for k, where in enumerate(("a.jpg", "sub/b.png")):
+        Image.fromarray(np.full((40, 30, 3), 50 * k, np.uint8)).save(photos / where)
+    (photos / "broken.jpg").write_bytes(b"not a photo")
+    at.radio(key="import-source-main").set_value("Folder on this machine").run()
+    at.text_input(key="folder-main").input(str(photos)).run()
+    at.text_input(key="import-name-main-folder").input("mine").run()
+    button(at, "Import").click().run()
+    assert not at.exception
+    # One broken photo refuses the whole import, saying which; nothing is stored.
+    assert any("broken.jpg: " in plain(e.value) and "Nothing was imported" in e.value for e in at.error)
+    assert AnnotationStore(tmp_path / "fresh.db").datasets() == []
+    (photos / "broken.jpg").unlink()
+    button(at, "Import").click().run()
+    assert not at.exception
+    store = AnnotationStore(tmp_path / "fresh.db")
+    assert store.datasets() == ["mine"] and [im.file_name for im in store.images("mine")] == ["a.jpg", "sub/b.png"]
+    assert at.sidebar.selectbox(key="annotate_dataset").value == "mine"
+    assert any("Imported the data set mine" in s.value for s in at.success)
+    assert any(plain(c.value).startswith("a.jpg · 30 x 40 · revision 0") for c in at.caption)
 
 
 def test_annotate_page_draws_relabels_saves_and_undoes(monkeypatch, tmp_path, synthetic_store):
@@ -118,9 +151,10 @@ def test_annotate_page_draws_relabels_saves_and_undoes(monkeypatch, tmp_path, sy
     assert at.sidebar.progress[0].value == 0 and "0 of 4 reviewed" in at.sidebar.progress[0].proto.text
     assert button(at, "Save and mark reviewed").disabled  # no annotator name yet
     at.sidebar.text_input[0].input("Ann").run()
-    assert [s.value for s in at.selectbox if s.label == "Class of #1"] == ["pants"]
+    assert [s.value for s in at.selectbox if s.label == "Class of pants 1"] == ["pants"]
     # Draw a rectangle on the canvas (what streamlit-drawable-canvas sends back) as a new shoe instance.
-    canvas_key = f"canvas-{AnnotationStore(path).images(name)[0].id}-0"  # image id, drawing round
+    first = AnnotationStore(path).images(name)[0]
+    canvas_key = f"canvas-{first.id}-0"  # image id, drawing round
     assert canvas_key in at.session_state
     at.session_state[canvas_key] = {"drawing": {"raw": {"objects": [
         {"type": "rect", "left": 0, "top": 0, "width": 20, "height": 10, "strokeWidth": 0, "stroke": "x"}]}, "data": None},
@@ -128,43 +162,93 @@ def test_annotate_page_draws_relabels_saves_and_undoes(monkeypatch, tmp_path, sy
     next(s for s in at.selectbox if s.label == "New instance's class").select("shoe").run()
     button(at, "Apply drawing (1)").click().run()
     assert not at.exception
-    assert [s.value for s in at.selectbox if s.label.startswith("Class of #")] == ["pants", "shoe"]
-    next(s for s in at.selectbox if s.label == "Class of #1").select("skirt").run()
+    assert [c.label for c in at.main.checkbox] == ["pants 1", "shoe 1"]  # numbered per class, as on the canvas
+    next(s for s in at.selectbox if s.label == "Class of pants 1").select("skirt").run()
     button(at, "Save and mark reviewed").click().run()
     assert not at.exception
     store = AnnotationStore(path)
-    first = store.images(name)[0]
     saved = {a.category_name: a for a in store.annotations(first.id)}
     assert set(saved) == {"skirt", "shoe"} and saved["shoe"].area == 200 and saved["shoe"].author == "Ann"
-    assert first.reviewed and "1 of 4 reviewed" in at.sidebar.progress[0].proto.text
-    assert at.caption[0].value.startswith("p1")  # the queue moved on to the next image to review
-    # Undo the save from the page: back on the first image, the ground truth returns.
-    at.sidebar.toggle[0].set_value(False).run()
-    button(at, "Undo last save").click().run()
+    assert store.image(first.id).reviewed and "1 of 4 reviewed" in at.sidebar.progress[0].proto.text
+    assert any(plain(c.value).startswith("p1.png · ") for c in at.caption)  # moved on to the next image
+    assert any(plain(c.value).startswith("Saved p0.png (revision 1)") for c in at.caption)
+    # Previous reaches the image just saved, though the list shows only images still to review.
+    button(at, "Previous").click().run()
+    assert any(plain(c.value).startswith("p0.png · 60 x 90 · revision 1 · reviewed") for c in at.caption)
+    button(at, "Next").click().run()
+    # Undo that save from the next image: back on the first one, the ground truth returns, unreviewed.
+    button(at, "Undo that save").click().run()
+    assert not at.exception
     assert [a.category_name for a in store.annotations(first.id)] == ["pants"] and not store.image(first.id).reviewed
+    assert any(plain(c.value).startswith("p0.png · 60 x 90 · revision 2 · not reviewed yet") for c in at.caption)
+    assert [s.value for s in at.selectbox if s.label == "Class of pants 1"] == ["pants"]
 
 
-def test_annotate_page_reports_a_conflict_and_keeps_the_edits(monkeypatch, tmp_path, synthetic_store):
+def test_annotate_page_exports_reviewed_images_only_or_all(monkeypatch, tmp_path, synthetic_store):
+    import json
+
+    path, name = synthetic_store
+    at = annotate_page(monkeypatch, path, weights=tmp_path)
+    at.sidebar.text_input[0].input("Ann").run()
+    button(at, "Save and mark reviewed").click().run()  # accept p0 as it is
+    at.sidebar.button(key="export-True").click().run()
+    download = at.sidebar.get("download_button")[0]
+    assert download.proto.label == "Download 1 images (reviewed)"
+    at.sidebar.button(key="export-False").click().run()
+    assert at.sidebar.get("download_button")[0].proto.label == "Download 4 images (all)"
+    from fashionseg.annotate import reviewed_only
+    from fashionseg.store import AnnotationStore, export_coco
+
+    document = reviewed_only(export_coco(AnnotationStore(path), name))
+    assert [im["file_name"] for im in document["images"]] == ["p0.png"] and len(document["annotations"]) == 1
+    assert {x["image_id"] for x in document["image_labels"]} == {1}
+    json.dumps(document)
+
+
+def test_annotate_page_reports_a_conflict_with_who_and_when_and_keeps_the_edits(monkeypatch, tmp_path, synthetic_store):
     from fashionseg.annotate import Draft
     from fashionseg.store import AnnotationStore
 
     path, name = synthetic_store
     at = annotate_page(monkeypatch, path, weights=tmp_path)
     at.sidebar.text_input[0].input("Ann").run()
-    next(c for c in at.checkbox if c.label == "#1").uncheck().run()  # reject the pants
+    next(c for c in at.checkbox if c.label == "pants 1").uncheck().run()  # reject the pants
     store = AnnotationStore(path)
     image = store.images(name)[0]
     theirs = Draft.from_store(store, image)
     theirs.relabel(0, "dress")
     theirs.save(store, name, "Bob")  # Bob saves first
+    stamp = store.history(name, image.id)[-1]["at"].replace("T", " ")[:16]
     button(at, "Save and mark reviewed").click().run()
     assert not at.exception
-    assert any("saved by Bob" in e.value for e in at.error)
+    assert any("saved by Bob at " + stamp in plain(e.value) for e in at.error), [e.value for e in at.error]
     assert [a.category_name for a in store.annotations(image.id)] == ["dress"]
-    assert not next(c for c in at.checkbox if c.label == "#1").value  # the rejection is still there
+    assert not next(c for c in at.checkbox if c.label == "pants 1").value  # the rejection is still there
     button(at, "Keep my version").click().run()
     button(at, "Save and mark reviewed").click().run()
     assert store.annotations(image.id) == [] and store.image(image.id).reviewed
+
+
+def test_annotate_page_never_gives_an_added_label_a_class_by_default(monkeypatch, tmp_path, synthetic_store):
+    from fashionseg.store import AnnotationStore
+
+    path, name = synthetic_store
+    at = annotate_page(monkeypatch, path, weights=tmp_path)
+    at.sidebar.text_input[0].input("Ann").run()
+    image = AnnotationStore(path).images(name)[0]
+    at.radio(key="annotate_view").set_value("Labels").run()
+    at.text_input(key=f"new-raw-{image.id}-0").input("scarf").run()
+    assert any("'scarf' is not in this data set's label mapping" in plain(w.value) for w in at.warning)
+    assert button(at, "Save labels").disabled  # nothing counted until its class is chosen
+    at.selectbox(key=f"new-label-class-{image.id}-0").select("(dropped)").run()
+    button(at, "Save labels").click().run()
+    store = AnnotationStore(path)
+    assert ("scarf", None, 0) in [(x.raw_label, x.category_id, x.count) for x in store.image_labels(image.id)]
+    # A word the mapping knows gets the mapping's classes: 'jean' -> pants.
+    at.text_input(key=f"new-raw-{image.id}-1").input("jean").run()
+    assert not [w for w in at.warning if "jean" in w.value]
+    button(at, "Save labels").click().run()
+    assert ("jean", 4, 1) in [(x.raw_label, x.category_id, x.count) for x in store.image_labels(image.id)]
 
 
 def test_annotate_page_edits_labels_and_the_mapping_with_multiplicity(monkeypatch, tmp_path, synthetic_store):
@@ -173,6 +257,7 @@ def test_annotate_page_edits_labels_and_the_mapping_with_multiplicity(monkeypatc
     path, name = synthetic_store
     at = annotate_page(monkeypatch, path, weights=tmp_path)
     at.sidebar.text_input[0].input("Ann").run()
+    at.radio(key="annotate_view").set_value("Labels").run()
     next(s for s in at.selectbox if s.label == "Class for hat").select("bag, wallet").run()
     next(n for n in at.number_input if n.key.startswith("label-count-") and n.key.endswith("-1")).set_value(1).run()
     button(at, "Save labels").click().run()
@@ -181,6 +266,7 @@ def test_annotate_page_edits_labels_and_the_mapping_with_multiplicity(monkeypatc
     image = store.images(name)[0]
     assert [(x.raw_label, x.category_id, x.count) for x in store.image_labels(image.id)] == [("shoes", 8, 2), ("hat", 9, 1)]
     # Mapping: 'hat' -> 2 x umbrella, then re-map every image.
+    at.radio(key="annotate_view").set_value("Label mapping").run()
     next(s for s in at.selectbox if s.label == "Client label").select("hat").run()
     next(m for m in at.multiselect if m.label == "Maps to").select("umbrella").run()
     next(n for n in at.number_input if n.label == "Objects of umbrella per label").set_value(2).run()
@@ -189,8 +275,8 @@ def test_annotate_page_edits_labels_and_the_mapping_with_multiplicity(monkeypatc
     button(at, "Re-map every image's labels").click().run()
     assert any("4 images changed" in s.value for s in at.success)
     assert ("hat", 10, 2) in [(x.raw_label, x.category_id, x.count) for x in store.image_labels(store.images(name)[3].id)]
-    at.sidebar.button[-1].click().run()  # build the COCO export
-    assert any(b.label == "Download COCO JSON" for b in at.sidebar.get("download_button"))
+    at.sidebar.button(key="export-False").click().run()  # build the COCO export of every image
+    assert [b.proto.label for b in at.sidebar.get("download_button")] == ["Download 4 images (all)"]
 
 
 def test_annotate_page_starts_unannotated_photos_from_the_model(monkeypatch, tmp_path, ccp_root, ccp_subset):
@@ -205,7 +291,7 @@ def test_annotate_page_starts_unannotated_photos_from_the_model(monkeypatch, tmp
     button(at, "Pre-annotate the data set").click().run()
     assert not at.exception
     total = len(store.images("client"))
-    assert any(f"pre-annotated {total} images" in s.value for s in at.sidebar.success)
+    assert any(f"pre-annotated {total} images" in plain(s.value) for s in at.sidebar.success)
 
 
 # ---------------------------------------------------------------- Experiments and Errors
@@ -216,26 +302,77 @@ def test_experiments_page_compares_runs_with_the_thesis_reference():
     assert not at.exception
     table = at.dataframe[0].value
     ours = table[table["source"] == "ours"]
-    assert len(ours) >= 1 and set(table.loc[table["source"] == "thesis (reference)", "run"]) == {f"Base{k}" for k in range(1, 5)} | {f"Full{k}" for k in range(1, 5)}
+    assert len(ours) >= 1 and set(table.loc[table["source"] == "thesis (reference)", "run id"]) == \
+        {f"{k} (thesis)" for k in [f"Base{k}" for k in range(1, 5)] + [f"Full{k}" for k in range(1, 5)]}
     assert {"EMR", "OA", "JSS", "mAP@50", "F1", "Class_C", "Segmentation", "Speed", "TO", "TTO"} <= set(table.columns)
-    assert len(at.get("plotly_chart")) >= 4  # TTO, quality vs latency, per class, occurrences (+ loss curves)
+    assert len(at.get("plotly_chart")) >= 3  # TTO, quality vs latency, per class (+ loss curves)
+    # First shown: the default model's newest evaluation first, not merely the newest records.
+    from fashionseg.settings import default_weights
+
+    assert ours.iloc[0]["weights"] == default_weights("maskrcnn").name
     at.toggle[0].set_value(False).run()
     assert set(at.dataframe[0].value["source"]) == {"ours"}
-    per_class = next(d.value for d in at.dataframe if "accuracy" in d.value.columns)
-    assert len(per_class) == 11 and {"true", "predicted"} <= set(per_class.columns)
+    per_class = next(d.value for d in at.dataframe if "image precision" in d.value.columns)
+    assert len(per_class) == 11 and {"accuracy", "image recall", "image F1", "instance precision", "instance F1"} <= set(per_class.columns)
+    umbrella = per_class.set_index("class").loc["umbrella"]
+    assert umbrella["accuracy"] == 1.0 and pd.isna(umbrella["image precision"]) and pd.isna(umbrella["image recall"])
 
 
-def test_errors_page_filters_sorts_and_opens_a_photo(ccp_root):
+def test_experiments_page_keeps_same_named_runs_apart_and_labels_the_time_axis(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from fashionseg.experiments import list_records
+
+    monkeypatch.setenv("FASHIONSEG_EXPERIMENTS", str(tmp_path))
+    original = next(r for r in list_records("maskrcnn", registry=ROOT / "experiments") if "robust" in r["run"])
+    for k, (stamp, seconds) in enumerate((("2026-11-26T16:18:07+00:00", 0.07), ("2026-11-27T10:00:00+00:00", 0.5))):
+        record = {key: value for key, value in original.items() if key != "path"}
+        record["evaluated_at"] = stamp
+        record["metrics"] = {**record["metrics"], "test": {**record["metrics"]["test"], "inference_seconds": seconds}}
+        (tmp_path / f"2026112{k}_maskrcnn_same.json").write_text(json.dumps(record))
+    at = AppTest.from_file(str(ROOT / "app_pages" / "experiments.py"), default_timeout=60).run()
+    assert not at.exception
+    runs = at.multiselect(key="experiment_runs")
+    assert len(runs.options) == 2 and runs.options[0] != runs.options[1]  # one name, two runs
+    assert runs.value == [runs.options[1]]  # the model's newest evaluation
+    runs.set_value(runs.options).run()
+    tto = at.get("plotly_chart")[0].proto.spec
+    assert len(set(json.loads(tto)["data"][0]["y"])) == 2  # two bars, not one stacked bar
+    axis = json.loads(at.get("plotly_chart")[1].proto.spec)["layout"]["xaxis"]
+    assert axis["type"] == "log" and axis["ticktext"][:3] == ["20 ms", "50 ms", "100 ms"] and "5 s" in axis["ticktext"]
+    shutil.rmtree(tmp_path)
+
+
+def test_errors_page_filters_sorts_and_opens_a_photo_in_a_dialog_to_flag(ccp_root, tmp_path, monkeypatch):
+    from fashionseg.annotate import flags
+    from fashionseg.photo_import import photos_document
+    from fashionseg.store import AnnotationStore, import_coco
+
+    monkeypatch.setenv("FASHIONSEG_STORE", str(tmp_path / "store.db"))
     at = AppTest.from_file(str(ROOT / "app_pages" / "errors.py"), default_timeout=120).run()
     assert not at.exception
     assert len(at.get("image")) == 2 * 12  # a page of 12 errors, ground truth and prediction each
     at.multiselect[0].select("dress").run()
     at.multiselect[1].set_value(["confusion"]).run()
     next(s for s in at.selectbox if s.label == "Sort by").select("IoU (highest first)").run()
-    captions = [c.value for c in at.caption if " · " in c.value and "jpg" in c.value]
+    captions = [plain(c.value) for c in at.caption if " · " in c.value and "jpg" in c.value]
     assert captions and all("confusion" in c and "dress" in c for c in captions)
+    file_name = captions[0].split(" · ")[0]
     at.button[0].click().run()
-    assert not at.exception and "confusion" in at.subheader[-1].value
+    assert not at.exception
+    assert any(plain(m.value).startswith(f"{file_name}: confusion") for m in at.markdown)  # the dialog, with the whole photo
+    assert any("in no data set of the annotation store" in i.value for i in at.info)
+    # With the photo in a data set, its ground truth can be flagged from the dialog.
+    store = AnnotationStore(tmp_path / "store.db")
+    import_coco(store, photos_document(ccp_root / "photos", [file_name]), ccp_root / "photos", "ccp-val")
+    at.button[0].click().run()
+    next(t for t in at.text_input if t.label == "What is wrong with the ground truth?").input("the dress is not annotated")
+    next(t for t in at.text_input if t.label == "Your name").input("Dana")
+    next(b for b in at.button if b.label == "Flag it").click().run()
+    assert not at.exception
+    assert [(f["file_name"], f["author"], f["note"]) for f in flags(store, "ccp-val")] == [(file_name, "Dana", "the dress is not annotated")]
+    assert any(b.label == "Open in Annotate" for b in at.button)
 
 
 def test_segment_page_refuses_a_file_that_is_not_a_photo(tmp_path):
@@ -271,3 +408,21 @@ def test_experiments_page_compares_models_on_robustness_variants(tmp_path, monke
     assert dashboard.variant_order(["wide_0.3", "original", "custom", "group"]) == ["original", "wide_0.3", "group", "custom"]
     at.radio(key="robustness_kind").set_value("unet").run()
     assert not at.exception and any("No robustness run" in i.value for i in at.info)
+
+
+def test_errors_page_opens_the_photo_in_annotate(ccp_root, tmp_path, monkeypatch):
+    from fashionseg.photo_import import photos_document
+    from fashionseg.store import AnnotationStore, import_coco
+
+    monkeypatch.setenv("FASHIONSEG_STORE", str(tmp_path / "store.db"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("app_pages/errors.py").run()
+    file_name = plain(next(c.value for c in at.caption if " · " in c.value and "jpg" in c.value)).split(" · ")[0]
+    store = AnnotationStore(tmp_path / "store.db")
+    names = sorted({file_name, "0001.jpg", "0002.jpg"})  # the photo among others, so opening it is not the default
+    import_coco(store, photos_document(ccp_root / "photos", names), ccp_root / "photos", "ccp-val")
+    next(b for b in at.button if b.label == "Full photo").click().run()
+    next(b for b in at.button if b.label == "Open in Annotate").click().run()
+    assert not at.exception
+    assert at.title[0].value == "Annotate"
+    assert any(plain(c.value).startswith(f"{file_name} · ") for c in at.caption)

@@ -46,15 +46,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory, ccp_root, ccp_subset):
-    """The app, started as the README says (./run.sh app), on a free port with a store holding CCP client photos."""
-    store_path = tmp_path_factory.mktemp("browser") / "store.db"
-    import_coco(AnnotationStore(store_path), ccp_subset / "client.json", ccp_root / "photos", "ccp-client")
+def start_app(env: dict, log_path: Path):
+    """``./run.sh app`` on a free port with ``env``; returns (process, url, log) once it answers."""
     port = free_port()
-    env = {**os.environ, "FASHIONSEG_STORE": str(store_path)}
-    log = open(tmp_path_factory.mktemp("browser-log") / "app.log", "w+")
-    server = subprocess.Popen([str(ROOT / "run.sh"), "app", "--server.port", str(port)], cwd=ROOT, env=env,
+    log = open(log_path, "w+")
+    server = subprocess.Popen([str(ROOT / "run.sh"), "app", "--server.port", str(port)], cwd=ROOT, env={**os.environ, **env},
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://localhost:{port}"
     deadline = time.time() + 180
@@ -62,17 +58,29 @@ def app_url(tmp_path_factory, ccp_root, ccp_subset):
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.read() == b"ok":
-                    break
+                    return server, url, log
         except OSError:
             pass
         if server.poll() is not None or time.time() > deadline:
             log.seek(0)
             pytest.fail(f"the app did not start: {log.read()[-3000:]}")
         time.sleep(0.5)
-    yield url, store_path
+
+
+def stop_app(server, log) -> None:
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)
     log.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, ccp_root, ccp_subset):
+    """The app, started as the README says (./run.sh app), on a free port with a store holding CCP client photos."""
+    store_path = tmp_path_factory.mktemp("browser") / "store.db"
+    import_coco(AnnotationStore(store_path), ccp_subset / "client.json", ccp_root / "photos", "ccp-client")
+    server, url, log = start_app({"FASHIONSEG_STORE": str(store_path)}, tmp_path_factory.mktemp("browser-log") / "app.log")
+    yield url, store_path
+    stop_app(server, log)
 
 
 @pytest.fixture(scope="module")
@@ -107,19 +115,24 @@ def wait_until_idle(page) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=MODEL_WAIT_MS)
 
 
-def draw_until_sent(page, draw) -> None:
-    """Draw, and draw the same again if the canvas did not send it (a rerun can remount it mid-stroke
-    on a busy machine); the same shape twice gives the same mask."""
+def draw_until_sent(page, draw, drawn_before: int) -> None:
+    """Draw and apply until the instance list shows one more drawn instance. On a busy machine a rerun
+    can remount the canvas mid-stroke (the shape never arrives: draw again) or swallow the Apply click
+    (the button stays: click again); the same shape twice gives the same mask."""
     apply = page.get_by_role("button", name=re.compile(r"^Apply drawing \([1-9]\d*\)$"))
+    drawn = page.get_by_text(re.compile(r"annotator · \d+ px"))
     for _ in range(3):
         wait_until_idle(page)
-        draw(page.locator("canvas.upper-canvas").first.bounding_box())
+        if not apply.is_visible():
+            draw(page.locator("canvas.upper-canvas").first.bounding_box())
         try:
             apply.wait_for(timeout=20_000)
-            break
+            apply.click()
+            drawn.nth(drawn_before).wait_for(timeout=30_000)
+            return
         except Exception:  # playwright's TimeoutError
             continue
-    apply.click()
+    raise AssertionError(f"the canvas never delivered drawing {drawn_before + 1}")
 
 
 def screenshot(page, name: str, full_page: bool = True) -> None:
@@ -212,8 +225,7 @@ def test_annotate_draws_a_rectangle_and_a_polygon_and_saves_them_at_full_resolut
     canvas.wait_for()
     box = canvas.bounding_box()
     rectangle = (40, 60), (140, 200)  # canvas pixels
-    draw_until_sent(page, lambda box: drag(page, box, *rectangle))
-    page.get_by_text(re.compile(r"annotator · \d+ px")).wait_for()
+    draw_until_sent(page, lambda box: drag(page, box, *rectangle), drawn_before=0)
 
     page.get_by_text("Polygon", exact=True).click()
     corners = [(200, 300), (300, 300), (300, 380), (200, 380)]  # 100 x 80 canvas pixels
@@ -223,8 +235,7 @@ def test_annotate_draws_a_rectangle_and_a_polygon_and_saves_them_at_full_resolut
             page.mouse.click(box["x"] + x, box["y"] + y)
             page.wait_for_timeout(150)
 
-    draw_until_sent(page, polygon)
-    page.get_by_text(re.compile(r"annotator · \d+ px")).nth(1).wait_for()
+    draw_until_sent(page, polygon, drawn_before=1)
     screenshot(page, "annotate")
 
     image = store.images("ccp-client")[0]
@@ -268,3 +279,77 @@ def test_experiments_errors_and_classes_pages_render(page):
     open_page(page, "Home", "FashionSeg")
     page.get_by_text(re.compile(r"Instance segmentation \(Mask R-CNN\): model")).wait_for()
     screenshot(page, "home")
+
+
+def test_a_fresh_install_imports_annotates_saves_undoes_and_exports_reviewed_only(browser, ccp_root, tmp_path):
+    """The annotator's first session without the command line: an empty store, a zip of photos, two images
+    saved (one with a drawn rectangle, one accepted as it is), the second save undone from
+    the next image, and the reviewed-only export holding just the first image."""
+    import json
+    import zipfile
+
+    photos = sorted((ccp_root / "photos").glob("*.jpg"))[:3]
+    upload = tmp_path / "shoot.zip"
+    with zipfile.ZipFile(upload, "w") as z:
+        for path in photos:
+            z.write(path, f"shoot/{path.name}")
+    store_path = tmp_path / "fresh.db"
+    server, url, log = start_app({"FASHIONSEG_STORE": str(store_path), "FASHIONSEG_UPLOADS": str(tmp_path / "uploads")},
+                                 tmp_path / "app.log")
+    context = browser.new_context(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{url}/annotate")
+        page.get_by_text("has no data set yet").wait_for()
+        annotator = page.get_by_label("Annotator", exact=True).and_(page.locator("input"))
+        annotator.fill("Fresh")
+        annotator.press("Enter")
+        wait_until_idle(page)
+        page.get_by_text("Upload photos", exact=True).click()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
+        wait_until_idle(page)
+        name = page.get_by_label("Data set name").and_(page.locator("input"))
+        name.fill("shoot")
+        name.press("Enter")
+        wait_until_idle(page)
+        page.get_by_role("button", name="Import", exact=True).click()
+        page.get_by_text("0 of 3 reviewed").wait_for(timeout=MODEL_WAIT_MS)
+        store = AnnotationStore(store_path)
+        images = store.images("shoot")
+        assert [im.file_name for im in images] == [f"shoot/{p.name}" for p in photos]
+        page.get_by_text(re.compile(r"^Instances$")).wait_for(timeout=MODEL_WAIT_MS)  # the first image, pre-annotated by the model
+
+        # First image: draw a rectangle as a new instance, save with the button.
+        page.get_by_text("Rectangle", exact=True).click()
+        wait_until_idle(page)
+        draw_until_sent(page, lambda box: drag(page, box, (40, 60), (140, 200)), drawn_before=0)
+        page.get_by_role("button", name="Save and mark reviewed").click()  # at once: a drawing is never applied twice
+        page.get_by_text("1 of 3 reviewed").wait_for()
+        first = [a for a in store.annotations(images[0].id) if a.origin == "annotator"]
+        assert len(first) == 1 and first[0].author == "Fresh"
+        # Second image: accept it as it is, then undo that save from the third.
+        page.get_by_text(re.compile(rf"^{re.escape(images[1].file_name)} · ")).wait_for()
+        wait_until_idle(page)
+        page.get_by_role("button", name="Save and mark reviewed").click()
+        page.get_by_text("2 of 3 reviewed").wait_for()
+        assert store.image(images[1].id).reviewed
+        page.get_by_text(f"Saved {images[1].file_name} (revision 1).").wait_for()
+        page.get_by_role("button", name="Undo that save").click()
+        page.get_by_text("1 of 3 reviewed").wait_for()
+        page.get_by_text(re.compile(rf"^{re.escape(images[1].file_name)} · .* · revision 2 · not reviewed yet")).wait_for()
+        assert not store.image(images[1].id).reviewed
+        screenshot(page, "annotate-fresh-install")
+
+        # Export the reviewed images only: the first one, with its drawn instance.
+        page.locator('[data-testid="stSidebar"]').get_by_text("Export", exact=True).click()
+        page.get_by_role("button", name="Reviewed only").click()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download 1 images (reviewed)").click()
+        exported = json.loads(Path(download.value.path()).read_text())
+        assert [im["file_name"] for im in exported["images"]] == [images[0].file_name]
+        assert {a["image_id"] for a in exported["annotations"]} == {images[0].coco_id}
+        assert [a["author"] for a in exported["annotations"] if a["origin"] == "annotator"] == ["Fresh"]
+    finally:
+        context.close()
+        stop_app(server, log)

@@ -65,3 +65,30 @@ def test_the_committed_evaluation_reproduces_its_recorded_tto():
         row = dashboard.our_runs([record]).iloc[0]
         assert row["TTO"] == pytest.approx(record["metrics"]["tto"], abs=1e-9)
         assert json.loads(json.dumps(record["per_class"]))  # plain JSON
+
+
+def test_per_class_precision_and_recall_agree_with_the_per_photo_results():
+    from fashionseg.experiments import list_records
+    from fashionseg.vocabulary import FASHIONSEG11
+
+    record = next(r for r in list_records("maskrcnn") if r.get("data", {}).get("metrics_file"))
+    per_image = dashboard.per_image_results(record)
+    assert per_image, "the committed evaluation keeps its per-photo results"
+    table = dashboard.per_class_scores(record, per_image).set_index("class")
+    for name in FASHIONSEG11.names:
+        k = FASHIONSEG11.id_of(name)
+        truth = sum(k in p["true_classes"] for p in per_image)
+        predicted = sum(k in p["predicted_classes"] for p in per_image)
+        hits = sum(k in p["true_classes"] and k in p["predicted_classes"] for p in per_image)
+        row = table.loc[name]
+        assert (row["true"], row["predicted"]) == (truth, predicted)
+        if predicted:
+            assert row["image precision"] == pytest.approx(hits / predicted)
+        if truth:
+            assert row["image recall"] == pytest.approx(hits / truth)
+        # instance level: counted from the photos' instances, as the record counted them
+        assert row["true instances"] == record["per_class"][name]["true_instances"]
+        assert 0 <= (row["instance recall"] if truth else 0) <= 1
+    shoe = table.loc["shoe"]
+    assert 0.5 < shoe["instance precision"] < 1 and shoe["instance F1"] == pytest.approx(
+        2 * shoe["instance precision"] * shoe["instance recall"] / (shoe["instance precision"] + shoe["instance recall"]))

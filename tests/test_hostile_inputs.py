@@ -436,9 +436,13 @@ def test_a_read_only_store_reads_and_refuses_writes(store_with_data):
     assert dump(store_with_data) == before
 
 
-@pytest.mark.parametrize("url", ["nosuchdriver://x/y", "postgresql://nobody@localhost/x"])
-def test_unusable_database_urls(url):
-    with pytest.raises(StoreError, match="cannot use the database URL"):
+@pytest.mark.parametrize("url, message", [
+    ("nosuchdriver://x/y", "cannot use the database URL"),
+    ("postgresql+nosuchdriver://nobody@localhost/x", "cannot use the database URL"),
+    ("postgresql://nobody:secret@127.0.0.1:1/x", r"cannot reach the annotation store postgresql://nobody:\*\*\*@127.0.0.1:1/x: the server is not running"),
+])
+def test_unusable_database_urls(url, message):
+    with pytest.raises(StoreError, match=message):
         AnnotationStore(url)
 
 

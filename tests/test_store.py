@@ -1,4 +1,5 @@
-"""The annotation store: round trips, conflicts, crashes, bad input, undo."""
+"""The annotation store: round trips, conflicts, crashes, bad input, undo; each test on SQLite and on PostgreSQL
+(``new_store``, tests/conftest.py)."""
 
 import json
 import multiprocessing
@@ -22,8 +23,8 @@ from fashionseg.store import schema
 
 
 @pytest.fixture()
-def ccp_store(tmp_path, ccp_root, ccp_subset):
-    store = AnnotationStore(tmp_path / "store.db")
+def ccp_store(new_store, ccp_root, ccp_subset):
+    store = AnnotationStore(new_store())
     import_coco(store, ccp_subset / "instances.json", ccp_root / "photos", "ccp")
     return store
 
@@ -34,10 +35,10 @@ def square_mask(image, y0, y1, x0, x1):
     return m
 
 
-def test_export_import_export_is_byte_stable_and_masks_exact(tmp_path, ccp_root, ccp_subset, ccp_store):
+def test_export_import_export_is_byte_stable_and_masks_exact(new_store, tmp_path, ccp_root, ccp_subset, ccp_store):
     first = export_coco(ccp_store, "ccp")
     write_coco(first, tmp_path / "first.json")
-    other = AnnotationStore(tmp_path / "other.db")
+    other = AnnotationStore(new_store())
     import_coco(other, tmp_path / "first.json", ccp_root / "photos", "ccp")
     write_coco(export_coco(other, "ccp"), tmp_path / "second.json")
     assert (tmp_path / "first.json").read_bytes() == (tmp_path / "second.json").read_bytes()
@@ -52,8 +53,8 @@ def test_export_import_export_is_byte_stable_and_masks_exact(tmp_path, ccp_root,
     assert len(coco.getAnnIds()) == len(first["annotations"])
 
 
-def test_client_labels_and_mapping_round_trip(tmp_path, ccp_root, ccp_subset):
-    store = AnnotationStore(tmp_path / "s.db")
+def test_client_labels_and_mapping_round_trip(new_store, tmp_path, ccp_root, ccp_subset):
+    store = AnnotationStore(new_store())
     import_coco(store, ccp_subset / "client.json", ccp_root / "photos", "client")
     image = store.images("client")[0]
     labels = store.image_labels(image.id)
@@ -62,13 +63,13 @@ def test_client_labels_and_mapping_round_trip(tmp_path, ccp_root, ccp_subset):
     exported = export_coco(store, "client")
     assert exported["fashionseg"]["label_mapping"]["rules"]["shoes"] == ["shoe", "shoe"]
     write_coco(exported, tmp_path / "a.json")
-    again = AnnotationStore(tmp_path / "t.db")
+    again = AnnotationStore(new_store())
     import_coco(again, tmp_path / "a.json", ccp_root / "photos", "client")
     assert dumps_coco(export_coco(again, "client")) == dumps_coco(exported)
 
 
 def test_save_conflict_between_two_annotators(tmp_path, ccp_store):
-    path = ccp_store.engine.url.database
+    path = ccp_store.url
     alice, bob = AnnotationStore(path), AnnotationStore(path)
     image = alice.images("ccp")[0]
     opened_at = image.revision
@@ -91,7 +92,7 @@ def _race(path, image_id, revision, author, results):
 
 
 def test_concurrent_saves_from_processes_exactly_one_wins(ccp_store):
-    path = ccp_store.engine.url.database
+    path = ccp_store.url
     image = ccp_store.images("ccp")[1]
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
@@ -106,7 +107,7 @@ def test_concurrent_saves_from_processes_exactly_one_wins(ccp_store):
 
 
 def test_process_killed_mid_save_leaves_previous_state(tmp_path, ccp_store):
-    path = ccp_store.engine.url.database
+    path = ccp_store.url
     image = ccp_store.images("ccp")[0]
     before = dumps_coco(export_coco(ccp_store, "ccp"))
     script = textwrap.dedent(f"""
@@ -188,8 +189,8 @@ def test_bad_saves_change_nothing(ccp_store):
     assert ccp_store.image(image.id).revision == 0
 
 
-def test_mapping_edit_and_remap(tmp_path, ccp_root, ccp_subset):
-    store = AnnotationStore(tmp_path / "s.db")
+def test_mapping_edit_and_remap(new_store, tmp_path, ccp_root, ccp_subset):
+    store = AnnotationStore(new_store())
     import_coco(store, ccp_subset / "client.json", ccp_root / "photos", "client")
     mapping = store.get_mapping("client").with_rule("shoes", ["shoe"]).with_rule("shorts", ["pants"])
     store.set_mapping("client", mapping, author="carol")
@@ -223,9 +224,9 @@ def tiny(tmp_path):
     return doc, folder
 
 
-def test_tiny_import_polygons_become_rle(tmp_path, tiny):
+def test_tiny_import_polygons_become_rle(new_store, tmp_path, tiny):
     doc, folder = tiny
-    store = AnnotationStore(tmp_path / "s.db")
+    store = AnnotationStore(new_store())
     import_coco(store, doc, folder, "tiny")
     out = export_coco(store, "tiny")
     assert all(isinstance(a["segmentation"]["counts"], str) for a in out["annotations"])
@@ -247,10 +248,10 @@ def test_tiny_import_polygons_become_rle(tmp_path, tiny):
         (lambda d: d["annotations"][1].update(segmentation=[[1, 2]]), "bad segmentation"),
     ],
 )
-def test_bad_coco_is_refused_whole(tmp_path, tiny, breakage, message):
+def test_bad_coco_is_refused_whole(new_store, tmp_path, tiny, breakage, message):
     doc, folder = tiny
     breakage(doc)
-    store = AnnotationStore(tmp_path / "s.db")
+    store = AnnotationStore(new_store())
     with pytest.raises(CocoFormatError, match=message):
         import_coco(store, doc, folder, "tiny")
     assert store.datasets() == []
@@ -259,9 +260,9 @@ def test_bad_coco_is_refused_whole(tmp_path, tiny, breakage, message):
             assert c.execute(select(table)).first() is None, table.name
 
 
-def test_broken_json_files(tmp_path, tiny):
+def test_broken_json_files(new_store, tmp_path, tiny):
     _, folder = tiny
-    store = AnnotationStore(tmp_path / "s.db")
+    store = AnnotationStore(new_store())
     (tmp_path / "broken.json").write_text('{"images": [')
     with pytest.raises(CocoFormatError, match="not valid JSON"):
         import_coco(store, tmp_path / "broken.json", folder, "x")
@@ -271,18 +272,18 @@ def test_broken_json_files(tmp_path, tiny):
     assert store.datasets() == []
 
 
-def test_duplicate_dataset_name_refused(tmp_path, tiny):
+def test_duplicate_dataset_name_refused(new_store, tmp_path, tiny):
     doc, folder = tiny
-    store = AnnotationStore(tmp_path / "s.db")
+    store = AnnotationStore(new_store())
     import_coco(store, doc, folder, "tiny")
     with pytest.raises(StoreError, match="exists already"):
         import_coco(store, doc, folder, "tiny")
 
 
-def test_store_cli_round_trip(tmp_path, tiny, run_cli):
+def test_store_cli_round_trip(new_store, tmp_path, tiny, run_cli):
     doc, folder = tiny
     write_coco(doc, tmp_path / "in.json")
-    db = tmp_path / "cli.db"
+    db = new_store()
     r = run_cli("store", "import", str(tmp_path / "in.json"), "--images", str(folder), "--name", "tiny", "--db", str(db), "--quiet")
     assert r.returncode == 0, r.stderr
     assert "tiny: 2 images, 0 reviewed" in run_cli("store", "list", "--db", str(db)).stdout
@@ -290,4 +291,4 @@ def test_store_cli_round_trip(tmp_path, tiny, run_cli):
     assert r.returncode == 0 and len(read_coco(tmp_path / "out.json")["annotations"]) == 2
     r = run_cli("store", "import", str(tmp_path / "in.json"), "--images", str(tmp_path / "nowhere"), "--name", "t2", "--db", str(db))
     assert r.returncode == 2 and "image folder" in r.stderr and "Traceback" not in r.stderr
-    assert os.path.getsize(db) > 0
+    assert AnnotationStore(db, create=False).datasets() == ["tiny"]

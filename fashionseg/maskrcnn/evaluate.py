@@ -89,6 +89,14 @@ def _predict_timed(segmenter: InstanceSegmenter, path: Path, predict_options: di
     return result, time.perf_counter() - start
 
 
+def _predictions(segmenter, images: list[dict], images_dir, predict_options: dict, predict_many):
+    """(result, seconds) of each image in order: here one by one, or from ``predict_many(images,
+    images_dir, predict_options)`` (Ray workers, :mod:`fashionseg.batch`)."""
+    if predict_many is not None:
+        return predict_many(images, images_dir, predict_options)
+    return (_predict_timed(segmenter, Path(images_dir) / im["file_name"], predict_options) for im in images)
+
+
 def _classification(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     emr, oa, jss = metrics.exact_match_ratio(y_true, y_pred), metrics.overall_accuracy(y_true, y_pred), metrics.jaccard_score(y_true, y_pred)
     return {"exact_match_ratio": emr, "overall_accuracy": oa, "jaccard": jss, "classification_score": metrics.classification_score(emr, oa, jss)}
@@ -107,7 +115,7 @@ def classification_by_min_confidence(records: list[dict], lowest: float, step: f
 
 
 def evaluate_test_set(segmenter: InstanceSegmenter, coco: dict, images_dir: str | Path, predict_options: dict | None = None,
-                      progress: bool = True) -> tuple[dict, dict, list[dict], list[dict]]:
+                      progress: bool = True, predict_many=None) -> tuple[dict, dict, list[dict], list[dict]]:
     """Returns (test metrics, per-class results, per-image records, COCO detections)."""
     predict_options = predict_options or {}
     if not coco["images"]:
@@ -117,8 +125,8 @@ def evaluate_test_set(segmenter: InstanceSegmenter, coco: dict, images_dir: str 
         per_image_anns.setdefault(ann["image_id"], []).append(ann)
     gts, preds, seconds, records, detections = [], [], [], [], []
     aps, f1s = [], []
-    for im in tqdm(coco["images"], desc="evaluating", unit="photo", disable=not progress):
-        result, elapsed = _predict_timed(segmenter, Path(images_dir) / im["file_name"], predict_options)
+    predictions = _predictions(segmenter, coco["images"], images_dir, predict_options, predict_many)
+    for im, (result, elapsed) in zip(tqdm(coco["images"], desc="evaluating", unit="photo", disable=not progress), predictions):
         seconds.append(elapsed)
         anns = per_image_anns.get(im["id"], [])
         shape = (im["height"], im["width"])
@@ -163,7 +171,7 @@ def evaluate_test_set(segmenter: InstanceSegmenter, coco: dict, images_dir: str 
 
 
 def evaluate_client_set(segmenter: InstanceSegmenter, client: dict, images_dir: str | Path, predict_options: dict | None = None,
-                        progress: bool = True) -> tuple[dict, np.ndarray]:
+                        progress: bool = True, predict_many=None) -> tuple[dict, np.ndarray]:
     """Classification metrics on photos with image-level labels; returns (metrics, per-class accuracy)."""
     predict_options = predict_options or {}
     labels: dict[int, set] = {im["id"]: set() for im in client["images"]}
@@ -173,8 +181,8 @@ def evaluate_client_set(segmenter: InstanceSegmenter, client: dict, images_dir: 
     if not labels:
         raise ValueError("the client set has no images")
     true_sets, predicted_sets = [], []
-    for im in tqdm(client["images"], desc="client set", unit="photo", disable=not progress):
-        result, _ = _predict_timed(segmenter, Path(images_dir) / im["file_name"], predict_options)
+    predictions = _predictions(segmenter, client["images"], images_dir, predict_options, predict_many)
+    for im, (result, _) in zip(tqdm(client["images"], desc="client set", unit="photo", disable=not progress), predictions):
         true_sets.append(sorted(labels[im["id"]]))
         predicted_sets.append(sorted({i.class_id for i in result.instances}))
     y_true = metrics.label_indicators(true_sets, NUM_CLASSES)
@@ -183,9 +191,10 @@ def evaluate_client_set(segmenter: InstanceSegmenter, client: dict, images_dir: 
 
 
 def evaluate_maskrcnn(segmenter: InstanceSegmenter, test: dict, images_dir: str | Path, client: dict | None = None,
-                      predict_options: dict | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
-    """All metrics of the evaluation contract; returns (METRICS.json content, COCO detections)."""
-    test_metrics, per_class, records, detections = evaluate_test_set(segmenter, test, images_dir, predict_options, progress)
+                      predict_options: dict | None = None, progress: bool = True, predict_many=None) -> tuple[dict, list[dict]]:
+    """All metrics of the evaluation contract; returns (METRICS.json content, COCO detections).
+    ``predict_many``: run the photos elsewhere (:func:`fashionseg.batch.ray_predictions`)."""
+    test_metrics, per_class, records, detections = evaluate_test_set(segmenter, test, images_dir, predict_options, progress, predict_many)
     out = {"test": test_metrics, "per_class": per_class}
     lowest = (predict_options or {}).get("min_confidence", segmenter.config.DETECTION_MIN_CONFIDENCE)
     test_metrics["classification_by_min_confidence"] = classification_by_min_confidence(records, lowest)
@@ -194,7 +203,7 @@ def evaluate_maskrcnn(segmenter: InstanceSegmenter, test: dict, images_dir: str 
     to = metrics.trade_off(test_metrics["classification_score"], segmentation, speed)
     out.update(classification_score_test=test_metrics["classification_score"], segmentation_score=segmentation, speed_score=speed, to=to)
     if client is not None:
-        client_metrics, client_accuracy = evaluate_client_set(segmenter, client, images_dir, predict_options, progress)
+        client_metrics, client_accuracy = evaluate_client_set(segmenter, client, images_dir, predict_options, progress, predict_many)
         out["client"] = client_metrics
         for k, name in enumerate(FASHIONSEG11.names):
             per_class[name]["client_accuracy"] = float(client_accuracy[k])

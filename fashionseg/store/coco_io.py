@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,9 +36,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_image_files(images: list[dict], image_dir: Path, progress: bool, max_pixels: int) -> tuple[dict, list[str]]:
+def _check_image_files(images: list[dict], image_dir: Path, progress: bool, max_pixels: int,
+                       on_progress: Callable[[int, int], None] | None = None) -> tuple[dict, list[str]]:
     hashes, problems = {}, []
-    for im in tqdm(images, desc="checking images", unit="image", disable=not progress):
+    for n, im in enumerate(tqdm(images, desc="checking images", unit="image", disable=not progress)):
+        if on_progress is not None:
+            on_progress(n, len(images))
         path = image_dir / im["file_name"]
         if not path.is_file():
             problems.append(f"image {im['id']}: file {path} not found")
@@ -83,12 +87,14 @@ def prepare_import(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     store: AnnotationStore | None = None,
     source: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> PreparedImport:
     """Check everything an import needs, writing nothing: the document (see
     :func:`fashionseg.coco.validate_coco`), and every image file (present, a
     readable image of at most ``max_pixels``, of the declared size). With
     ``store``, also that the data set name is free there. ``source`` names
     a document given as a dict in messages (an uploaded file's name).
+    ``on_progress(checked, total)`` is called before each image file is checked (the app's progress bar).
 
     Raises:
         InvalidCocoError: anything wrong in the document or the image folder; lists every problem.
@@ -112,7 +118,7 @@ def prepare_import(
     for ann in data["annotations"]:
         if ann.get("origin", origin) not in t.ORIGINS:
             problems.append(f"annotation {ann['id']}: origin {ann['origin']!r} is not one of {t.ORIGINS}")
-    hashes, file_problems = _check_image_files(data["images"], image_dir, progress, max_pixels)
+    hashes, file_problems = _check_image_files(data["images"], image_dir, progress, max_pixels, on_progress)
     problems += file_problems
     extension = data.get("fashionseg", {})
     mapping = extension.get("label_mapping", extension.get("mapping"))

@@ -1,4 +1,7 @@
-"""Tables of the annotation store, in SQLAlchemy Core (portable to a server database).
+"""Tables of the annotation store, in SQLAlchemy Core (SQLite and PostgreSQL).
+
+Alembic owns the schema: a change here goes with a new migration in
+``migrations/versions/`` (see :mod:`fashionseg.store.migrate`).
 
 ``history`` is append-only: the store inserts into it and never updates or
 deletes, so every change can be inspected and undone.
@@ -7,6 +10,7 @@ deletes, so every change can be inspected and undone.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -20,6 +24,10 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+# COCO ids go up to 2**63 - 1 (fashionseg.coco.MAX_ID). SQLite's INTEGER is 64-bit already, and
+# keeping it declared INTEGER there means old SQLite stores need no table rebuild (migration 0002).
+COCO_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 ORIGINS = ("ground_truth", "model", "annotator")
 
@@ -38,7 +46,7 @@ categories = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
-    Column("coco_id", Integer, nullable=False),
+    Column("coco_id", COCO_ID, nullable=False),
     Column("name", String(200), nullable=False),
     Column("supercategory", String(200), nullable=False, default=""),
     UniqueConstraint("dataset_id", "coco_id"),
@@ -50,7 +58,7 @@ images = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
-    Column("coco_id", Integer, nullable=False),
+    Column("coco_id", COCO_ID, nullable=False),
     Column("file_name", Text, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("width", Integer, nullable=False),
@@ -68,7 +76,7 @@ annotations = Table(
     Column("id", Integer, primary_key=True),
     Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
     Column("image_id", ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("coco_id", Integer, nullable=False),
+    Column("coco_id", COCO_ID, nullable=False),
     Column("category_id", ForeignKey("categories.id"), nullable=False),
     Column("rle_counts", Text, nullable=False),  # compressed COCO RLE; size is the image's
     Column("bbox", Text, nullable=False),  # JSON [x, y, w, h]
@@ -87,7 +95,7 @@ image_labels = Table(
     Column("id", Integer, primary_key=True),
     Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
     Column("image_id", ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("coco_id", Integer, nullable=False),
+    Column("coco_id", COCO_ID, nullable=False),
     Column("raw_label", String(200), nullable=False),
     Column("category_id", ForeignKey("categories.id"), nullable=True),  # null: dropped by the mapping
     Column("count", Integer, nullable=False, default=1),

@@ -28,18 +28,28 @@ import sqlalchemy.exc
 from sqlalchemy import create_engine, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from fashionseg.exceptions import ConflictError, StoreBusyError, StoreError, StoreNotFoundError
+from fashionseg.exceptions import (
+    ConflictError,
+    StoreBusyError,
+    StoreError,
+    StoreNotFoundError,
+    StoreSchemaError,
+    StoreUnreachableError,
+)
 from fashionseg.mapping import LabelMapping
 from fashionseg.masks import check_rle, decode_rle, encode_rle, rle_area, rle_bbox
+from fashionseg.store import migrate
 from fashionseg.store import schema as t
 
 __all__ = ["AnnotationRecord", "AnnotationStore", "ConflictError", "ImageLabel", "ImageRecord", "NewAnnotation",
-           "StoreBusyError", "StoreError", "StoreNotFoundError"]
+           "StoreBusyError", "StoreError", "StoreNotFoundError", "StoreSchemaError", "StoreUnreachableError"]
 
 # How long a writer waits for another writer's transaction before giving up. An import of
 # CCP's 804 photos holds the lock 0.5 s; a busy app with a few annotators, well under a second.
 DEFAULT_BUSY_TIMEOUT = 15.0
 _WRITE = "fashionseg_write"  # execution option: this connection's transactions write
+# Seconds to wait for a PostgreSQL server to answer before the store is called unreachable.
+CONNECT_TIMEOUT = 10
 
 
 def now() -> str:
@@ -119,6 +129,8 @@ def _locate(url_or_path: str | Path) -> tuple[str, Path | None]:
     if "://" not in text:
         path = Path(text).expanduser().resolve()
         return f"sqlite:///{path}", path
+    if text.startswith("postgres://"):  # the spelling Heroku and libpq tools use; SQLAlchemy knows only postgresql://
+        text = "postgresql://" + text[len("postgres://"):]
     try:
         url = make_url(text)
     except sqlalchemy.exc.ArgumentError as exc:
@@ -135,8 +147,15 @@ def _shown(url: str) -> str:
 
 
 def _engine(url: str, busy_timeout: float) -> Engine:
+    options = {}
+    if url.startswith("postgresql"):
+        # lock_timeout: a save waiting for another save of the same image gives up like SQLite's
+        # busy_timeout does; pre-ping: an app outlives server restarts without a failed request.
+        options = {"pool_pre_ping": True, "connect_args": {
+            "connect_timeout": CONNECT_TIMEOUT, "application_name": "fashionseg",
+            "options": f"-c lock_timeout={round(busy_timeout * 1000)}"}}
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, **options)
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
         raise StoreError(f"cannot use the database URL {_shown(url)} ({exc})") from None
     if engine.dialect.name == "sqlite":
@@ -170,6 +189,22 @@ def _database_problem(message: str) -> str:
     return next((text for key, text in known.items() if key in message), message)
 
 
+def _server_problem(exc: sqlalchemy.exc.DBAPIError) -> str | None:
+    """Why a PostgreSQL server cannot be used, said for a user; None when the error is no connection problem."""
+    code = getattr(exc.orig, "sqlstate", None) or ""
+    message = str(exc.orig).strip()
+    first = message.splitlines()[-1] if message else type(exc.orig).__name__
+    if code in ("28P01", "28000") or "password authentication failed" in message or "no password supplied" in message:
+        return "the server refused the user name or password"
+    if code == "3D000" or ("database" in message and "does not exist" in message):
+        return f"the server has no such database ({first}); create it first, e.g. 'createdb NAME' on the server"
+    lost = any(key in message.lower() for key in ("connection refused", "connection failed", "server closed the connection",
+                                                   "timeout expired", "could not translate host name", "no such file or directory"))
+    if code.startswith(("08", "57P")) or exc.connection_invalidated or lost:
+        return f"the server is not running or not reachable ({first})"
+    return None
+
+
 class AnnotationStore:
     """A COCO-shaped annotation database (SQLite file by default, any SQLAlchemy URL).
 
@@ -180,8 +215,10 @@ class AnnotationStore:
     before :class:`StoreBusyError`. Reads never wait for writes.
     """
 
-    def __init__(self, url_or_path: str | Path, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT):
+    def __init__(self, url_or_path: str | Path, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+                 check_schema: bool = True):
         url, path = _locate(url_or_path)
+        self.url = url  # with its password, to open the store again (another process, a worker)
         self.location = str(path) if path is not None else _shown(url)
         self.busy_timeout = busy_timeout
         if path is not None:
@@ -196,22 +233,31 @@ class AnnotationStore:
                     raise StoreError(f"cannot create the store {path} ({exc.strerror or exc})") from None
         self.engine = _engine(url, busy_timeout)
         self._writer = self.engine.execution_options(**{_WRITE: True})
-        self._open_schema(create)
+        # PostgreSQL readers get one snapshot for all their statements (an export, say), as SQLite's
+        # readers do; writers stay READ COMMITTED so a save racing another one for the same image
+        # re-reads its revision after the wait and fails with ConflictError (see _claim).
+        self._reader = self.engine.execution_options(isolation_level="REPEATABLE READ") if self.engine.dialect.name == "postgresql" else self.engine
+        self._open_schema(create, check_schema)
 
-    def _open_schema(self, create: bool) -> None:
+    def _open_schema(self, create: bool, check_schema: bool) -> None:
         with self.reading() as c:
             present = set(inspect(c).get_table_names())
+            revision = migrate.stored_revision(c)
         ours = set(t.metadata.tables)
-        if ours <= present:
+        if revision is not None or ours <= present:
+            if check_schema:
+                migrate.check_revision(revision, self.location)
             return
+        present.discard(migrate.VERSION_TABLE)
         if present and not present & ours:
             raise StoreError(f"{self.location} is a database, but not an annotation store (its tables: {', '.join(sorted(present)[:5])})")
         if not create:
             raise StoreNotFoundError(f"{self.location} holds no annotation store yet (a store is made by importing a data set into it)")
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             self._use_wal()
-        with self._database_errors():
-            t.metadata.create_all(self._writer)
+        with self.writing() as c:
+            t.metadata.create_all(c)
+            migrate.stamp_head(c)
 
     def _use_wal(self) -> None:
         """Put a new SQLite store in WAL mode (kept in the file): a reader sees the last commit and
@@ -227,7 +273,7 @@ class AnnotationStore:
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A read transaction: one consistent snapshot, taken without the write lock."""
-        with self._database_errors(), self.engine.connect() as c:
+        with self._database_errors(), self._reader.connect() as c:
             yield c
 
     @contextmanager
@@ -241,18 +287,24 @@ class AnnotationStore:
         """Database failures as :class:`StoreError` naming the store; the rest passes through."""
         try:
             yield
-        except sqlalchemy.exc.OperationalError as exc:
-            message = str(exc.orig)
-            if "locked" in message or "busy" in message:
-                raise StoreBusyError(
-                    f"{self.location} is busy: another process has held its write lock for over {self.busy_timeout:g} s "
-                    "(an import, or pre-annotation?); nothing was written, try again when it is done"
-                ) from exc
-            raise StoreError(f"{self.location}: {_database_problem(message)}") from exc
-        except sqlalchemy.exc.IntegrityError as exc:
-            raise StoreError(f"{self.location}: the change breaks a rule of the store ({exc.orig}); nothing was written") from exc
         except sqlalchemy.exc.DBAPIError as exc:
-            raise StoreError(f"{self.location}: {_database_problem(str(exc.orig))}") from exc
+            raise self._store_error(exc) from exc
+
+    def _store_error(self, exc: sqlalchemy.exc.DBAPIError) -> StoreError:
+        message = str(exc.orig)
+        if self.engine.dialect.name == "postgresql":
+            problem = _server_problem(exc)
+            if problem is not None:
+                return StoreUnreachableError(f"cannot reach the annotation store {self.location}: {problem}. Nothing was written")
+        if isinstance(exc, sqlalchemy.exc.OperationalError) and (
+                "locked" in message or "busy" in message or getattr(exc.orig, "sqlstate", None) == "55P03"):
+            return StoreBusyError(
+                f"{self.location} is busy: another process has held its write lock for over {self.busy_timeout:g} s "
+                "(an import, or pre-annotation?); nothing was written, try again when it is done"
+            )
+        if isinstance(exc, sqlalchemy.exc.IntegrityError):
+            return StoreError(f"{self.location}: the change breaks a rule of the store ({exc.orig}); nothing was written")
+        return StoreError(f"{self.location}: {_database_problem(message)}")
 
     # ---------------------------------------------------------------- reading
 
@@ -336,6 +388,12 @@ class AnnotationStore:
             done = c.scalar(select(func.count()).select_from(t.images).where(t.images.c.dataset_id == ds, t.images.c.reviewed.is_(True)))
         return int(done), int(total)
 
+    def annotated_image_ids(self, dataset: str) -> set[int]:
+        """Ids of the data set's images that have at least one annotation (one query, for batch work)."""
+        ds = self.dataset_id(dataset)
+        with self.reading() as c:
+            return set(c.scalars(select(t.annotations.c.image_id).where(t.annotations.c.dataset_id == ds).distinct()))
+
     def history(self, dataset: str, image_id: int | None = None) -> list[dict]:
         ds = self.dataset_id(dataset)
         query = select(t.history).where(t.history.c.dataset_id == ds)
@@ -363,13 +421,35 @@ class AnnotationStore:
         """
         _check_author(author)
         with self.writing() as c:
-            image = self._claim(c, image_id, expected_revision)
-            before = self._snapshot(c, image)
-            self._write_annotations(c, image, new, author)
-            c.execute(update(t.images).where(t.images.c.id == image.id).values(reviewed=reviewed))
-            after = self._snapshot(c, image)
-            self._record(c, image, "save_annotations", author, expected_revision + 1, before, after, keys=("annotations", "reviewed"))
+            self._save_annotations(c, image_id, new, expected_revision, author, reviewed)
         return expected_revision + 1
+
+    def save_many(self, saves: list[tuple[int, list[NewAnnotation], int]], *, author: str, reviewed: bool = False) -> list[int]:
+        """Several images' :meth:`save_annotations` in one transaction, for a batch writer; each
+        ``(image id, annotations, expected revision)`` is its own recorded change. Returns the ids of
+        images someone saved since their revision: those are left as they are, the rest are saved.
+
+        Raises:
+            StoreError: a bad annotation; then nothing of the batch is written.
+        """
+        _check_author(author)
+        conflicts = []
+        with self.writing() as c:
+            for image_id, new, expected_revision in saves:
+                try:
+                    self._save_annotations(c, image_id, new, expected_revision, author, reviewed)
+                except ConflictError:  # raised by _claim before it wrote anything for this image
+                    conflicts.append(image_id)
+        return conflicts
+
+    def _save_annotations(self, c: Connection, image_id: int, new: list[NewAnnotation], expected_revision: int, author: str,
+                          reviewed: bool) -> None:
+        image = self._claim(c, image_id, expected_revision)
+        before = self._snapshot(c, image)
+        self._write_annotations(c, image, new, author)
+        c.execute(update(t.images).where(t.images.c.id == image.id).values(reviewed=reviewed))
+        after = self._snapshot(c, image)
+        self._record(c, image, "save_annotations", author, expected_revision + 1, before, after, keys=("annotations", "reviewed"))
 
     def save_image_labels(self, image_id: int, labels: list[ImageLabel], *, expected_revision: int, author: str) -> int:
         """Replace an image's image-level labels; returns the new revision."""
