@@ -1,36 +1,22 @@
 """Annotate: import photos, review them (masks and client labels), pre-annotate, export. Widgets only:
-the work is in fashionseg.annotate (AnnotationSession, Draft), fashionseg.photo_import and the store."""
+the work is in fashionseg.app.annotation_session (AnnotationSession), fashionseg.annotation (Draft, pre-annotation, flags), fashionseg.store.photo_import and the store."""
 
 import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from fashionseg import settings
-from fashionseg.annotate import (
-    DROPPED,
-    AnnotationSession,
-    Draft,
-    LabelRow,
-    added_label_rows,
-    brush_colour,
-    canvas_background,
-    conflict_text,
-    flags,
-    instance_names,
-    label_rows,
-    preannotate,
-    reviewed_only,
-    rule_from_counts,
-    save_label_rows,
-    when,
-)
-from fashionseg.app_resources import instance_segmenter, model_or_error, show_error, store_or_stop, trained
-from fashionseg.canvas import CanvasDrawingError, CanvasFrame
-from fashionseg.coco import dumps_coco, file_name_problem
+from fashionseg.annotation.draft import Draft, instance_names
+from fashionseg.annotation.preannotation import preannotate
+from fashionseg.annotation.review import conflict_text, flags, reviewed_only, when
+from fashionseg.app.annotation_session import DROPPED, AnnotationSession, LabelRow, added_label_rows, brush_colour, canvas_background, label_rows, rule_from_counts, save_label_rows
+from fashionseg.app.resources import instance_segmenter, model_or_error, show_error, store_or_stop, trained
+from fashionseg.annotation.canvas import CanvasDrawingError, CanvasFrame
+from fashionseg.core.coco import dumps_coco, file_name_problem
 from fashionseg.exceptions import FashionSegError
-from fashionseg.images import ImageLoadError, load_image
-from fashionseg.mapping import load_mapping, mapping_table
-from fashionseg.photo_import import (
+from fashionseg.core.images import ImageLoadError, load_image
+from fashionseg.core.mapping import load_mapping, mapping_table
+from fashionseg.store.photo_import import (
     PHOTO_SUFFIXES,
     SAMPLES,
     import_coco_upload,
@@ -39,7 +25,7 @@ from fashionseg.photo_import import (
     import_uploads,
     sample_available,
 )
-from fashionseg.segment import escape_markdown
+from fashionseg.app.segment_view import escape_markdown
 from fashionseg.store import ConflictError, StoreError, export_coco
 
 TOOLS = {"Polygon": "polygon", "Rectangle": "rect", "Freehand": "freedraw"}

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from fashionseg.mapping import BUILTIN_MAPPINGS, load_mapping, mapping_table
-from fashionseg.vocabulary import BASE5, FASHIONSEG11, load_vocabulary
+from fashionseg.core.mapping import BUILTIN_MAPPINGS, load_mapping, mapping_table
+from fashionseg.core.vocabulary import BASE5, FASHIONSEG11, load_vocabulary
 
 st.title("Classes and label mappings")
 

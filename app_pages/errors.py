@@ -4,14 +4,16 @@ in a dialog with the whole photo, a way to it in Annotate, and a flag for a grou
 import pandas as pd
 import streamlit as st
 
-from fashionseg import errors, settings
-from fashionseg.annotate import flag_ground_truth, flags, locate_photo
-from fashionseg.app_resources import annotation_store, show_error
-from fashionseg.dashboard import default_record, run_ids
+from fashionseg import settings
+
+from fashionseg.app import error_browser as errors
+from fashionseg.annotation.review import flag_ground_truth, flags, locate_photo
+from fashionseg.app.resources import annotation_store, show_error
+from fashionseg.app.experiments_view import default_record, run_ids
 from fashionseg.exceptions import FashionSegError
-from fashionseg.experiments import list_records
-from fashionseg.segment import escape_markdown
-from fashionseg.vocabulary import FASHIONSEG11
+from fashionseg.evaluation.registry import list_records
+from fashionseg.app.segment_view import escape_markdown
+from fashionseg.core.vocabulary import FASHIONSEG11
 
 PAGE_SIZE = 12
 SORTS = {"score (highest first)": ("score", True), "score (lowest first)": ("score", False),

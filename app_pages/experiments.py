@@ -4,9 +4,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from fashionseg import dashboard
-from fashionseg.experiments import list_records, registry_dir
-from fashionseg.segment import escape_markdown
+from fashionseg.app import experiments_view as dashboard
+from fashionseg.evaluation.registry import list_records, registry_dir
+from fashionseg.app.segment_view import escape_markdown
 
 PERCENT = st.column_config.NumberColumn(format="%.3f")
 

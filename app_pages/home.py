@@ -3,8 +3,8 @@
 import streamlit as st
 
 from fashionseg import __version__, settings
-from fashionseg.app_resources import trained
-from fashionseg.vocabulary import FASHIONSEG11
+from fashionseg.app.resources import trained
+from fashionseg.core.vocabulary import FASHIONSEG11
 
 PAGES = [
     ("app_pages/segment.py", "Segment", ":material/photo_camera:",

@@ -9,7 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from fashionseg import settings
-from fashionseg.app_resources import (
+from fashionseg.app.resources import (
     garment_segmenter,
     instance_segmenter,
     maskrcnn_config,
@@ -20,8 +20,8 @@ from fashionseg.app_resources import (
     unet_settings,
 )
 from fashionseg.exceptions import FashionSegError
-from fashionseg.overlay import class_cell_style, draw_instances, legend_html
-from fashionseg.segment import (
+from fashionseg.core.overlay import class_cell_style, draw_instances, legend_html
+from fashionseg.app.segment_view import (
     THESIS_BUDGET_SECONDS,
     PhotoSource,
     TimingLog,
@@ -47,7 +47,7 @@ from fashionseg.segment import (
     select_instances,
     thresholds_text,
 )
-from fashionseg.vocabulary import FASHIONSEG11
+from fashionseg.core.vocabulary import FASHIONSEG11
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp"]
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ Both photos are made from one CCP photo (resized to 512 px on the long side, and
 scaled up to 12 MP). The page runs under Streamlit's AppTest: each figure is one
 page run after one control changed (the script, in-process, no browser). The same
 changes in headless Chromium, from the key press to the new overlay loaded, are
-``fashionseg bench app --only segment`` (fashionseg/bench_app.py).
+``fashionseg bench app --only segment`` (fashionseg/app/browser_bench.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fashionseg import settings  # noqa: E402
-from fashionseg.bench_app import make_photos  # noqa: E402
+from fashionseg.app.browser_bench import make_photos  # noqa: E402
 
 PAGE = ROOT / "app_pages" / "segment.py"
 
@@ -79,10 +79,10 @@ def bench_apptest(photo: Path, repeat: int) -> dict[str, list[float]]:
 
 def bench_package(photo: Path, repeat: int) -> dict[str, list[float]]:
     """The package calls one Mask R-CNN redraw makes (select, draw at display size), models warm."""
-    from fashionseg.app_resources import maskrcnn_config, trained
-    from fashionseg.maskrcnn.predictor import InstanceSegmenter
-    from fashionseg.overlay import draw_instances
-    from fashionseg.segment import PhotoSource, display_photo, overlay_items, run_instances, select_instances
+    from fashionseg.app.resources import maskrcnn_config, trained
+    from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.core.overlay import draw_instances
+    from fashionseg.app.segment_view import PhotoSource, display_photo, overlay_items, run_instances, select_instances
 
     path = trained("maskrcnn")
     segmenter = InstanceSegmenter.load(path)

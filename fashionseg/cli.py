@@ -64,7 +64,7 @@ def _count(minimum: int):
 
 def _class_cap(text: str) -> tuple[str, int]:
     """``CLASS=N``: at most N instances of one of the 11 classes."""
-    from fashionseg.vocabulary import FASHIONSEG11
+    from fashionseg.core.vocabulary import FASHIONSEG11
 
     name, equals, count = text.rpartition("=")
     if not equals or not name:
@@ -98,7 +98,7 @@ def _output_file(path: str) -> Path:
 def _check_photos(sources: list[str], decode: bool = False) -> None:
     """Each photo present and an image within the pixel limit: its header read, or with ``decode`` the whole
     photo (a truncated one then fails before the first result is written, not in the middle of the batch)."""
-    from fashionseg.images import load_image, read_image_size
+    from fashionseg.core.images import load_image, read_image_size
 
     check = load_image if decode else read_image_size
     for source in sources:
@@ -133,7 +133,7 @@ def _beside(base: Path, suffix: str) -> Path:
 
 
 def _mapping(path: str | None, default: str):
-    from fashionseg.mapping import load_mapping
+    from fashionseg.core.mapping import load_mapping
 
     return load_mapping(path or default)
 
@@ -192,7 +192,7 @@ def cmd_store_import(args) -> int:
 
 
 def cmd_store_export(args) -> int:
-    from fashionseg.coco import write_coco
+    from fashionseg.core.coco import write_coco
     from fashionseg.store import AnnotationStore, export_coco
 
     out = _output_file(args.out)
@@ -217,15 +217,15 @@ def cmd_store_list(args) -> int:
 def cmd_store_preannotate(args) -> int:
     from tqdm import tqdm
 
-    from fashionseg.annotate import preannotate
-    from fashionseg.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.annotation.preannotation import preannotate
+    from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
     from fashionseg.store import AnnotationStore
 
     store = AnnotationStore(args.db, create=False)
     store.dataset_id(args.name)  # an unknown name fails before the model loads
     folder = _model_folder("maskrcnn", args.weights, "Mask R-CNN")
     if args.ray or args.ray_address:
-        from fashionseg.batch import check_model, preannotate_ray, start_ray
+        from fashionseg.evaluation.ray_batch import check_model, preannotate_ray, start_ray
 
         check_model(folder)  # before a cluster starts
         start_ray(args.ray_address, args.ray_cpus)
@@ -274,7 +274,7 @@ def _ray_predictions(args, weights: Path):
     """The ``predict_many`` of a command given --ray or --ray-address, else None."""
     if not (args.ray or args.ray_address):
         return None
-    from fashionseg.batch import ray_predictions, start_ray
+    from fashionseg.evaluation.ray_batch import ray_predictions, start_ray
 
     predict_many = ray_predictions(weights)  # checks the folder before a cluster starts
     start_ray(args.ray_address, args.ray_cpus)
@@ -282,7 +282,7 @@ def _ray_predictions(args, weights: Path):
 
 
 def _garment_examples(args, split: str):
-    from fashionseg.unet.data import examples_from_coco, examples_from_cutouts
+    from fashionseg.models.unet.data import examples_from_coco, examples_from_cutouts
 
     if args.cutouts:
         return examples_from_cutouts(args.cutouts[0], args.cutouts[1], split=split)
@@ -292,10 +292,10 @@ def _garment_examples(args, split: str):
 
 
 def cmd_train_unet(args) -> int:
-    from fashionseg.settings import ModelNotTrainedError
-    from fashionseg.unet.model import UNetConfig
-    from fashionseg.unet.predictor import GarmentSegmenter
-    from fashionseg.unet.train import TrainSettings, export_unet, train_unet
+    from fashionseg.exceptions import ModelNotTrainedError
+    from fashionseg.models.unet.model import UNetConfig
+    from fashionseg.models.unet.predictor import GarmentSegmenter
+    from fashionseg.models.unet.train import TrainSettings, export_unet, train_unet
 
     encoder = args.encoder_weights
     if encoder is None:
@@ -325,9 +325,9 @@ def cmd_train_unet(args) -> int:
 
 
 def cmd_train_maskrcnn(args) -> int:
-    from fashionseg.maskrcnn.config import MaskRCNNConfig
-    from fashionseg.maskrcnn.data import examples_from_coco
-    from fashionseg.maskrcnn.train import TrainSettings, train_maskrcnn
+    from fashionseg.models.maskrcnn.config import MaskRCNNConfig
+    from fashionseg.models.maskrcnn.data import examples_from_coco
+    from fashionseg.models.maskrcnn.train import TrainSettings, train_maskrcnn
 
     weights = args.backbone_weights
     if weights is None and args.backbone == "mobilenet_v2":
@@ -346,7 +346,7 @@ def cmd_train_maskrcnn(args) -> int:
     state = train_maskrcnn(config, settings, train, val, args.run, progress=not args.quiet)
     print(f"{state['epoch']} epochs done; best validation loss {state['best_val_loss']:.4f} (epoch {state['best_epoch']})")
     if args.export:
-        from fashionseg.maskrcnn.export import export_run
+        from fashionseg.models.maskrcnn.export import export_run
 
         print(f"exported to {export_run(args.run, args.export)}")
     return 0
@@ -354,8 +354,9 @@ def cmd_train_maskrcnn(args) -> int:
 
 def _model_folder(kind: str, path: str | None, label: str) -> Path:
     """``--weights`` if given, else the default model of ``kind`` named in weights/defaults.json."""
-    from fashionseg.model_folder import check_model_folder
-    from fashionseg.settings import ModelNotTrainedError, default_weights
+    from fashionseg.models.model_folder import check_model_folder
+    from fashionseg.exceptions import ModelNotTrainedError
+    from fashionseg.settings import default_weights
 
     chosen = path or default_weights(kind)
     if chosen is None:
@@ -365,16 +366,16 @@ def _model_folder(kind: str, path: str | None, label: str) -> Path:
 
 
 def _unet_weights(path: str | None, runtime: str | None = None):
-    from fashionseg.unet.predictor import GarmentSegmenter
+    from fashionseg.models.unet.predictor import GarmentSegmenter
 
     folder = _model_folder("unet", path, "U-Net")
     return GarmentSegmenter.load(folder, runtime=runtime), folder
 
 
 def cmd_evaluate_unet(args) -> int:
-    from fashionseg.experiments import record_evaluation
-    from fashionseg.unet.data import examples_from_coco
-    from fashionseg.unet.evaluate import evaluate_unet
+    from fashionseg.evaluation.registry import record_evaluation
+    from fashionseg.models.unet.data import examples_from_coco
+    from fashionseg.models.unet.evaluate import evaluate_unet
 
     out = _output_file(args.out)
     examples = examples_from_coco(args.test, args.images, split=args.split)
@@ -412,7 +413,7 @@ def cmd_predict_unet(args) -> int:
 
 def cmd_bench_app(args) -> int:
     from fashionseg import settings
-    from fashionseg.bench_app import PARTS, run
+    from fashionseg.app.browser_bench import PARTS, run
 
     photo = Path(args.photo) if args.photo else settings.ccp_root() / "photos" / "0044.jpg"
     if not photo.is_file():
@@ -424,7 +425,7 @@ def cmd_bench_app(args) -> int:
 
 
 def cmd_bench_unet(args) -> int:
-    from fashionseg.benchmark import bench_unet
+    from fashionseg.evaluation.benchmark import bench_unet
 
     _check_photos(args.images)
     segmenter, weights = _unet_weights(args.weights, args.runtime)
@@ -434,7 +435,7 @@ def cmd_bench_unet(args) -> int:
 
 
 def _maskrcnn(path: str | None, runtime: str | None = None):
-    from fashionseg.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 
     folder = _model_folder("maskrcnn", path, "Mask R-CNN")
     return InstanceSegmenter.load(folder, runtime=runtime), folder
@@ -457,9 +458,9 @@ def _predict_options(args) -> dict:
 
 
 def cmd_evaluate_maskrcnn(args) -> int:
-    from fashionseg.coco import write_coco
-    from fashionseg.experiments import record_evaluation
-    from fashionseg.maskrcnn.evaluate import evaluate_maskrcnn, load_coco, select_first
+    from fashionseg.core.coco import write_coco
+    from fashionseg.evaluation.registry import record_evaluation
+    from fashionseg.models.maskrcnn.evaluate import evaluate_maskrcnn, load_coco, select_first
 
     out = _output_file(args.out)
     options = _predict_options(args)
@@ -503,10 +504,10 @@ def cmd_evaluate_maskrcnn(args) -> int:
 def cmd_predict_maskrcnn(args) -> int:
     from PIL import Image
 
-    from fashionseg.coco import write_coco
-    from fashionseg.images import load_image
-    from fashionseg.overlay import draw_instances
-    from fashionseg.vocabulary import FASHIONSEG11
+    from fashionseg.core.coco import write_coco
+    from fashionseg.core.images import load_image
+    from fashionseg.core.overlay import draw_instances
+    from fashionseg.core.vocabulary import FASHIONSEG11
 
     options = _predict_options(args)
     photos = _photo_outputs(args.images, _output_folder(args.out))
@@ -526,15 +527,15 @@ def cmd_predict_maskrcnn(args) -> int:
 
 
 def cmd_bench_store(args) -> int:
-    from fashionseg.batch import bench_store_writes
+    from fashionseg.evaluation.ray_batch import bench_store_writes
 
     print(bench_store_writes(args.db, images=args.images, batch=args.batch, instances=args.instances, repeat=args.repeat))
     return 0
 
 
 def cmd_bench_preannotation(args) -> int:
-    from fashionseg.batch import bench_preannotation, start_ray
-    from fashionseg.benchmark import default_photos
+    from fashionseg.evaluation.ray_batch import bench_preannotation, start_ray
+    from fashionseg.evaluation.benchmark import default_photos
 
     photos = [Path(p) for p in args.photos] if args.photos else default_photos(args.count)
     _check_photos([str(p) for p in photos])
@@ -547,8 +548,8 @@ def cmd_bench_preannotation(args) -> int:
 
 
 def cmd_bench_maskrcnn(args) -> int:
-    from fashionseg.benchmark import bench_maskrcnn
-    from fashionseg.settings import ModelNotTrainedError
+    from fashionseg.evaluation.benchmark import bench_maskrcnn
+    from fashionseg.exceptions import ModelNotTrainedError
 
     _check_photos(args.images)
     segmenters = {}
@@ -566,7 +567,7 @@ def cmd_bench_maskrcnn(args) -> int:
 
 
 def cmd_export_maskrcnn(args) -> int:
-    from fashionseg.maskrcnn.export import export_onnx, export_run
+    from fashionseg.models.maskrcnn.export import export_onnx, export_run
 
     if args.run:
         print(f"exported {export_run(args.run, args.weights, which=args.which, min_confidence=args.detection_min_confidence)}")
@@ -576,7 +577,7 @@ def cmd_export_maskrcnn(args) -> int:
 
 
 def cmd_export_unet(args) -> int:
-    from fashionseg.unet.predictor import export_onnx
+    from fashionseg.models.unet.predictor import export_onnx
 
     for path in export_onnx(_model_folder("unet", args.weights, "U-Net")):
         print(f"wrote {path}")
@@ -584,9 +585,9 @@ def cmd_export_unet(args) -> int:
 
 
 def cmd_thresholds_maskrcnn(args) -> int:
-    from fashionseg.maskrcnn.config import MaskRCNNConfig
-    from fashionseg.maskrcnn.evaluate import load_coco
-    from fashionseg.maskrcnn.thresholds import tune_class_thresholds
+    from fashionseg.models.maskrcnn.config import MaskRCNNConfig
+    from fashionseg.models.maskrcnn.evaluate import load_coco
+    from fashionseg.models.maskrcnn.thresholds import tune_class_thresholds
 
     segmenter, weights = _maskrcnn(args.weights, args.runtime)
     test = load_coco(args.test, args.split)
@@ -604,9 +605,9 @@ def cmd_thresholds_maskrcnn(args) -> int:
 
 
 def cmd_robustness(args) -> int:
-    from fashionseg.experiments import record_evaluation
-    from fashionseg.maskrcnn.evaluate import load_coco, select_first
-    from fashionseg.robustness import format_table, run_robustness, variants_named, write_result
+    from fashionseg.evaluation.registry import record_evaluation
+    from fashionseg.models.maskrcnn.evaluate import load_coco, select_first
+    from fashionseg.evaluation.robustness import format_table, run_robustness, variants_named, write_result
 
     variants = variants_named(args.variants)  # an unknown name fails before a model loads
     if (args.ray or args.ray_address) and args.kind != "maskrcnn":
@@ -640,7 +641,7 @@ def cmd_robustness(args) -> int:
 
 
 def cmd_vocab(args) -> int:
-    from fashionseg.vocabulary import load_vocabulary
+    from fashionseg.core.vocabulary import load_vocabulary
 
     for c in load_vocabulary(args.name).categories:
         print(f"{c.id:>3}  {c.name}" + (f"  ({c.supercategory})" if c.supercategory else ""))
@@ -648,7 +649,7 @@ def cmd_vocab(args) -> int:
 
 
 def cmd_mapping(args) -> int:
-    from fashionseg.mapping import load_mapping
+    from fashionseg.core.mapping import load_mapping
 
     mapping = load_mapping(args.name)
     width = max(len(k) for k in mapping.rules) if mapping.rules else 0
@@ -892,7 +893,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--split", choices=["train", "val"], help="only this split of --test (default: every image in it)")
     rb.add_argument("--weights", help="model folder (default: weights/defaults.json)")
     rb.add_argument("--runtime", choices=["keras", "onnx"], help="default: ONNX when exported, else Keras")
-    rb.add_argument("--variants", nargs="+", metavar="NAME", help="only these variants (default: all; see fashionseg.robustness)")
+    rb.add_argument("--variants", nargs="+", metavar="NAME", help="only these variants (default: all; see fashionseg.evaluation.robustness)")
     rb.add_argument("--seed", type=int, default=0, help="seed of the variants' random choices (default 0)")
     rb.add_argument("--min-area", type=int, default=100, help="drop instances left with fewer pixels in a variant (default 100)")
     rb.add_argument("--limit", type=int, help="only the first N test photos (a quick look, not a result)")

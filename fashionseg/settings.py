@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-from fashionseg.exceptions import ModelNotTrainedError  # noqa: F401 (importable from here, as before)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

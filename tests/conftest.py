@@ -71,9 +71,9 @@ def synthetic_store(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from fashionseg.masks import encode_rle
+    from fashionseg.core.masks import encode_rle
     from fashionseg.store import AnnotationStore, import_coco
-    from fashionseg.vocabulary import FASHIONSEG11
+    from fashionseg.core.vocabulary import FASHIONSEG11
 
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -4,9 +4,13 @@
 import numpy as np
 import pytest
 
-from fashionseg.annotate import Draft, LabelRow, label_rows, preannotate, review_queue, rule_from_counts, save_label_rows
-from fashionseg.canvas import CanvasFrame
-from fashionseg.maskrcnn.predictor import Instance, SegmentationResult
+from fashionseg.annotation.draft import Draft
+
+from fashionseg.annotation.preannotation import preannotate
+
+from fashionseg.app.annotation_session import LabelRow, label_rows, review_queue, rule_from_counts, save_label_rows
+from fashionseg.annotation.canvas import CanvasFrame
+from fashionseg.models.maskrcnn.predictor import Instance, SegmentationResult
 from fashionseg.store import AnnotationStore, ConflictError, StoreError, export_coco
 
 
@@ -19,7 +23,7 @@ class FakeSegmenter:
     def predict(self, source):
         self.calls += 1
         if self.fail_on and str(source).endswith(self.fail_on):
-            from fashionseg.images import ImageLoadError
+            from fashionseg.core.images import ImageLoadError
 
             raise ImageLoadError("not an image")
         mask = np.zeros((90, 60), bool)
@@ -146,7 +150,7 @@ def test_preannotate_cli_with_the_trained_model(ccp_root, ccp_subset, tmp_path, 
 
 
 def test_session_keeps_saved_images_in_reach_and_undoes_after_moving_on(synthetic_store):
-    from fashionseg.annotate import AnnotationSession
+    from fashionseg.app.annotation_session import AnnotationSession
 
     path, name = synthetic_store
     store = AnnotationStore(path)
@@ -170,7 +174,8 @@ def test_session_keeps_saved_images_in_reach_and_undoes_after_moving_on(syntheti
 
 
 def test_session_follows_other_saves_unless_edited_and_names_who_saved_when(synthetic_store):
-    from fashionseg.annotate import AnnotationSession, conflict_text, last_change
+    from fashionseg.annotation.review import conflict_text, last_change
+    from fashionseg.app.annotation_session import AnnotationSession
 
     path, name = synthetic_store
     store = AnnotationStore(path)
@@ -200,7 +205,7 @@ def test_session_follows_other_saves_unless_edited_and_names_who_saved_when(synt
 
 
 def test_accepting_an_unchanged_draft_reuses_the_stored_masks(synthetic_store, monkeypatch):
-    import fashionseg.annotate as annotate
+    import fashionseg.annotation.draft as annotate
 
     path, name = synthetic_store
     store = AnnotationStore(path)
@@ -214,7 +219,7 @@ def test_accepting_an_unchanged_draft_reuses_the_stored_masks(synthetic_store, m
 
 
 def test_flags_are_history_entries_that_change_nothing_else(synthetic_store):
-    from fashionseg.annotate import flag_ground_truth, flags, last_change
+    from fashionseg.annotation.review import flag_ground_truth, flags, last_change
     from fashionseg.exceptions import UsageError
 
     path, name = synthetic_store
@@ -257,7 +262,7 @@ def zipped(members: dict[str, bytes]) -> bytes:
 
 
 def test_uploaded_photos_and_zips_become_a_data_set(tmp_path, monkeypatch):
-    from fashionseg.photo_import import import_uploads
+    from fashionseg.store.photo_import import import_uploads
 
     monkeypatch.setenv("FASHIONSEG_UPLOADS", str(tmp_path / "uploads"))
     store = AnnotationStore(tmp_path / "s.db")
@@ -281,7 +286,7 @@ def test_uploaded_photos_and_zips_become_a_data_set(tmp_path, monkeypatch):
 ])
 def test_a_refused_upload_leaves_no_data_set_and_no_files(tmp_path, monkeypatch, upload, message):
     from fashionseg.exceptions import InvalidCocoError
-    from fashionseg.photo_import import import_uploads
+    from fashionseg.store.photo_import import import_uploads
 
     monkeypatch.setenv("FASHIONSEG_UPLOADS", str(tmp_path / "uploads"))
     store = AnnotationStore(tmp_path / "s.db")
@@ -292,7 +297,7 @@ def test_a_refused_upload_leaves_no_data_set_and_no_files(tmp_path, monkeypatch,
 
 
 def test_a_taken_name_is_refused_before_any_copying(tmp_path, monkeypatch, synthetic_store):
-    from fashionseg.photo_import import import_uploads
+    from fashionseg.store.photo_import import import_uploads
 
     monkeypatch.setenv("FASHIONSEG_UPLOADS", str(tmp_path / "uploads"))
     path, name = synthetic_store
@@ -302,7 +307,7 @@ def test_a_taken_name_is_refused_before_any_copying(tmp_path, monkeypatch, synth
 
 
 def test_a_zip_that_inflates_past_the_limit_is_refused(tmp_path, monkeypatch):
-    import fashionseg.photo_import as photo_import
+    import fashionseg.store.photo_import as photo_import
     from fashionseg.exceptions import InvalidCocoError
 
     monkeypatch.setenv("FASHIONSEG_UPLOADS", str(tmp_path / "uploads"))

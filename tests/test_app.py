@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from fashionseg import dashboard
+from fashionseg.app import experiments_view as dashboard
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,7 @@ def test_segment_page_says_plainly_when_no_model_is_trained(monkeypatch, tmp_pat
 
 
 def test_segment_page_runs_both_pipelines_on_a_folder_photo(ccp_root):
-    from fashionseg.app_resources import result_cache
+    from fashionseg.app.resources import result_cache
 
     result_cache().clear()  # shared by every session of the process: this one must run the models itself
     at = AppTest.from_file(str(ROOT / "app_pages" / "segment.py"), default_timeout=300).run()
@@ -196,7 +196,7 @@ def test_annotate_page_exports_reviewed_images_only_or_all(monkeypatch, tmp_path
     assert download.proto.label == "Download 1 images (reviewed)"
     at.sidebar.button(key="export-False").click().run()
     assert at.sidebar.get("download_button")[0].proto.label == "Download 4 images (all)"
-    from fashionseg.annotate import reviewed_only
+    from fashionseg.annotation.review import reviewed_only
     from fashionseg.store import AnnotationStore, export_coco
 
     document = reviewed_only(export_coco(AnnotationStore(path), name))
@@ -206,7 +206,7 @@ def test_annotate_page_exports_reviewed_images_only_or_all(monkeypatch, tmp_path
 
 
 def test_annotate_page_reports_a_conflict_with_who_and_when_and_keeps_the_edits(monkeypatch, tmp_path, synthetic_store):
-    from fashionseg.annotate import Draft
+    from fashionseg.annotation.draft import Draft
     from fashionseg.store import AnnotationStore
 
     path, name = synthetic_store
@@ -322,7 +322,7 @@ def test_experiments_page_keeps_same_named_runs_apart_and_labels_the_time_axis(t
     import json
     import shutil
 
-    from fashionseg.experiments import list_records
+    from fashionseg.evaluation.registry import list_records
 
     monkeypatch.setenv("FASHIONSEG_EXPERIMENTS", str(tmp_path))
     original = next(r for r in list_records("maskrcnn", registry=ROOT / "experiments") if "robust" in r["run"])
@@ -345,8 +345,8 @@ def test_experiments_page_keeps_same_named_runs_apart_and_labels_the_time_axis(t
 
 
 def test_errors_page_filters_sorts_and_opens_a_photo_in_a_dialog_to_flag(ccp_root, tmp_path, monkeypatch):
-    from fashionseg.annotate import flags
-    from fashionseg.photo_import import photos_document
+    from fashionseg.annotation.review import flags
+    from fashionseg.store.photo_import import photos_document
     from fashionseg.store import AnnotationStore, import_coco
 
     monkeypatch.setenv("FASHIONSEG_STORE", str(tmp_path / "store.db"))
@@ -386,7 +386,7 @@ def test_segment_page_refuses_a_file_that_is_not_a_photo(tmp_path):
 
 
 def test_experiments_page_compares_models_on_robustness_variants(tmp_path, monkeypatch):
-    from fashionseg.experiments import record_evaluation
+    from fashionseg.evaluation.registry import record_evaluation
 
     monkeypatch.setenv("FASHIONSEG_EXPERIMENTS", str(tmp_path))
     for run, waist, options in (("old model", 0.15, {}), ("old model", 0.2, {}), ("robust model", 0.5, {}),
@@ -411,7 +411,7 @@ def test_experiments_page_compares_models_on_robustness_variants(tmp_path, monke
 
 
 def test_errors_page_opens_the_photo_in_annotate(ccp_root, tmp_path, monkeypatch):
-    from fashionseg.photo_import import photos_document
+    from fashionseg.store.photo_import import photos_document
     from fashionseg.store import AnnotationStore, import_coco
 
     monkeypatch.setenv("FASHIONSEG_STORE", str(tmp_path / "store.db"))

@@ -1,6 +1,6 @@
 import numpy as np
 
-from fashionseg.augment import augment, thesis_augmentation
+from fashionseg.models.augment import augment, thesis_augmentation
 
 
 def test_masks_follow_the_flip_and_nothing_else():

@@ -1,4 +1,4 @@
-"""Batch work on a local Ray cluster (fashionseg.batch): the same results as the one-process path,
+"""Batch work on a local Ray cluster (fashionseg.evaluation.ray_batch): the same results as the one-process path,
 resumable, progress shown, one writer in batches. One cluster of 2 CPUs for the module; 5 photos."""
 
 import shutil
@@ -6,10 +6,10 @@ import shutil
 import pytest
 
 from fashionseg import settings
-from fashionseg.annotate import preannotate
-from fashionseg.coco import read_coco
-from fashionseg.maskrcnn.evaluate import evaluate_maskrcnn, select_first
-from fashionseg.maskrcnn.predictor import InstanceSegmenter
+from fashionseg.annotation.preannotation import preannotate
+from fashionseg.core.coco import read_coco
+from fashionseg.models.maskrcnn.evaluate import evaluate_maskrcnn, select_first
+from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 from fashionseg.store import AnnotationStore, export_coco, import_coco
 
 ray = pytest.importorskip("ray")
@@ -17,7 +17,7 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def cluster():
-    from fashionseg.batch import start_ray
+    from fashionseg.evaluation.ray_batch import start_ray
 
     start_ray(num_cpus=2)
     yield
@@ -50,7 +50,7 @@ def _annotations(store, name):
 
 
 def test_preannotate_on_ray_matches_one_process_and_resumes(cluster, weights, client_doc, ccp_root, new_store):
-    from fashionseg.batch import preannotate_ray
+    from fashionseg.evaluation.ray_batch import preannotate_ray
 
     one, many = AnnotationStore(new_store()), AnnotationStore(new_store())
     for store in (one, many):
@@ -70,7 +70,7 @@ def test_preannotate_on_ray_matches_one_process_and_resumes(cluster, weights, cl
 
 
 def test_preannotate_on_ray_reports_unreadable_photos(cluster, weights, client_doc, ccp_root, tmp_path):
-    from fashionseg.batch import preannotate_ray
+    from fashionseg.evaluation.ray_batch import preannotate_ray
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -86,7 +86,7 @@ def test_preannotate_on_ray_reports_unreadable_photos(cluster, weights, client_d
 
 
 def test_evaluate_on_ray_matches_one_process(cluster, weights, ccp_root, ccp_subset):
-    from fashionseg.batch import ray_predictions
+    from fashionseg.evaluation.ray_batch import ray_predictions
 
     test = select_first(read_coco(ccp_subset / "instances.json"), 4)
     client = first_photos(read_coco(ccp_subset / "client.json"), 3)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashionseg.masks import mask_bbox
+from fashionseg.core.masks import mask_bbox
 from fashionseg.store import AnnotationStore, import_coco
 
 ROOT = Path(__file__).resolve().parent.parent

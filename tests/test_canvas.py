@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fashionseg.canvas import ERASE_COLOUR, CanvasDrawingError, CanvasFrame, apply_drawing, rasterise
+from fashionseg.annotation.canvas import ERASE_COLOUR, CanvasDrawingError, CanvasFrame, apply_drawing, rasterise
 
 
 def box_of(mask):

@@ -13,10 +13,10 @@ from fashionseg.convert.ccp import (
     read_tags,
     split_touching_pair,
 )
-from fashionseg.mapping import load_mapping
-from fashionseg.masks import decode_rle
-from fashionseg.split import assign_split
-from fashionseg.vocabulary import CCP59, FASHIONSEG11
+from fashionseg.core.mapping import load_mapping
+from fashionseg.core.masks import decode_rle
+from fashionseg.core.split import assign_split
+from fashionseg.core.vocabulary import CCP59, FASHIONSEG11
 
 from conftest import annotated_ids
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from fashionseg.coco import CocoFormatError, read_coco
+from fashionseg.core.coco import CocoFormatError, read_coco
 from fashionseg.convert.fashionpedia import convert_fashionpedia
 from fashionseg.convert.imaterialist import IMaterialistFormatError, convert_imaterialist, decode_kaggle_rle, encode_kaggle_rle
-from fashionseg.masks import decode_rle, encode_rle
-from fashionseg.vocabulary import FASHIONSEG11, IMATERIALIST46
+from fashionseg.core.masks import decode_rle, encode_rle
+from fashionseg.core.vocabulary import FASHIONSEG11, IMATERIALIST46
 
 
 def test_kaggle_rle_is_one_indexed_column_major():

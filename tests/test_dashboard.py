@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from fashionseg import dashboard
-from fashionseg.experiments import list_records, record_evaluation
+from fashionseg.app import experiments_view as dashboard
+from fashionseg.evaluation.registry import list_records, record_evaluation
 
 
 def test_reference_scores_recomputed_from_tables_8_and_9_match_table_10():
@@ -68,8 +68,8 @@ def test_the_committed_evaluation_reproduces_its_recorded_tto():
 
 
 def test_per_class_precision_and_recall_agree_with_the_per_photo_results():
-    from fashionseg.experiments import list_records
-    from fashionseg.vocabulary import FASHIONSEG11
+    from fashionseg.evaluation.registry import list_records
+    from fashionseg.core.vocabulary import FASHIONSEG11
 
     record = next(r for r in list_records("maskrcnn") if r.get("data", {}).get("metrics_file"))
     per_image = dashboard.per_image_results(record)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionseg import errors
-from fashionseg.experiments import list_records
-from fashionseg.masks import encode_rle
+from fashionseg.app import error_browser as errors
+from fashionseg.evaluation.registry import list_records
+from fashionseg.core.masks import encode_rle
 
 
 @pytest.fixture()

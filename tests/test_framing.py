@@ -1,11 +1,11 @@
-"""Re-framing (fashionseg.framing) and the re-framing augmentation: masks stay on their garments' pixels."""
+"""Re-framing (fashionseg.core.framing) and the re-framing augmentation: masks stay on their garments' pixels."""
 
 import cv2
 import numpy as np
 import pytest
 
-from fashionseg import framing
-from fashionseg.augment import FramingAugmentation, FramingSettings
+from fashionseg.core import framing
+from fashionseg.models.augment import FramingAugmentation, FramingSettings
 
 # Each instance is painted in its own colour, exactly on its mask, on a grey photo: after any
 # geometric operation the pixels of an instance's colour and its transformed mask must coincide.

@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from fashionseg.cli import main
-from fashionseg.coco import read_coco, validate_coco, write_coco
+from fashionseg.core.coco import read_coco, validate_coco, write_coco
 from fashionseg.convert.ccp import read_ids_file
 from fashionseg.convert.fashionpedia import convert_fashionpedia
 from fashionseg.convert.imaterialist import convert_imaterialist, encode_kaggle_rle
@@ -44,11 +44,11 @@ from fashionseg.exceptions import (
     StoreNotFoundError,
     UsageError,
 )
-from fashionseg.images import load_image, read_image_size
-from fashionseg.mapping import load_mapping
-from fashionseg.masks import encode_rle
+from fashionseg.core.images import load_image, read_image_size
+from fashionseg.core.mapping import load_mapping
+from fashionseg.core.masks import encode_rle
 from fashionseg.store import AnnotationStore, NewAnnotation, import_coco
-from fashionseg.vocabulary import IMATERIALIST46
+from fashionseg.core.vocabulary import IMATERIALIST46
 
 # ---------------------------------------------------------------- helpers
 
@@ -337,13 +337,13 @@ def test_mapping_files(tmp_path, content, message):
 
 
 def maskrcnn_config() -> dict:
-    from fashionseg.maskrcnn.config import MaskRCNNConfig
+    from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 
     return json.loads(json.dumps(MaskRCNNConfig().to_dict()))
 
 
 def unet_config() -> dict:
-    from fashionseg.unet.model import UNetConfig
+    from fashionseg.models.unet.model import UNetConfig
 
     return json.loads(UNetConfig(architecture="classic", input_size=64, base_filters=4, depth=2).to_json())
 
@@ -378,10 +378,10 @@ def model_folder(tmp_path: Path, kind: str) -> Path:
 
 def load_model(kind: str, folder: Path, runtime: str | None = None):
     if kind == "maskrcnn":
-        from fashionseg.maskrcnn.predictor import InstanceSegmenter
+        from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 
         return InstanceSegmenter.load(folder, runtime=runtime)
-    from fashionseg.unet.predictor import GarmentSegmenter
+    from fashionseg.models.unet.predictor import GarmentSegmenter
 
     return GarmentSegmenter.load(folder, runtime=runtime)
 
@@ -613,12 +613,11 @@ def test_every_error_type_is_a_fashionseg_error():
     user_errors = [v for v in vars(exceptions).values() if isinstance(v, type) and issubclass(v, Exception) and v is not FashionSegError]
     assert len(user_errors) >= 15 and all(issubclass(e, FashionSegError) for e in user_errors)
     # the old names and bases still work
-    from fashionseg.coco import CocoFormatError
-    from fashionseg.settings import ModelNotTrainedError as OldModelNotTrainedError
+    from fashionseg.core.coco import CocoFormatError
     from fashionseg.store import ConflictError
 
     assert CocoFormatError is InvalidCocoError and issubclass(InvalidCocoError, ValueError)
-    assert OldModelNotTrainedError is ModelNotTrainedError and issubclass(ModelNotTrainedError, FileNotFoundError)
+    assert issubclass(ModelNotTrainedError, FileNotFoundError)
     assert issubclass(ConflictError, RuntimeError) and issubclass(UsageError, ValueError)
 
 
@@ -653,8 +652,8 @@ def test_validation_leaves_good_documents_alone():
 @pytest.mark.parametrize("options", [{"min_confidence": math.nan}, {"max_instances": 0}, {"max_per_class": {"hat": 1}},
                                      {"max_per_class": {"shoe": -1}}])
 def test_predictor_options_are_refused_before_the_model_runs(options):
-    from fashionseg.maskrcnn.config import MaskRCNNConfig
-    from fashionseg.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.models.maskrcnn.config import MaskRCNNConfig
+    from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 
     segmenter = InstanceSegmenter(lambda batch: pytest.fail("the model ran"), MaskRCNNConfig())
     with pytest.raises(UsageError):
@@ -662,8 +661,8 @@ def test_predictor_options_are_refused_before_the_model_runs(options):
 
 
 def test_unet_threshold_nan_is_refused_before_the_model_runs():
-    from fashionseg.unet.model import UNetConfig
-    from fashionseg.unet.predictor import GarmentSegmenter
+    from fashionseg.models.unet.model import UNetConfig
+    from fashionseg.models.unet.predictor import GarmentSegmenter
 
     segmenter = GarmentSegmenter(lambda batch: pytest.fail("the model ran"), UNetConfig())
     with pytest.raises(UsageError, match="threshold"):
@@ -682,7 +681,7 @@ APP = Path(__file__).resolve().parent.parent
     (json.dumps({**good_doc(), "images": [{"id": 1, "file_name": "../outside.png", "height": 6, "width": 8}]}).encode(), "leads out"),
 ])
 def test_an_uploaded_coco_file_gets_the_imports_checks(store_with_data, photos, content, message):
-    from fashionseg.annotate import import_upload
+    from fashionseg.app.annotation_session import import_upload
 
     before = dump(store_with_data)
     with pytest.raises(InvalidCocoError, match=message):
@@ -727,7 +726,7 @@ def test_predict_decodes_every_photo_before_the_first_result(cli_dir, capsys, mo
 
 def test_preannotate_never_reads_outside_the_images_folder(store_with_data):
     """A store filled before imports refused such names: pre-annotation skips the image and says why."""
-    from fashionseg.annotate import preannotate
+    from fashionseg.annotation.preannotation import preannotate
 
     with sqlite3.connect(store_with_data) as c:
         c.execute("UPDATE images SET file_name = '../outside.png' WHERE coco_id = 2")

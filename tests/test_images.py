@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionseg.images import ImageLoadError, LetterboxWindow, letterbox, load_image
+from fashionseg.core.images import ImageLoadError, LetterboxWindow, letterbox, load_image
 
 
 def encode(im: Image.Image, fmt: str, **kwargs) -> bytes:

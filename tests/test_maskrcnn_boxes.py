@@ -1,8 +1,8 @@
 import numpy as np
 
-from fashionseg.maskrcnn.anchors import level_anchors, pyramid_anchors
-from fashionseg.maskrcnn.boxes import box_iou, clip_boxes, decode_deltas, encode_deltas
-from fashionseg.maskrcnn.config import MaskRCNNConfig
+from fashionseg.models.maskrcnn.anchors import level_anchors, pyramid_anchors
+from fashionseg.models.maskrcnn.boxes import box_iou, clip_boxes, decode_deltas, encode_deltas
+from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 
 
 def test_level_anchors_are_centred_and_keep_their_area():

@@ -1,6 +1,6 @@
 import pytest
 
-from fashionseg.maskrcnn.config import MaskRCNNConfig
+from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 
 
 def test_defaults_follow_the_thesis_and_the_spec():

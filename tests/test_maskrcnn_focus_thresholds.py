@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from fashionseg.maskrcnn.config import MaskRCNNConfig
-from fashionseg.maskrcnn.focus import focus_window
-from fashionseg.maskrcnn.postprocess import select_detections
-from fashionseg.maskrcnn.predictor import InstanceSegmenter
-from fashionseg.maskrcnn.thresholds import choose_class_thresholds
+from fashionseg.models.maskrcnn.config import MaskRCNNConfig
+from fashionseg.models.maskrcnn.focus import focus_window
+from fashionseg.models.maskrcnn.postprocess import select_detections
+from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
+from fashionseg.models.maskrcnn.thresholds import choose_class_thresholds
 
 
 class ScriptedRuntime:
@@ -96,8 +96,8 @@ def test_chosen_thresholds_raise_the_classification_score_and_leave_rare_classes
 
 
 def test_unet_focus_reruns_the_model_on_a_crop_around_a_small_person():
-    from fashionseg.unet.model import UNetConfig
-    from fashionseg.unet.predictor import GarmentSegmenter, garment_window
+    from fashionseg.models.unet.model import UNetConfig
+    from fashionseg.models.unet.predictor import GarmentSegmenter, garment_window
 
     calls = []
 

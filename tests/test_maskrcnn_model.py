@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionseg.maskrcnn.anchors import pyramid_anchors
-from fashionseg.maskrcnn.config import MaskRCNNConfig
-from fashionseg.maskrcnn.nms import fast_nms_keep
-from fashionseg.maskrcnn.postprocess import paste_mask, select_detections
-from fashionseg.maskrcnn.targets import DetectionTargetLayer, numpy_iou, rpn_targets
-from fashionseg.masks import encode_rle
+from fashionseg.models.maskrcnn.anchors import pyramid_anchors
+from fashionseg.models.maskrcnn.config import MaskRCNNConfig
+from fashionseg.models.maskrcnn.nms import fast_nms_keep
+from fashionseg.models.maskrcnn.postprocess import paste_mask, select_detections
+from fashionseg.models.maskrcnn.targets import DetectionTargetLayer, numpy_iou, rpn_targets
+from fashionseg.core.masks import encode_rle
 
-MASKRCNN_SOURCES = sorted((Path(__file__).resolve().parent.parent / "fashionseg" / "maskrcnn").glob("*.py"))
+MASKRCNN_SOURCES = sorted((Path(__file__).resolve().parent.parent / "fashionseg" / "models" / "maskrcnn").glob("*.py"))
 # Everything but the graph-building parts may use TensorFlow; the model must not.
 MODEL_SOURCES = [p for p in MASKRCNN_SOURCES if p.name not in ("export.py",)]
 
@@ -69,7 +69,7 @@ def test_rpn_targets_sample_positives_near_the_boxes():
     iou = numpy_iou(anchors, gt)
     assert (iou[negatives].max(axis=1) < 0.3).all()
     assert set(iou.argmax(axis=0)) <= set(positives)  # every box has its best anchor
-    from fashionseg.maskrcnn.boxes import decode_deltas
+    from fashionseg.models.maskrcnn.boxes import decode_deltas
 
     decoded = np.asarray(decode_deltas(anchors[positives], deltas[positives], config.RPN_BBOX_STD_DEV))
     assert np.allclose(decoded, gt[iou[positives].argmax(axis=1)], atol=1e-3)
@@ -136,7 +136,7 @@ def write_synthetic_set(folder: Path, count: int = 4) -> tuple[Path, Path]:
         for cid, m in ((4, pants), (8, shoe)):
             annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": cid, "segmentation": encode_rle(m),
                                 "area": int(m.sum()), "bbox": [0, 0, 1, 1], "iscrowd": 0})
-    from fashionseg.vocabulary import FASHIONSEG11
+    from fashionseg.core.vocabulary import FASHIONSEG11
 
     path = folder / "instances.json"
     path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": FASHIONSEG11.coco_categories()}))
@@ -144,11 +144,11 @@ def write_synthetic_set(folder: Path, count: int = 4) -> tuple[Path, Path]:
 
 
 def test_train_resume_export_predict_and_evaluate(tmp_path):
-    from fashionseg.maskrcnn.data import examples_from_coco
-    from fashionseg.maskrcnn.evaluate import evaluate_maskrcnn, load_coco
-    from fashionseg.maskrcnn.export import export_run
-    from fashionseg.maskrcnn.predictor import InstanceSegmenter
-    from fashionseg.maskrcnn.train import TrainSettings, train_maskrcnn
+    from fashionseg.models.maskrcnn.data import examples_from_coco
+    from fashionseg.models.maskrcnn.evaluate import evaluate_maskrcnn, load_coco
+    from fashionseg.models.maskrcnn.export import export_run
+    from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.models.maskrcnn.train import TrainSettings, train_maskrcnn
 
     instances, photos = write_synthetic_set(tmp_path)
     config = tiny_config()
@@ -172,7 +172,7 @@ def test_train_resume_export_predict_and_evaluate(tmp_path):
     for inst in result.instances:
         assert inst.mask.shape == (160, 120) and 0 <= inst.box[0] <= inst.box[2] <= 120
     # Gray, alpha and tiny photos work; corrupt ones fail with a clear error.
-    from fashionseg.images import ImageLoadError
+    from fashionseg.core.images import ImageLoadError
 
     gray = tmp_path / "gray.png"
     Image.fromarray(np.full((90, 70), 100, np.uint8)).save(gray)
@@ -184,13 +184,13 @@ def test_train_resume_export_predict_and_evaluate(tmp_path):
         segmenter.predict(b"\xff\xd8\xff\xe0 truncated jpeg")
 
     # The ONNX export gives the same detections, and becomes the default runtime.
-    from fashionseg.maskrcnn.export import export_onnx
+    from fashionseg.models.maskrcnn.export import export_onnx
 
     export_onnx(weights)
     onnx = InstanceSegmenter.load(weights)
     assert onnx.runtime_name == "onnx"
     image = np.asarray(Image.open(photos / "0001.jpg"), dtype="float32")
-    from fashionseg.images import letterbox
+    from fashionseg.core.images import letterbox
 
     batch = letterbox(image.astype(np.uint8), 128)[0][None].astype("float32")
     a, b = segmenter.runtime(batch), onnx.runtime(batch)
@@ -219,15 +219,15 @@ class PerfectRuntime:
 
 def test_evaluation_scores_a_perfect_model_as_perfect(tmp_path):
     """Real post-processing, pasting and metrics on a runtime that returns the truth: every score is 1."""
-    from fashionseg.maskrcnn.evaluate import evaluate_maskrcnn, load_coco
-    from fashionseg.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.models.maskrcnn.evaluate import evaluate_maskrcnn, load_coco
+    from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 
     instances, photos = write_synthetic_set(tmp_path, count=1)
     coco = load_coco(instances)
     config = MaskRCNNConfig()  # 512 px: the 160 x 120 photo is scaled by 3.2 and padded 64 px left and right
     boxes, masks = [], []
     for ann in coco["annotations"]:
-        from fashionseg.masks import decode_rle
+        from fashionseg.core.masks import decode_rle
 
         m = decode_rle(ann["segmentation"])
         rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
@@ -246,8 +246,8 @@ def test_evaluation_scores_a_perfect_model_as_perfect(tmp_path):
 
 
 def test_confusions_are_told_apart_from_misses():
-    from fashionseg.maskrcnn.evaluate import image_errors
-    from fashionseg.metrics import Instances, match_instances
+    from fashionseg.models.maskrcnn.evaluate import image_errors
+    from fashionseg.core.metrics import Instances, match_instances
 
     a = np.zeros((3, 10, 10), bool)
     a[0, :5] = True  # shirt
@@ -263,8 +263,8 @@ def test_confusions_are_told_apart_from_misses():
 JAX_SCRIPT = """
 import numpy as np, keras
 from tests.test_maskrcnn_model import tiny_config
-from fashionseg.maskrcnn.model import LOSS_NAMES, MaskRCNNNetworks
-from fashionseg.maskrcnn.train import make_optimizer, passthrough_loss, TrainSettings
+from fashionseg.models.maskrcnn.model import LOSS_NAMES, MaskRCNNNetworks
+from fashionseg.models.maskrcnn.train import make_optimizer, passthrough_loss, TrainSettings
 assert keras.backend.backend() == "jax"
 config = tiny_config()
 nets = MaskRCNNNetworks(config)
@@ -293,8 +293,8 @@ def test_one_training_step_and_inference_on_jax():
 
 
 def test_config_carrying_layers_round_trip():
-    from fashionseg.maskrcnn.detection import DetectionLayer
-    from fashionseg.maskrcnn.rpn import ProposalLayer
+    from fashionseg.models.maskrcnn.detection import DetectionLayer
+    from fashionseg.models.maskrcnn.rpn import ProposalLayer
 
     config = tiny_config()
     for layer in (DetectionLayer(config), ProposalLayer(config, training_mode=True), DetectionTargetLayer(config, seed=3)):
@@ -305,8 +305,8 @@ def test_config_carrying_layers_round_trip():
 @pytest.mark.parametrize("backbone", ["resnet50"])
 def test_resnet_backbones_build_and_run(backbone, tmp_path):
     """ResNets start from random weights or a weights file (no pretrained ResNet exists here)."""
-    from fashionseg.maskrcnn.backbone import build_backbone
-    from fashionseg.maskrcnn.model import MaskRCNNNetworks
+    from fashionseg.models.maskrcnn.backbone import build_backbone
+    from fashionseg.models.maskrcnn.model import MaskRCNNNetworks
 
     config = tiny_config(BACKBONE=backbone)
     nets = MaskRCNNNetworks(config)
@@ -321,8 +321,8 @@ def test_segment_page_helpers(tmp_path):
     import io
     import zipfile
 
-    from fashionseg.maskrcnn.predictor import Instance, SegmentationResult
-    from fashionseg.segment import instance_rows, masks_zip, on_checkerboard, predictions_coco
+    from fashionseg.models.maskrcnn.predictor import Instance, SegmentationResult
+    from fashionseg.app.segment_view import instance_rows, masks_zip, on_checkerboard, predictions_coco
 
     mask = np.zeros((20, 10), bool)
     mask[2:6, 3:8] = True
@@ -339,14 +339,14 @@ def test_segment_page_helpers(tmp_path):
 
 
 def test_user_text_is_shown_as_text():
-    from fashionseg.segment import escape_markdown
+    from fashionseg.app.segment_view import escape_markdown
 
     assert escape_markdown("<b>x</b> **y**.jpg") == "\\<b\\>x\\</b\\> \\*\\*y\\*\\*\\.jpg"
 
 
 def test_a_run_begun_before_new_inference_settings_still_resumes(tmp_path):
-    from fashionseg.maskrcnn.data import InstanceExample
-    from fashionseg.maskrcnn.train import TrainSettings, train_maskrcnn
+    from fashionseg.models.maskrcnn.data import InstanceExample
+    from fashionseg.models.maskrcnn.train import TrainSettings, train_maskrcnn
 
     config = MaskRCNNConfig()
     older = config.to_dict()
@@ -366,8 +366,8 @@ def test_a_run_begun_before_new_inference_settings_still_resumes(tmp_path):
 def test_augmented_batches_depend_only_on_seed_epoch_and_index(tmp_path):
     """Loader workers are forked copies of the batches object and ask for batches in any order:
     a batch must come out the same whatever was drawn before it, and differ from epoch to epoch."""
-    from fashionseg.augment import FramingSettings
-    from fashionseg.maskrcnn.data import MaskRCNNBatches, examples_from_coco, prepare_all
+    from fashionseg.models.augment import FramingSettings
+    from fashionseg.models.maskrcnn.data import MaskRCNNBatches, examples_from_coco, prepare_all
 
     instances, photos = write_synthetic_set(tmp_path, count=4)
     config = tiny_config()

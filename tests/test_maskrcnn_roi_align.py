@@ -1,6 +1,6 @@
 import numpy as np
 
-from fashionseg.maskrcnn.roi_align import pyramid_level, pyramid_roi_align, roi_align
+from fashionseg.models.maskrcnn.roi_align import pyramid_level, pyramid_roi_align, roi_align
 
 
 def reference_roi_align(features, boxes, stride, size, ratio):

@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 from fashionseg import settings
-from fashionseg.images import ImageLoadError
-from fashionseg.maskrcnn.data import examples_from_coco
-from fashionseg.maskrcnn.predictor import InstanceSegmenter
-from fashionseg.masks import decode_rle
-from fashionseg.metrics import Instances, average_precision_50
+from fashionseg.core.images import ImageLoadError
+from fashionseg.models.maskrcnn.data import examples_from_coco
+from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
+from fashionseg.core.masks import decode_rle
+from fashionseg.core.metrics import Instances, average_precision_50
 
 WEIGHTS = settings.default_weights("maskrcnn")
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from fashionseg.masks import encode_rle
-from fashionseg.metrics import (
+from fashionseg.core.masks import encode_rle
+from fashionseg.core.metrics import (
     Instances,
     average_precision_50,
     classification_score,

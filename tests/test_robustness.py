@@ -1,4 +1,4 @@
-"""Robustness variants (fashionseg.robustness): exact masks, determinism, the min-area rule, end to end."""
+"""Robustness variants (fashionseg.evaluation.robustness): exact masks, determinism, the min-area rule, end to end."""
 
 import json
 import os
@@ -8,11 +8,13 @@ import pytest
 from PIL import Image
 from scipy.ndimage import binary_dilation, binary_erosion
 
-from fashionseg import robustness, settings
-from fashionseg.coco import read_coco
-from fashionseg.images import load_image
-from fashionseg.masks import decode_rle, encode_rle
-from fashionseg.vocabulary import FASHIONSEG11
+from fashionseg import settings
+
+from fashionseg.evaluation import robustness
+from fashionseg.core.coco import read_coco
+from fashionseg.core.images import load_image
+from fashionseg.core.masks import decode_rle, encode_rle
+from fashionseg.core.vocabulary import FASHIONSEG11
 
 COLOURS = {4: (230, 20, 20), 3: (20, 230, 20), 8: (20, 20, 230)}  # pants, jacket, shoe
 GEOMETRIC = ("original", "waist_up", "lower_body", "wide_0.3", "wide_0.5", "wide_0.8", "square_0.5", "group", "rotate_10")
@@ -142,10 +144,10 @@ def test_unknown_variant_is_refused():
 
 
 def test_tiny_robustness_run_with_the_trained_unet(ccp_subset, ccp_root, tmp_path):
-    from fashionseg.maskrcnn.evaluate import load_coco
-    from fashionseg.unet.data import examples_from_coco
-    from fashionseg.unet.evaluate import evaluate_unet
-    from fashionseg.unet.predictor import GarmentSegmenter
+    from fashionseg.models.maskrcnn.evaluate import load_coco
+    from fashionseg.models.unet.data import examples_from_coco
+    from fashionseg.models.unet.evaluate import evaluate_unet
+    from fashionseg.models.unet.predictor import GarmentSegmenter
 
     segmenter = GarmentSegmenter.load(settings.default_weights("unet"))
     coco = load_coco(ccp_subset / "garment.json")

@@ -18,10 +18,10 @@ import streamlit
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from fashionseg.app_resources import maskrcnn_config, result_cache, trained
-from fashionseg.maskrcnn.config import MaskRCNNConfig
-from fashionseg.overlay import draw_instances, place_labels
-from fashionseg.segment import (
+from fashionseg.app.resources import maskrcnn_config, result_cache, trained
+from fashionseg.models.maskrcnn.config import MaskRCNNConfig
+from fashionseg.core.overlay import draw_instances, place_labels
+from fashionseg.app.segment_view import (
     SAMPLE_PHOTOS,
     Detection,
     InstanceDetections,
@@ -87,8 +87,8 @@ def metric_labels(at) -> list[str]:
 @pytest.fixture()
 def model_calls(monkeypatch):
     """Every photo each model's ``predict`` is given (warm-ups, on blank squares, left out), by pipeline."""
-    from fashionseg.maskrcnn.predictor import InstanceSegmenter
-    from fashionseg.unet.predictor import GarmentSegmenter
+    from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.models.unet.predictor import GarmentSegmenter
 
     calls = {"Mask R-CNN": [], "U-Net": []}
     for pipeline, cls in (("Mask R-CNN", InstanceSegmenter), ("U-Net", GarmentSegmenter)):
@@ -246,7 +246,7 @@ def test_the_default_confidence_means_the_models_own_per_class_thresholds():
 
 
 def test_filtering_kept_detections_gives_what_the_predictor_gives(ccp_root):
-    from fashionseg.maskrcnn.predictor import InstanceSegmenter
+    from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 
     path = trained("maskrcnn")
     segmenter = InstanceSegmenter.load(path)
@@ -262,7 +262,7 @@ def test_filtering_kept_detections_gives_what_the_predictor_gives(ccp_root):
 
 
 def test_a_12_mp_photo_is_drawn_at_display_size_and_downloaded_at_full_size(ccp_root):
-    from fashionseg.unet.predictor import GarmentSegmenter
+    from fashionseg.models.unet.predictor import GarmentSegmenter
 
     image = Image.open(ccp_root / "photos" / "0044.jpg").resize((2832, 4240))
     buffer = io.BytesIO()

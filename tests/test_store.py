@@ -15,9 +15,9 @@ from PIL import Image
 from pycocotools.coco import COCO
 from sqlalchemy import select
 
-from fashionseg.coco import CocoFormatError, dumps_coco, read_coco, write_coco
-from fashionseg.mapping import load_mapping
-from fashionseg.masks import decode_rle, encode_rle
+from fashionseg.core.coco import CocoFormatError, dumps_coco, read_coco, write_coco
+from fashionseg.core.mapping import load_mapping
+from fashionseg.core.masks import decode_rle, encode_rle
 from fashionseg.store import AnnotationStore, ConflictError, ImageLabel, NewAnnotation, StoreError, export_coco, import_coco
 from fashionseg.store import schema
 

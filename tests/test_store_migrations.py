@@ -10,7 +10,7 @@ from PIL import Image
 from sqlalchemy import create_engine, select, text
 
 import store_schema_0001
-from fashionseg.masks import encode_rle
+from fashionseg.core.masks import encode_rle
 from fashionseg.store import AnnotationStore, ImageLabel, NewAnnotation, export_coco, import_coco
 from fashionseg.store import migrate, schema
 from fashionseg.store.store import StoreSchemaError

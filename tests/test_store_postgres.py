@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fashionseg.annotate import Draft
+from fashionseg.annotation.draft import Draft
 from fashionseg.store import AnnotationStore, export_coco, import_coco
 from fashionseg.store.store import StoreBusyError, StoreUnreachableError
 from test_app import ROOT, button, plain

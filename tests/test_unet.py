@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionseg.images import ImageLoadError
-from fashionseg.metrics import dice
-from fashionseg.unet.data import GarmentBatches, examples_from_coco, examples_from_cutouts, focus_image, resize_up
-from fashionseg.unet.losses import bce_dice_loss, dice_coefficient
-from fashionseg.unet.model import IMAGENET_MEAN, InputNormalization, UNetConfig, build_unet
-from fashionseg.unet.predictor import GarmentSegmenter, ModelNotTrainedError, export_onnx
-from fashionseg.unet.threshold import choose_threshold, dice_per_threshold
-from fashionseg.unet.train import TrainSettings, export_unet, train_unet
+from fashionseg.core.images import ImageLoadError
+from fashionseg.core.metrics import dice
+from fashionseg.models.unet.data import GarmentBatches, examples_from_coco, examples_from_cutouts, focus_image, resize_up
+from fashionseg.models.unet.losses import bce_dice_loss, dice_coefficient
+from fashionseg.models.unet.model import IMAGENET_MEAN, InputNormalization, UNetConfig, build_unet
+from fashionseg.models.unet.predictor import GarmentSegmenter, ModelNotTrainedError, export_onnx
+from fashionseg.models.unet.threshold import choose_threshold, dice_per_threshold
+from fashionseg.models.unet.train import TrainSettings, export_unet, train_unet
 
-UNET_SOURCES = sorted((Path(__file__).resolve().parent.parent / "fashionseg" / "unet").glob("*.py"))
+UNET_SOURCES = sorted((Path(__file__).resolve().parent.parent / "fashionseg" / "models" / "unet").glob("*.py"))
 
 
 def test_models_use_keras_only():

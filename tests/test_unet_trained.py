@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 from fashionseg import settings
-from fashionseg.metrics import dice
-from fashionseg.unet.data import examples_from_coco
-from fashionseg.unet.predictor import GarmentSegmenter
+from fashionseg.exceptions import ModelNotTrainedError
+from fashionseg.core.metrics import dice
+from fashionseg.models.unet.data import examples_from_coco
+from fashionseg.models.unet.predictor import GarmentSegmenter
 
 WEIGHTS = settings.default_weights("unet")
 
@@ -41,7 +42,7 @@ def test_cutouts_of_validation_photos_match_ccp_masks(segmenter, ccp_subset, ccp
 
 
 def test_bad_photos_get_clear_errors(segmenter):
-    from fashionseg.images import ImageLoadError
+    from fashionseg.core.images import ImageLoadError
 
     with pytest.raises(ImageLoadError, match="not an image"):
         segmenter.predict(b"this is not a photo")
@@ -101,5 +102,5 @@ def test_onnx_export_is_the_default_and_agrees_with_keras(folder, ccp_root, tmp_
     for name in ("config.json", "model.weights.h5"):
         (bare / name).write_bytes((WEIGHTS / name).read_bytes())
     assert GarmentSegmenter.load(bare).runtime_name == "keras"
-    with pytest.raises(settings.ModelNotTrainedError, match="fashionseg export unet"):
+    with pytest.raises(ModelNotTrainedError, match="fashionseg export unet"):
         GarmentSegmenter.load(bare, runtime="onnx")

@@ -1,8 +1,8 @@
 
 import pytest
 
-from fashionseg.mapping import LabelMapping, MappingError, load_mapping, mapping_table
-from fashionseg.vocabulary import BASE5, CCP59, FASHIONSEG11, IMATERIALIST46
+from fashionseg.core.mapping import LabelMapping, MappingError, load_mapping, mapping_table
+from fashionseg.core.vocabulary import BASE5, CCP59, FASHIONSEG11, IMATERIALIST46
 
 
 def test_vocabularies_match_the_thesis_and_ccp():

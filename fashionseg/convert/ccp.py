@@ -42,13 +42,13 @@ from scipy.io.matlab import MatReadError
 from scipy import ndimage
 from tqdm import tqdm
 
-from fashionseg.coco import write_coco
+from fashionseg.core.coco import write_coco
 from fashionseg.exceptions import CCPFormatError, ImageLoadError
-from fashionseg.images import read_image_size
-from fashionseg.mapping import LabelMapping, load_mapping
-from fashionseg.masks import encode_rle, mask_bbox
-from fashionseg.split import DEFAULT_SALT, DEFAULT_VAL_FRACTION, assign_split
-from fashionseg.vocabulary import CCP59, FASHIONSEG11
+from fashionseg.core.images import read_image_size
+from fashionseg.core.mapping import LabelMapping, load_mapping
+from fashionseg.core.masks import encode_rle, mask_bbox
+from fashionseg.core.split import DEFAULT_SALT, DEFAULT_VAL_FRACTION, assign_split
+from fashionseg.core.vocabulary import CCP59, FASHIONSEG11
 
 DEFAULT_MIN_AREA = 100
 COUNTABLE_CLASSES = ("shoe", "bag, wallet")

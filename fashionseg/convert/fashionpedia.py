@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from fashionseg.coco import read_coco, validate_coco, write_coco
-from fashionseg.mapping import LabelMapping, load_mapping
-from fashionseg.masks import rle_area, rle_bbox
-from fashionseg.split import DEFAULT_SALT, DEFAULT_VAL_FRACTION, assign_split
-from fashionseg.vocabulary import FASHIONSEG11
+from fashionseg.core.coco import read_coco, validate_coco, write_coco
+from fashionseg.core.mapping import LabelMapping, load_mapping
+from fashionseg.core.masks import rle_area, rle_bbox
+from fashionseg.core.split import DEFAULT_SALT, DEFAULT_VAL_FRACTION, assign_split
+from fashionseg.core.vocabulary import FASHIONSEG11
 
 
 def convert_fashionpedia(

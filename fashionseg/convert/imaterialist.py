@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fashionseg.coco import file_name_problem, write_coco
+from fashionseg.core.coco import file_name_problem, write_coco
 from fashionseg.exceptions import IMaterialistFormatError
-from fashionseg.mapping import LabelMapping, load_mapping
-from fashionseg.images import DEFAULT_MAX_PIXELS
-from fashionseg.masks import encode_rle, mask_bbox
-from fashionseg.split import DEFAULT_SALT, DEFAULT_VAL_FRACTION, assign_split
-from fashionseg.vocabulary import FASHIONSEG11
+from fashionseg.core.mapping import LabelMapping, load_mapping
+from fashionseg.core.images import DEFAULT_MAX_PIXELS
+from fashionseg.core.masks import encode_rle, mask_bbox
+from fashionseg.core.split import DEFAULT_SALT, DEFAULT_VAL_FRACTION, assign_split
+from fashionseg.core.vocabulary import FASHIONSEG11
 
 REQUIRED_COLUMNS = ("ImageId", "EncodedPixels", "Height", "Width", "ClassId")
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from sqlalchemy import insert, select
 from tqdm import tqdm
 
-from fashionseg.coco import read_coco, validate_coco
+from fashionseg.core.coco import read_coco, validate_coco
 from fashionseg.exceptions import ImageLoadError, InvalidCocoError, MappingError, StoreError
-from fashionseg.images import DEFAULT_MAX_PIXELS, read_image_size
-from fashionseg.mapping import LabelMapping
-from fashionseg.masks import rle_area, rle_bbox
+from fashionseg.core.images import DEFAULT_MAX_PIXELS, read_image_size
+from fashionseg.core.mapping import LabelMapping
+from fashionseg.core.masks import rle_area, rle_bbox
 from fashionseg.store import schema as t
 from fashionseg.store.store import AnnotationStore, now
 
@@ -90,7 +90,7 @@ def prepare_import(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> PreparedImport:
     """Check everything an import needs, writing nothing: the document (see
-    :func:`fashionseg.coco.validate_coco`), and every image file (present, a
+    :func:`fashionseg.core.coco.validate_coco`), and every image file (present, a
     readable image of at most ``max_pixels``, of the declared size). With
     ``store``, also that the data set name is free there. ``source`` names
     a document given as a dict in messages (an uploaded file's name).

@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# COCO ids go up to 2**63 - 1 (fashionseg.coco.MAX_ID). SQLite's INTEGER is 64-bit already, and
+# COCO ids go up to 2**63 - 1 (fashionseg.core.coco.MAX_ID). SQLite's INTEGER is 64-bit already, and
 # keeping it declared INTEGER there means old SQLite stores need no table rebuild (migration 0002).
 COCO_ID = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -36,8 +36,8 @@ from fashionseg.exceptions import (
     StoreSchemaError,
     StoreUnreachableError,
 )
-from fashionseg.mapping import LabelMapping
-from fashionseg.masks import check_rle, decode_rle, encode_rle, rle_area, rle_bbox
+from fashionseg.core.mapping import LabelMapping
+from fashionseg.core.masks import check_rle, decode_rle, encode_rle, rle_area, rle_bbox
 from fashionseg.store import migrate
 from fashionseg.store import schema as t
 

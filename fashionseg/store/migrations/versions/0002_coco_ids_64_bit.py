@@ -1,6 +1,6 @@
 """COCO ids are 64-bit on every database.
 
-Imports accept ids up to 2**63 - 1 (``fashionseg.coco.MAX_ID``), which
+Imports accept ids up to 2**63 - 1 (``fashionseg.core.coco.MAX_ID``), which
 SQLite's INTEGER holds; PostgreSQL's INTEGER stops at 2**31 - 1, so a client
 archive with large photo ids failed there. On SQLite nothing changes: its
 integers are 64-bit whatever the declared type, and rebuilding its tables

@@ -1,0 +1,156 @@
+"""U-Net models for the garment cutout (keras layers and ``keras.ops`` only, so the same
+code trains on JAX and runs on TensorFlow).
+
+- ``classic``: the report's final U-Net (its "final model", after the Carvana
+  solution it cites): encoder blocks of 2 x conv-BN-ReLU and 2x2 max-pooling with
+  filters doubling, a 2 x conv-BN-ReLU bottleneck, decoder blocks of 2x upsampling,
+  concatenation with the skip and 3 x conv-BN-ReLU, and a 1x1 sigmoid.
+- ``mobilenet_v2``: an ImageNet MobileNetV2 encoder (Keras' own architecture)
+  with the skips the weights README names, and a light decoder of the same block
+  shape (upsample, concatenate, conv-BN-ReLU).
+
+Both take raw RGB in [0, 255] and normalise inside the model (``InputNormalization``),
+so every caller feeds the same thing and the normalisation is saved with the model.
+
+Example:
+    >>> model = build_unet(UNetConfig(architecture="classic", input_size=64, base_filters=4, depth=3))
+    >>> model.output_shape
+    (None, 64, 64, 1)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from fashionseg.models.layers import InputNormalization, headless_application
+
+ARCHITECTURES = ("classic", "mobilenet_v2")
+# torchvision's ImageNet statistics, which the shared MobileNetV2 weights were trained with.
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+# Keras' own ImageNet MobileNetV2 expects [-1, 1].
+KERAS_MOBILENET_MEAN = (127.5, 127.5, 127.5)
+KERAS_MOBILENET_STD = (127.5, 127.5, 127.5)
+MOBILENET_SKIPS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu")
+
+
+@dataclass
+class UNetConfig:
+    """Everything needed to rebuild a U-Net and use it; saved as ``config.json`` with the weights."""
+
+    architecture: str = "mobilenet_v2"
+    input_size: int = 384
+    # classic only
+    base_filters: int = 32
+    depth: int = 5
+    # mobilenet_v2 only: a weights file, "imagenet" (Keras' download) or None (random)
+    encoder_weights: str | None = None
+    decoder_filters: tuple[int, ...] = (192, 96, 48, 32, 16)
+    # matterport's TRAIN_BN: False keeps the encoder's BatchNorm in inference mode with its
+    # pretrained statistics; with batches of 8 (and Keras' momentum 0.999) training them
+    # leaves moving averages that lag the weights, and validation collapses.
+    train_encoder_bn: bool = False
+    # per-channel RGB mean and std on the 0-255 scale
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    threshold: float = 0.5
+    double_pass_dilation: int = 0  # >0: the model expects focus images (second pass), dilation in px
+    # A second look at a person who fills little of the photo: the same model on a crop around
+    # the first mask (fashionseg.models.maskrcnn.focus.focus_window), as the detector does.
+    focus: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, not {self.architecture!r}")
+        if not 32 <= self.input_size <= 1024 or self.input_size % 32:
+            raise ValueError(f"input_size must be a multiple of 32 from 32 to 1024, not {self.input_size}")
+        if self.architecture == "classic" and self.input_size % (2**self.depth):
+            raise ValueError(f"input_size {self.input_size} is not divisible by 2**depth = {2**self.depth}")
+        self.decoder_filters = tuple(self.decoder_filters)
+        self.mean, self.std = tuple(self.mean), tuple(self.std)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> UNetConfig:
+        return cls(**json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> UNetConfig:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+# Keras' default 0.99 leaves the moving variance at 0.99^n of its initial 1.0 after n
+# steps; decoder activations here have variances of 1e-2 to 1e-4, so inference-mode
+# output stays wrong for ~14 epochs. 0.9 (PyTorch's default) converges within one.
+BN_MOMENTUM = 0.9
+
+
+def conv_bn_relu(x, filters: int, name: str, separable: bool = False):
+    conv = layers.SeparableConv2D if separable else layers.Conv2D
+    x = conv(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def decoder_block(x, skip, filters: int, convs: int, name: str, separable: bool = False):
+    x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_up")(x)
+    if skip is not None:
+        x = layers.Concatenate(name=f"{name}_concat")([x, skip])
+    for i in range(convs):
+        x = conv_bn_relu(x, filters, f"{name}_{i}", separable)
+    return x
+
+
+def build_classic(config: UNetConfig) -> keras.Model:
+    inputs = keras.Input((config.input_size, config.input_size, 3), name="image")
+    x = InputNormalization(config.mean, config.std, name="normalize")(inputs)
+    skips = []
+    for level in range(config.depth):
+        filters = config.base_filters * 2**level
+        x = conv_bn_relu(x, filters, f"down{level}_a")
+        x = conv_bn_relu(x, filters, f"down{level}_b")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
+    bottleneck = config.base_filters * 2**config.depth
+    x = conv_bn_relu(x, bottleneck, "center_a")
+    x = conv_bn_relu(x, bottleneck, "center_b")
+    for level in reversed(range(config.depth)):
+        x = decoder_block(x, skips[level], config.base_filters * 2**level, 3, f"up{level}")
+    outputs = layers.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
+    return keras.Model(inputs, outputs, name="unet_classic")
+
+
+def mobilenet_v2_encoder(config: UNetConfig) -> keras.Model:
+    """MobileNetV2 (width 1.0) without its top, with ImageNet weights if configured."""
+    return headless_application("MobileNetV2", (config.input_size, config.input_size, 3), config.encoder_weights, role="encoder")
+
+
+def build_mobilenet_v2(config: UNetConfig) -> keras.Model:
+    inputs = keras.Input((config.input_size, config.input_size, 3), name="image")
+    x = InputNormalization(config.mean, config.std, name="normalize")(inputs)
+    backbone = mobilenet_v2_encoder(config)
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = config.train_encoder_bn
+    taps = keras.Model(backbone.input, [backbone.get_layer(n).output for n in MOBILENET_SKIPS] + [backbone.get_layer("out_relu").output], name="encoder")
+    *skips, x = taps(x)
+    skips = [None] + skips  # the full-resolution level has no skip
+    for level, filters in zip(reversed(range(len(skips))), config.decoder_filters):
+        x = decoder_block(x, skips[level], filters, 2, f"up{level}", separable=level > 0)
+    outputs = layers.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
+    return keras.Model(inputs, outputs, name="unet_mobilenet_v2")
+
+
+def build_unet(config: UNetConfig) -> keras.Model:
+    return build_classic(config) if config.architecture == "classic" else build_mobilenet_v2(config)

@@ -1,0 +1,178 @@
+"""Garment cutout inference: photo -> probability map, mask and RGBA cutout at full resolution.
+
+Example:
+    >>> from fashionseg.models.unet.predictor import GarmentSegmenter
+    >>> segmenter = GarmentSegmenter.load("weights/unet_mobilenet_v2_320")  # doctest: +SKIP
+    >>> result = segmenter.predict("photo.jpg")  # doctest: +SKIP
+    >>> result.cutout.shape, result.timings  # doctest: +SKIP
+    ((825, 550, 4), {'decode': 0.004, 'preprocess': 0.001, 'model': 0.041, 'postprocess': 0.006})
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from fashionseg.core.images import load_image
+from fashionseg.exceptions import ModelNotTrainedError, UsageError
+from fashionseg.models.model_folder import load_keras_weights, read_config
+from fashionseg.models.maskrcnn.focus import focus_window
+from fashionseg.models.runtime import ONNX_FILE, OnnxModel, choose_runtime, export_keras
+from fashionseg.models.unet.data import focus_image, resize_down, resize_up
+from fashionseg.models.unet.model import UNetConfig, build_unet
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+SECOND_PASS_DIR = "second_pass"
+
+
+@dataclass
+class CutoutResult:
+    probability: np.ndarray  # (H, W) float32 in [0, 1], at the photo's resolution
+    mask: np.ndarray  # (H, W) bool
+    cutout: np.ndarray  # (H, W, 4) uint8 RGBA: the photo, transparent outside the mask
+    threshold: float
+    timings: dict[str, float]  # seconds per stage
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(self.timings.values()))
+
+
+def cutout_rgba(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.dstack([image, (mask * 255).astype(np.uint8)])
+
+
+class GarmentSegmenter:
+    """A trained U-Net (and optionally its second-pass model) ready for inference.
+
+    ``run`` maps a (1, S, S, 3) float32 batch to the (S, S) garment probability;
+    it is the Keras model or, where ``model.onnx`` was exported, ONNX Runtime.
+    """
+
+    def __init__(self, run, config: UNetConfig, second_pass: GarmentSegmenter | None = None, runtime_name: str = "keras"):
+        self.run, self.config, self.second_pass, self.runtime_name = run, config, second_pass, runtime_name
+
+    @classmethod
+    def from_keras(cls, model, config: UNetConfig, second_pass: GarmentSegmenter | None = None) -> GarmentSegmenter:
+        return cls(lambda batch: np.asarray(model.predict_on_batch(batch))[0, :, :, 0], config, second_pass, "keras")
+
+    @classmethod
+    def load(cls, path: str | Path, runtime: str | None = None) -> GarmentSegmenter:
+        """Load ``path`` (``config.json`` + ``model.weights.h5``, optionally ``model.onnx``, and ``second_pass/``).
+
+        ``runtime``: "keras", "onnx", or None for ONNX where exported.
+        """
+        path = Path(path)
+        if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+            raise ModelNotTrainedError(f"no trained U-Net in {path} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
+        runtime = choose_runtime(path, runtime, f"fashionseg export unet --weights {path}")
+        config = read_config(path / CONFIG_FILE, UNetConfig, lambda settings: UNetConfig(**settings), "U-Net")
+        second = cls.load(path / SECOND_PASS_DIR, runtime) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
+        if runtime == "onnx":
+            session = OnnxModel(path / ONNX_FILE, (1, config.input_size, config.input_size, 3))
+            return cls(lambda batch: next(iter(session(batch).values()))[0, :, :, 0], config, second, "onnx")
+        model = build_unet(replace(config, encoder_weights=None))  # the trained weights replace ImageNet's
+        load_keras_weights(model.load_weights, path / WEIGHTS_FILE)
+        return cls.from_keras(model, config, second)
+
+    def warm_up(self) -> None:
+        """One prediction on a blank photo, so the first real one is not slowed by graph building."""
+        self.predict(np.zeros((self.config.input_size, self.config.input_size, 3), np.uint8))
+
+    def probability(self, image: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
+        """The garment probability of every pixel of an RGB photo, at its resolution.
+
+        With ``timings``, adds the seconds spent in "preprocess", "model" and
+        "postprocess" (the resize back up) to it.
+        """
+        timings = {} if timings is None else timings
+        start = time.perf_counter()
+        x = resize_down(image, self.config.input_size)[None].astype(np.float32)
+        timings["preprocess"] = timings.get("preprocess", 0.0) + time.perf_counter() - start
+        start = time.perf_counter()
+        square = self.run(x)
+        timings["model"] = timings.get("model", 0.0) + time.perf_counter() - start
+        start = time.perf_counter()
+        probability = resize_up(square, *image.shape[:2])
+        timings["postprocess"] = timings.get("postprocess", 0.0) + time.perf_counter() - start
+        return probability
+
+    def predict(self, source, threshold: float | None = None, double_pass: bool = False,
+                focus: bool | None = None) -> CutoutResult:
+        """Segment a photo (path, bytes, file or RGB array) into a cutout, timing each stage.
+
+        ``focus`` (default: the config's): when the garments found fill a small
+        part of the photo, run the model again on a crop around them (timed as
+        "focus"), so a small person is seen at the model's full input size.
+        """
+        if threshold is not None and not 0 <= threshold <= 1:  # NaN fails both comparisons
+            raise UsageError(f"threshold must be from 0 to 1, not {threshold!r}")
+        if double_pass and self.second_pass is None:
+            raise ModelNotTrainedError("this model has no second-pass model (train one with --second-pass-of)")
+        timings = {}
+        start = time.perf_counter()
+        image = source if isinstance(source, np.ndarray) else load_image(source)
+        timings["decode"] = time.perf_counter() - start
+
+        probability = self.probability(image, timings)
+        start = time.perf_counter()
+        used = self.config.threshold if threshold is None else threshold
+        mask = probability >= used
+        timings["postprocess"] += time.perf_counter() - start
+
+        if self.config.focus if focus is None else focus:
+            start = time.perf_counter()
+            window = garment_window(mask)
+            if window is not None:
+                x0, y0, x1, y1 = window
+                probability = probability.copy()
+                probability[y0:y1, x0:x1] = self.probability(image[y0:y1, x0:x1])
+                mask = probability >= used
+                timings["focus"] = time.perf_counter() - start
+
+        if double_pass:
+            start = time.perf_counter()
+            focused = focus_image(image, mask, self.second_pass.config.double_pass_dilation)
+            probability = self.second_pass.probability(focused)
+            used = self.second_pass.config.threshold
+            mask = probability >= used
+            timings["second pass"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        cutout = cutout_rgba(image, mask)
+        timings["postprocess"] += time.perf_counter() - start
+        return CutoutResult(probability, mask, cutout, used, timings)
+
+
+def garment_window(mask: np.ndarray, trim: float = 0.005) -> tuple[int, int, int, int] | None:
+    """The crop worth a focus pass around a garment mask, or None (see :func:`fashionseg.models.maskrcnn.focus.focus_window`).
+
+    The region spans the garment pixels' coordinates from the ``trim`` to the
+    ``1 - trim`` quantile, so a few stray pixels far away do not stretch it.
+    """
+    rows, cols = np.nonzero(mask)
+    if len(rows) == 0:
+        return None
+    y0, y1 = np.quantile(rows, [trim, 1 - trim])
+    x0, x1 = np.quantile(cols, [trim, 1 - trim])
+    return focus_window(np.array([[x0, y0, x1 + 1, y1 + 1]]), np.ones(1), *mask.shape)
+
+
+def export_onnx(path: str | Path) -> list[Path]:
+    """Write ``model.onnx`` beside the weights of ``path`` (and of its second pass); returns the files."""
+    path = Path(path)
+    written = []
+    for folder in (path, path / SECOND_PASS_DIR):
+        if not (folder / CONFIG_FILE).is_file():
+            continue
+        config = UNetConfig.load(folder / CONFIG_FILE)
+        model = build_unet(replace(config, encoder_weights=None))
+        model.load_weights(str(folder / WEIGHTS_FILE))
+        written.append(export_keras(model, (config.input_size, config.input_size, 3), folder / ONNX_FILE))
+    if not written:
+        raise ModelNotTrainedError(f"no trained U-Net in {path}")
+    return written

@@ -1,0 +1,240 @@
+"""Training a U-Net the report's way, resumable across sessions.
+
+A run folder holds everything needed to go on after an interruption:
+``run.json`` (model config and training settings), ``state.json`` (epochs
+done, best validation Dice, early-stopping patience used), ``last.keras``
+(model and optimizer after the latest epoch), ``best.weights.h5`` and
+``log.csv`` (per-epoch loss and Dice, train and validation). Running the same
+command again resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from tqdm import tqdm
+
+from fashionseg.core.files import append_csv_row, write_json_atomic
+from fashionseg.core.images import load_image
+from fashionseg.core.masks import encode_rle
+from fashionseg.models.unet.data import (
+    FramedGarmentBatches,
+    GarmentBatches,
+    GarmentExample,
+    examples_from_coco,
+    focus_image,
+    load_arrays,
+    load_photos,
+)
+from fashionseg.models.unet.losses import bce_dice_loss, dice_coefficient
+from fashionseg.models.runtime import ONNX_FILE
+from fashionseg.models.unet.model import UNetConfig, build_unet
+from fashionseg.models.unet.predictor import CONFIG_FILE, SECOND_PASS_DIR, WEIGHTS_FILE, GarmentSegmenter
+from fashionseg.models.unet.threshold import GRID, choose_threshold
+
+LOG_FIELDS = ("epoch", "loss", "dice", "val_loss", "val_dice", "learning_rate", "seconds")
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 30
+    batch_size: int = 8
+    learning_rate: float = 3e-4  # RMSprop, the report's choice
+    patience: int = 6  # epochs without a better validation Dice before stopping
+    min_delta: float = 1e-4
+    augment: bool = True
+    # With augment: re-framing + copy-paste + photometric (FramedGarmentBatches) when True,
+    # else the report's flip and mild colour changes.
+    framing: bool = True
+    # Validation (early stopping, best epoch, threshold) on the validation photos plus these
+    # robustness variants of them (fashionseg.evaluation.robustness), so "best" means best in any framing.
+    validation_variants: tuple[str, ...] = ("waist_up", "lower_body", "wide_0.5", "square_0.5", "group", "dark_jpeg_25")
+    seed: int = 0
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Saves the model, the best weights, the log and the early-stopping state after every epoch."""
+
+    def __init__(self, run_dir: Path, state: dict, settings: TrainSettings):
+        super().__init__()
+        self.run_dir, self.state, self.settings = run_dir, state, settings
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        val_dice = float(logs["val_dice_coefficient"])
+        if val_dice > self.state["best_val_dice"] + self.settings.min_delta:
+            self.model.save_weights(str(self.run_dir / "best.weights.h5"))
+            self.state.update(best_val_dice=val_dice, best_epoch=epoch + 1, wait=0)
+        else:
+            self.state["wait"] += 1
+        tmp = self.run_dir / "last.tmp.keras"
+        self.model.save(str(tmp))
+        os.replace(tmp, self.run_dir / "last.keras")
+        row = {
+            "epoch": epoch + 1, "loss": logs["loss"], "dice": logs["dice_coefficient"], "val_loss": logs["val_loss"],
+            "val_dice": val_dice, "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "seconds": round(time.perf_counter() - self.started, 1),
+        }
+        append_csv_row(self.run_dir / "log.csv", LOG_FIELDS, row)
+        self.state["epoch"] = epoch + 1
+        if self.state["wait"] >= self.settings.patience:
+            self.state["stopped_early"] = True
+            self.model.stop_training = True
+        write_json_atomic(self.run_dir / "state.json", self.state)
+
+
+def _cached_arrays(run_dir: Path, name: str, examples, size: int, focus_dilation: int, progress: bool):
+    cache = run_dir / f"cache_{name}.npz"
+    if cache.exists():
+        data = np.load(cache)
+        if len(data["images"]) == len(examples):
+            return data["images"], data["masks"]
+    images, masks = load_arrays(examples, size, focus_dilation, progress)
+    np.savez(cache, images=images, masks=masks)
+    return images, masks
+
+
+def train_unet(
+    config: UNetConfig,
+    settings: TrainSettings,
+    train_examples: list[GarmentExample],
+    val_examples: list[GarmentExample],
+    run_dir: str | Path,
+    first_pass: GarmentSegmenter | None = None,
+    progress: bool = True,
+    init_weights: str | Path | None = None,
+) -> dict:
+    """Train (or resume), then pick the threshold on the validation photos; returns the run's state.
+
+    With ``first_pass`` this trains the report's second-pass model: training
+    photos are focus images made from the true masks (``config.double_pass_dilation``
+    px around them), the threshold is chosen on focus images made from the
+    first model's predictions, as they will be at inference. ``init_weights``
+    (a ``.weights.h5`` of the same architecture) starts a new run from a trained
+    model instead of ImageNet.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not train_examples or not val_examples:
+        raise ValueError("training needs photos in both the train and the validation split")
+    run_file = run_dir / "run.json"
+    description = {"config": json.loads(config.to_json()), "settings": asdict(settings),
+                   "train_photos": len(train_examples), "val_photos": len(val_examples),
+                   "init_weights": str(init_weights) if init_weights is not None else None}
+    if run_file.exists():
+        previous = json.loads(run_file.read_text())
+        if previous["config"] != description["config"]:
+            raise ValueError(f"{run_dir} holds a run with a different model config; use a new --run folder")
+    write_json_atomic(run_file, description)  # settings (e.g. more epochs) may change between resumes
+    state_file = run_dir / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {
+        "epoch": 0, "best_val_dice": -1.0, "best_epoch": 0, "wait": 0, "stopped_early": False, "finished": False}
+
+    focus = config.double_pass_dilation
+    if settings.validation_variants and not focus:
+        val_examples = with_reframed_copies(val_examples, settings.validation_variants, run_dir / "val_variants", progress)
+    if settings.augment and settings.framing and not focus:
+        x_train = y_train = None  # photos are re-framed at full resolution per batch
+    else:
+        x_train, y_train = _cached_arrays(run_dir, "train", train_examples, config.input_size, focus, progress)
+    x_val, y_val = _cached_arrays(run_dir, "val", val_examples, config.input_size, focus, progress)
+    if settings.augment and settings.framing and not focus:
+        train = FramedGarmentBatches(load_photos(train_examples, progress), config.input_size, settings.batch_size,
+                                     seed=settings.seed + state["epoch"])
+    else:
+        train = GarmentBatches(x_train, y_train, settings.batch_size, shuffle=True, augment=settings.augment,
+                               seed=settings.seed + state["epoch"])
+    val = GarmentBatches(x_val, y_val, settings.batch_size, shuffle=False, augment=False)
+
+    done = state["stopped_early"] or state["epoch"] >= settings.epochs
+    if (run_dir / "last.keras").exists():
+        model = keras.models.load_model(str(run_dir / "last.keras"))
+    else:
+        keras.utils.set_random_seed(settings.seed)
+        model = build_unet(config)
+        if init_weights is not None:
+            model.load_weights(str(init_weights))
+        model.compile(optimizer=keras.optimizers.RMSprop(settings.learning_rate), loss=bce_dice_loss, metrics=[dice_coefficient])
+    if not done:
+        model.fit(train, validation_data=val, epochs=settings.epochs, initial_epoch=state["epoch"],
+                  callbacks=[RunCheckpoint(run_dir, state, settings)], verbose=1 if progress else 0)
+
+    model.load_weights(str(run_dir / "best.weights.h5"))
+    segmenter = GarmentSegmenter.from_keras(model, config)
+    threshold, val_dice, curve = select_threshold(segmenter, val_examples, first_pass, progress)
+    state.update(finished=True, threshold=threshold, val_dice_at_threshold=val_dice,
+                 threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(GRID, curve)})
+    write_json_atomic(state_file, state)
+    return state
+
+
+def with_reframed_copies(examples: list[GarmentExample], variants: tuple[str, ...], folder: Path,
+                         progress: bool) -> list[GarmentExample]:
+    """``examples`` and their robustness variants (written once under ``folder``, reused on resume)."""
+    from fashionseg.evaluation.robustness import build_variants, variants_named
+
+    folders = {ex.image_path.parent for ex in examples}
+    if len(folders) != 1:
+        raise ValueError("re-framed validation needs the validation photos in one folder")
+    chosen = variants_named(list(variants))
+    files = {v.name: folder / v.name / "instances.json" for v in chosen}
+    if not all(f.is_file() for f in files.values()):
+        images, annotations = [], []
+        for k, ex in enumerate(examples, start=1):
+            mask = ex.mask()
+            images.append({"id": k, "file_name": ex.image_path.name, "height": mask.shape[0], "width": mask.shape[1]})
+            annotations.append({"id": k, "image_id": k, "category_id": 0, "segmentation": encode_rle(mask), "iscrowd": 0})
+        coco = {"images": images, "annotations": annotations, "categories": [{"id": 0, "name": "garment"}]}
+        files = build_variants(coco, folders.pop(), folder, chosen, progress=progress)
+    out = list(examples)
+    for path in files.values():
+        out += examples_from_coco(path, path.parent)
+    return out
+
+
+def select_threshold(segmenter: GarmentSegmenter, examples: list[GarmentExample], first_pass: GarmentSegmenter | None, progress: bool):
+    """Full-resolution predictions of the validation photos -> the threshold with the best mean Dice."""
+    probabilities, truths = [], []
+    for ex in tqdm(examples, desc="choosing threshold", unit="photo", disable=not progress):
+        image, truth = load_image(ex.image_path), ex.mask()
+        if first_pass is not None:
+            image = focus_image(image, first_pass.predict(image).mask, segmenter.config.double_pass_dilation)
+        probabilities.append(segmenter.probability(image))
+        truths.append(truth)
+    return choose_threshold(probabilities, truths)
+
+
+def export_unet(run_dir: str | Path, out_dir: str | Path, second_pass: bool = False) -> Path:
+    """Copy a finished run's best weights, config (with its threshold) and log into ``out_dir``
+    (or ``out_dir/second_pass`` for a second-pass model)."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    state = json.loads((run_dir / "state.json").read_text())
+    if not state.get("finished"):
+        raise ValueError(f"{run_dir} has not finished training")
+    run = json.loads((run_dir / "run.json").read_text())
+    config = UNetConfig(**{**run["config"], "threshold": state["threshold"]})
+    config.encoder_weights = None
+    config.extra = {**config.extra, "trained_from": str(run.get("init_weights") or run["config"].get("encoder_weights")),
+                    "best_epoch": state["best_epoch"],
+                    "val_dice_at_threshold": state["val_dice_at_threshold"], "train_photos": run["train_photos"],
+                    "val_photos": run["val_photos"], "settings": run["settings"]}
+    target = out_dir / SECOND_PASS_DIR if second_pass else out_dir
+    target.mkdir(parents=True, exist_ok=True)
+    config.save(target / CONFIG_FILE)
+    model = build_unet(config)
+    model.load_weights(str(run_dir / "best.weights.h5"))
+    model.save_weights(str(target / WEIGHTS_FILE))
+    (target / "training_log.csv").write_bytes((run_dir / "log.csv").read_bytes())
+    (target / ONNX_FILE).unlink(missing_ok=True)  # it held the weights just replaced; `fashionseg export unet` remakes it
+    return target
+
