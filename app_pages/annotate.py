@@ -6,16 +6,28 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from fashionseg import settings
+from fashionseg.annotation.canvas import CanvasDrawingError, CanvasFrame
 from fashionseg.annotation.draft import Draft, instance_names
 from fashionseg.annotation.preannotation import preannotate
 from fashionseg.annotation.review import conflict_text, flags, reviewed_only, when
-from fashionseg.app.annotation_session import DROPPED, AnnotationSession, LabelRow, added_label_rows, brush_colour, canvas_background, label_rows, rule_from_counts, save_label_rows
+from fashionseg.app.annotation_session import (
+    DROPPED,
+    AnnotationSession,
+    LabelRow,
+    added_label_rows,
+    brush_colour,
+    canvas_background,
+    label_rows,
+    rule_from_counts,
+    save_label_rows,
+)
 from fashionseg.app.resources import instance_segmenter, model_or_error, show_error, store_or_stop, trained
-from fashionseg.annotation.canvas import CanvasDrawingError, CanvasFrame
+from fashionseg.app.segment_view import escape_markdown
 from fashionseg.core.coco import dumps_coco, file_name_problem
-from fashionseg.exceptions import FashionSegError
 from fashionseg.core.images import ImageLoadError, load_image
 from fashionseg.core.mapping import load_mapping, mapping_table
+from fashionseg.exceptions import FashionSegError
+from fashionseg.store import ConflictError, StoreError, export_coco
 from fashionseg.store.photo_import import (
     PHOTO_SUFFIXES,
     SAMPLES,
@@ -25,8 +37,6 @@ from fashionseg.store.photo_import import (
     import_uploads,
     sample_available,
 )
-from fashionseg.app.segment_view import escape_markdown
-from fashionseg.store import ConflictError, StoreError, export_coco
 
 TOOLS = {"Polygon": "polygon", "Rectangle": "rect", "Freehand": "freedraw"}
 NEW_INSTANCE = -1

@@ -5,15 +5,14 @@ import pandas as pd
 import streamlit as st
 
 from fashionseg import settings
-
-from fashionseg.app import error_browser as errors
 from fashionseg.annotation.review import flag_ground_truth, flags, locate_photo
-from fashionseg.app.resources import annotation_store, show_error
+from fashionseg.app import error_browser as errors
 from fashionseg.app.experiments_view import default_record, run_ids
-from fashionseg.exceptions import FashionSegError
-from fashionseg.evaluation.registry import list_records
+from fashionseg.app.resources import annotation_store, show_error
 from fashionseg.app.segment_view import escape_markdown
 from fashionseg.core.vocabulary import FASHIONSEG11
+from fashionseg.evaluation.registry import list_records
+from fashionseg.exceptions import FashionSegError
 
 PAGE_SIZE = 12
 SORTS = {"score (highest first)": ("score", True), "score (lowest first)": ("score", False),

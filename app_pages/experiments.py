@@ -5,8 +5,8 @@ import plotly.express as px
 import streamlit as st
 
 from fashionseg.app import experiments_view as dashboard
-from fashionseg.evaluation.registry import list_records, registry_dir
 from fashionseg.app.segment_view import escape_markdown
+from fashionseg.evaluation.registry import list_records, registry_dir
 
 PERCENT = st.column_config.NumberColumn(format="%.3f")
 

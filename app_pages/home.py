@@ -3,19 +3,9 @@
 import streamlit as st
 
 from fashionseg import __version__, settings
+from fashionseg.app.pages import PAGES, page
 from fashionseg.app.resources import trained
 from fashionseg.core.vocabulary import FASHIONSEG11
-
-PAGES = [
-    ("app_pages/segment.py", "Segment", ":material/photo_camera:",
-     "Upload or photograph a person: clothing instances (Mask R-CNN) and the garment cutout (U-Net), timed live."),
-    ("app_pages/annotate.py", "Annotate", ":material/draw:",
-     "Import photos or the sample data, review the model's masks and the client's labels, export COCO."),
-    ("app_pages/experiments.py", "Experiments", ":material/monitoring:",
-     "Compare trained models by the thesis' metrics and TTO, per class and over training."),
-    ("app_pages/errors.py", "Errors", ":material/error:",
-     "Browse an evaluation's false positives, misses and confusions, photo by photo."),
-]
 
 st.title("FashionSeg")
 st.caption(f"Fashion classification and segmentation · version {__version__}")
@@ -24,16 +14,18 @@ st.markdown(
     "on a CPU, evaluated with the metrics of the source thesis."
 )
 
-for column, (path, title, icon, text) in zip(st.columns(len(PAGES)), PAGES):
+cards = [p for p in PAGES if p.on_home]
+for column, card in zip(st.columns(len(cards)), cards):
     with column.container(border=True):
-        st.page_link(path, label=title, icon=icon)
-        st.caption(text)
+        st.page_link(card.path, label=card.title, icon=card.icon)
+        st.caption(card.summary)
 
 left, right = st.columns(2)
 with left:
     st.subheader("Classes", anchor=False)
     st.markdown("\n".join(f"- {name}" for name in FASHIONSEG11.names))
-    st.page_link("app_pages/classes.py", label="Vocabularies and label mappings", icon=":material/list:")
+    classes = page("Classes")
+    st.page_link(classes.path, label=classes.summary, icon=classes.icon)
 with right:
     st.subheader("Status", anchor=False)
     ccp = settings.ccp_root()

@@ -19,8 +19,6 @@ from fashionseg.app.resources import (
     trained,
     unet_settings,
 )
-from fashionseg.exceptions import FashionSegError
-from fashionseg.core.overlay import class_cell_style, draw_instances, legend_html
 from fashionseg.app.segment_view import (
     THESIS_BUDGET_SECONDS,
     PhotoSource,
@@ -41,13 +39,15 @@ from fashionseg.app.segment_view import (
     run_cutout,
     run_instances,
     run_summary,
-    stages_text,
     safe_stem,
     sample_photos,
     select_instances,
+    stages_text,
     thresholds_text,
 )
+from fashionseg.core.overlay import class_cell_style, draw_instances, legend_html
 from fashionseg.core.vocabulary import FASHIONSEG11
+from fashionseg.exceptions import FashionSegError
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp"]
 log = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ for photo in photos:
     st.subheader(escape_markdown(photo.title), anchor=False)
     source = PhotoSource(photo.data)
     try:
-        shown, _ = cache.get_or_compute(("display", photo.digest), lambda: display_photo(source))
+        shown, _ = cache.get_or_compute(("display", photo.digest), lambda source=source: display_photo(source))
     except FashionSegError as exc:
         show_error(exc, f"{photo.name}: ")
         continue

@@ -80,9 +80,9 @@ def bench_apptest(photo: Path, repeat: int) -> dict[str, list[float]]:
 def bench_package(photo: Path, repeat: int) -> dict[str, list[float]]:
     """The package calls one Mask R-CNN redraw makes (select, draw at display size), models warm."""
     from fashionseg.app.resources import maskrcnn_config, trained
-    from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
-    from fashionseg.core.overlay import draw_instances
     from fashionseg.app.segment_view import PhotoSource, display_photo, overlay_items, run_instances, select_instances
+    from fashionseg.core.overlay import draw_instances
+    from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 
     path = trained("maskrcnn")
     segmenter = InstanceSegmenter.load(path)

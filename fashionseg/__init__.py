@@ -1,17 +1,21 @@
 """FashionSeg: fashion classification and segmentation.
 
-The package is organised one module per concept:
+The package is layered; each layer imports only from the ones above it in this list
+(ARCHITECTURE.md draws the data flow):
 
-- :mod:`fashionseg.core.vocabulary` and :mod:`fashionseg.core.mapping`: class vocabularies and
-  editable label mappings (data files under ``fashionseg/data``).
-- :mod:`fashionseg.core.images`: safe image loading, letterboxing and its inverse.
-- :mod:`fashionseg.models.augment`: the thesis' training augmentation.
-- :mod:`fashionseg.core.masks`: binary masks, COCO RLE, boxes.
-- :mod:`fashionseg.core.coco`: building, validating and writing COCO documents.
-- :mod:`fashionseg.convert`: CCP, iMaterialist and Fashionpedia converters.
-- :mod:`fashionseg.core.split`: the deterministic train/validation split.
-- :mod:`fashionseg.core.metrics`: the thesis' metrics and COCO mask AP.
-- :mod:`fashionseg.store`: the annotation store (SQLite/SQLAlchemy).
+- :mod:`fashionseg.exceptions`, :mod:`fashionseg.settings`: the one error hierarchy for
+  everything a user can get wrong, and where data, weights and the store are found.
+- :mod:`fashionseg.core`: vocabularies and label mappings, images, masks, COCO, the split,
+  re-framing, the thesis' metrics, drawing overlays.
+- :mod:`fashionseg.store`, :mod:`fashionseg.convert`: the annotation store (SQLite or
+  PostgreSQL, Alembic migrations, photo import) and the data-set converters.
+- :mod:`fashionseg.models`: the Mask R-CNN and the U-Net, their shared layers,
+  augmentation, runtimes (ONNX Runtime or Keras) and model folders.
+- :mod:`fashionseg.annotation`, :mod:`fashionseg.evaluation`: work on top of models and
+  store: drafts, pre-annotation and review flags; the experiments registry, benchmarks,
+  robustness runs and batch work on Ray.
+- :mod:`fashionseg.app` and :mod:`fashionseg.cli`: what the Streamlit pages
+  (``app_pages/``) and the ``fashionseg`` command use.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

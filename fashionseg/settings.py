@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

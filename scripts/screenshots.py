@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fashionseg import settings  # noqa: E402
-from fashionseg.app.browser_bench import CHROMIUM_FLAGS, MODEL_WAIT_MS, App, preannotated_store, chromium, wait_idle  # noqa: E402
+from fashionseg.app.browser_bench import CHROMIUM_FLAGS, MODEL_WAIT_MS, App, chromium, preannotated_store, wait_idle  # noqa: E402
 
 
 def shoot(page, out: Path, name: str) -> None:

@@ -1,5 +1,10 @@
-"""Shared fixtures. Tests that need ../shared/datasets/ccp skip when it is absent,
-except under FASHIONSEG_REQUIRE_DATA=1 (CI), where they fail instead."""
+"""Shared fixtures and markers. Tests that need ../shared/datasets/ccp skip when it is absent,
+except under FASHIONSEG_REQUIRE_DATA=1 (CI), where they fail instead.
+
+Markers (pyproject.toml): ``browser`` and ``data`` follow from the fixtures a test uses (any test
+using ``page``/``browser``/``app_url`` drives Chromium; any using ``ccp_root`` or a fixture built on
+it reads CCP), so no test can forget them; ``slow`` is written on the tests themselves.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,17 @@ import pytest
 from fashionseg import settings
 from fashionseg.convert.ccp import convert_ccp
 
+BROWSER_FIXTURES = {"page", "browser", "app_url"}
+DATA_FIXTURES = {"ccp_root"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if used & DATA_FIXTURES:
+            item.add_marker(pytest.mark.data)
 
 
 @pytest.fixture(autouse=True)
@@ -64,19 +80,18 @@ def ccp_subset(ccp_root, ccp_subset_ids, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture()
-def synthetic_store(tmp_path):
-    """A store file with one data set 'client' of four small photos: the first with one ground-truth
-    mask, all with client labels, and a client mapping ('shoes' -> 2 x shoe). Returns (path, name)."""
+def fill_synthetic(store, folder: Path, name: str = "client") -> None:
+    """Data set ``name`` of four small photos (written to ``folder``) into ``store``: the first with one
+    ground-truth mask, all with client labels, and a client mapping ('shoes' -> 2 x shoe)."""
     import numpy as np
     from PIL import Image
 
     from fashionseg.core.masks import encode_rle
-    from fashionseg.store import AnnotationStore, import_coco
     from fashionseg.core.vocabulary import FASHIONSEG11
+    from fashionseg.store import import_coco
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
+    photos = folder / "photos"
+    photos.mkdir(exist_ok=True)
     rng = np.random.default_rng(0)
     images, labels = [], []
     for k in range(4):
@@ -91,8 +106,22 @@ def synthetic_store(tmp_path):
         "annotations": [{"id": 1, "image_id": 1, "category_id": 4, "segmentation": encode_rle(mask), "iscrowd": 0}],
         "fashionseg": {"label_mapping": {"name": "client", "rules": {"shoes": ["shoe", "shoe"], "jean": "pants", "hat": None}}},
     }
+    import_coco(store, coco, photos, name)
+
+
+@pytest.fixture()
+def fill_synthetic_store():
+    """``fill_synthetic_store(store, folder, name)``: :func:`fill_synthetic`, for tests that make their own store."""
+    return fill_synthetic
+
+
+@pytest.fixture()
+def synthetic_store(tmp_path):
+    """A SQLite store file holding :func:`fill_synthetic`'s data set 'client'. Returns (path, name)."""
+    from fashionseg.store import AnnotationStore
+
     path = tmp_path / "store.db"
-    import_coco(AnnotationStore(path), coco, photos, "client")
+    fill_synthetic(AnnotationStore(path), tmp_path)
     return path, "client"
 
 

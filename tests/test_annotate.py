@@ -4,12 +4,10 @@
 import numpy as np
 import pytest
 
-from fashionseg.annotation.draft import Draft
-
-from fashionseg.annotation.preannotation import preannotate
-
-from fashionseg.app.annotation_session import LabelRow, label_rows, review_queue, rule_from_counts, save_label_rows
 from fashionseg.annotation.canvas import CanvasFrame
+from fashionseg.annotation.draft import Draft
+from fashionseg.annotation.preannotation import preannotate
+from fashionseg.app.annotation_session import LabelRow, label_rows, review_queue, rule_from_counts, save_label_rows
 from fashionseg.models.maskrcnn.predictor import Instance, SegmentationResult
 from fashionseg.store import AnnotationStore, ConflictError, StoreError, export_coco
 
@@ -114,7 +112,7 @@ def test_label_rows_edit_and_rule_multiplicity(synthetic_store):
 def test_preannotate_skips_reviewed_and_annotated_images_and_reports_failures(synthetic_store):
     path, name = synthetic_store
     store = AnnotationStore(path)
-    first, second, third, fourth = store.images(name)
+    first, second, third, _fourth = store.images(name)
     Draft.from_store(store, second).save(store, name, "ann")  # reviewed, with no instance
     segmenter = FakeSegmenter(fail_on="p3.png")
     seen = []
@@ -181,7 +179,7 @@ def test_session_follows_other_saves_unless_edited_and_names_who_saved_when(synt
     store = AnnotationStore(path)
     session = AnnotationSession(name)
     image = store.images(name)[0]
-    serial, draft = session.draft(store, image)
+    serial, _draft = session.draft(store, image)
     theirs = Draft.from_store(store, image)
     theirs.relabel(0, "skirt")
     theirs.save(store, name, "Bob")

@@ -1,6 +1,8 @@
 """Batch work on a local Ray cluster (fashionseg.evaluation.ray_batch): the same results as the one-process path,
 resumable, progress shown, one writer in batches. One cluster of 2 CPUs for the module; 5 photos."""
 
+import json
+import os
 import shutil
 
 import pytest
@@ -109,9 +111,31 @@ def test_evaluate_on_ray_matches_one_process(cluster, weights, ccp_root, ccp_sub
     assert there["test"]["inference_seconds"] > 0
 
 
-def test_cli_refuses_ray_for_a_unet_robustness_run_before_any_work(run_cli, tmp_path):
-    done = run_cli("robustness", "unet", "--test", str(tmp_path / "t.json"), "--images", str(tmp_path), "--out", str(tmp_path / "r.json"), "--ray")
-    assert done.returncode == 2 and "the U-Net's runs in one process" in done.stderr and "Traceback" not in done.stderr
+def test_unet_evaluation_on_ray_matches_one_process(cluster, ccp_root, ccp_subset):
+    from fashionseg.evaluation.ray_batch import ray_garment_predictions
+    from fashionseg.models.unet.data import examples_from_coco
+    from fashionseg.models.unet.evaluate import evaluate_unet
+    from fashionseg.models.unet.predictor import GarmentSegmenter
+
+    folder = settings.default_weights("unet")
+    examples = examples_from_coco(ccp_subset / "garment.json", ccp_root / "photos")[:4]
+    segmenter = GarmentSegmenter.load(folder, "onnx")
+    here = evaluate_unet(segmenter, examples, progress=False)
+    there = evaluate_unet(segmenter, examples, progress=False, predict_many=ray_garment_predictions(folder, batch_size=2))
+    assert [p["file"] for p in there["per_image"]] == [ex.image_path.name for ex in examples]
+    assert there["per_image"] == here["per_image"] and there["dice_mean"] == here["dice_mean"]
+    assert there["inference_seconds"] > 0
+
+
+def test_cli_runs_a_unet_robustness_run_on_ray(run_cli, ccp_root, ccp_subset, tmp_path):
+    env = {**os.environ, "FASHIONSEG_EXPERIMENTS": str(tmp_path / "registry")}
+    done = run_cli("robustness", "unet", "--test", str(ccp_subset / "garment.json"), "--images", str(ccp_root / "photos"),
+                   "--limit", "2", "--variants", "original", "waist_up", "--out", str(tmp_path / "r.json"), "--ray", "--ray-cpus", "1",
+                   "--quiet", env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["images"] == 2 and list(result["variants"]) == ["original", "waist_up"]
+    assert all(0.5 < v["dice_mean"] <= 1 for v in result["variants"].values()), result["variants"]
 
 
 def test_cli_says_an_unreachable_ray_address_at_once(run_cli, tmp_path, synthetic_store):

@@ -49,7 +49,7 @@ def free_port() -> int:
 def start_app(env: dict, log_path: Path):
     """``./run.sh app`` on a free port with ``env``; returns (process, url, log) once it answers."""
     port = free_port()
-    log = open(log_path, "w+")
+    log = open(log_path, "w+")  # noqa: SIM115 (read back on failure, closed by stop_app)
     server = subprocess.Popen([str(ROOT / "run.sh"), "app", "--server.port", str(port)], cwd=ROOT, env={**os.environ, **env},
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://localhost:{port}"

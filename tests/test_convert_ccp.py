@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import annotated_ids
 from pycocotools.coco import COCO
 
 from fashionseg.convert.ccp import (
@@ -17,8 +18,6 @@ from fashionseg.core.mapping import load_mapping
 from fashionseg.core.masks import decode_rle
 from fashionseg.core.split import assign_split
 from fashionseg.core.vocabulary import CCP59, FASHIONSEG11
-
-from conftest import annotated_ids
 
 
 def load(path):

@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from fashionseg.core.coco import CocoFormatError, read_coco
 from fashionseg.convert.fashionpedia import convert_fashionpedia
-from fashionseg.convert.imaterialist import IMaterialistFormatError, convert_imaterialist, decode_kaggle_rle, encode_kaggle_rle
+from fashionseg.convert.imaterialist import (
+    IMaterialistFormatError,
+    convert_imaterialist,
+    decode_kaggle_rle,
+    encode_kaggle_rle,
+)
+from fashionseg.core.coco import CocoFormatError, read_coco
 from fashionseg.core.masks import decode_rle, encode_rle
 from fashionseg.core.vocabulary import FASHIONSEG11, IMATERIALIST46
 

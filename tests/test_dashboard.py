@@ -1,10 +1,10 @@
 """The Experiments page's tables: our records and the thesis' reference runs, scored by one set of formulas."""
 
-import json
 
 import pytest
 
 from fashionseg.app import experiments_view as dashboard
+from fashionseg.core.vocabulary import FASHIONSEG11
 from fashionseg.evaluation.registry import list_records, record_evaluation
 
 
@@ -64,12 +64,13 @@ def test_the_committed_evaluation_reproduces_its_recorded_tto():
     for record in records:
         row = dashboard.our_runs([record]).iloc[0]
         assert row["TTO"] == pytest.approx(record["metrics"]["tto"], abs=1e-9)
-        assert json.loads(json.dumps(record["per_class"]))  # plain JSON
+        assert set(record["per_class"]) == set(FASHIONSEG11.names)
+        assert all(set(c) >= {"accuracy", "true_images", "predicted_images"} for c in record["per_class"].values())
 
 
 def test_per_class_precision_and_recall_agree_with_the_per_photo_results():
-    from fashionseg.evaluation.registry import list_records
     from fashionseg.core.vocabulary import FASHIONSEG11
+    from fashionseg.evaluation.registry import list_records
 
     record = next(r for r in list_records("maskrcnn") if r.get("data", {}).get("metrics_file"))
     per_image = dashboard.per_image_results(record)
@@ -88,7 +89,11 @@ def test_per_class_precision_and_recall_agree_with_the_per_photo_results():
             assert row["image recall"] == pytest.approx(hits / truth)
         # instance level: counted from the photos' instances, as the record counted them
         assert row["true instances"] == record["per_class"][name]["true_instances"]
-        assert 0 <= (row["instance recall"] if truth else 0) <= 1
+        assert row["predicted instances"] == record["per_class"][name]["predicted_instances"]
+        if truth and row["predicted instances"]:  # precision and recall share their matched instances
+            matched = row["instance recall"] * row["true instances"]
+            assert matched == pytest.approx(row["instance precision"] * row["predicted instances"])
+            assert matched == round(matched) and matched <= min(row["true instances"], row["predicted instances"])
     shoe = table.loc["shoe"]
     assert 0.5 < shoe["instance precision"] < 1 and shoe["instance F1"] == pytest.approx(
         2 * shoe["instance precision"] * shoe["instance recall"] / (shoe["instance precision"] + shoe["instance recall"]))

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from fashionseg.app import error_browser as errors
-from fashionseg.evaluation.registry import list_records
 from fashionseg.core.masks import encode_rle
+from fashionseg.evaluation.registry import list_records
 
 
 @pytest.fixture()
@@ -54,7 +54,7 @@ def test_views_draw_truth_and_prediction_cropped_around_the_error(evaluation):
     truth, prediction = errors.error_views(evaluation, table.iloc[0], size=64)
     assert max(truth.shape[:2]) == 64 and truth.shape == prediction.shape
     assert not np.array_equal(truth, prediction)  # dress mask on one side, jacket on the other
-    full_truth, full_prediction = errors.error_views(evaluation, table.iloc[0], crop=False)
+    full_truth, _full_prediction = errors.error_views(evaluation, table.iloc[0], crop=False)
     assert full_truth.shape == (100, 80, 3)
     assert (full_truth[50, 30] != 128).any() and (full_truth[5, 5] == 128).all()  # the mask is tinted, the rest is not
     # a false negative has no prediction: the right side is the plain photo

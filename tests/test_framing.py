@@ -136,5 +136,5 @@ def test_copy_paste_skips_donors_without_garments():
     empty = (image, np.zeros((1,) + image.shape[:2], bool), np.ones(1, np.int32))
     aug = FramingAugmentation(FramingSettings(copy_paste_probability=1.0), seed=0, photometric=False)
     for _ in range(10):
-        out, out_masks, out_ids = aug(image, masks, ids, lambda: empty)
+        _out, out_masks, out_ids = aug(image, masks, ids, lambda: empty)
         assert len(out_masks) == len(out_ids) <= 3

@@ -20,21 +20,26 @@ import textwrap
 import time
 import zlib
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from fashionseg.cli import main
-from fashionseg.core.coco import read_coco, validate_coco, write_coco
 from fashionseg.convert.ccp import read_ids_file
 from fashionseg.convert.fashionpedia import convert_fashionpedia
 from fashionseg.convert.imaterialist import convert_imaterialist, encode_kaggle_rle
+from fashionseg.core.coco import read_coco, validate_coco, write_coco
+from fashionseg.core.images import load_image, read_image_size
+from fashionseg.core.mapping import load_mapping
+from fashionseg.core.masks import encode_rle
+from fashionseg.core.vocabulary import IMATERIALIST46
 from fashionseg.exceptions import (
     CCPFormatError,
     FashionSegError,
-    IMaterialistFormatError,
     ImageLoadError,
+    IMaterialistFormatError,
     InvalidCocoError,
     MappingError,
     ModelFolderError,
@@ -44,11 +49,7 @@ from fashionseg.exceptions import (
     StoreNotFoundError,
     UsageError,
 )
-from fashionseg.core.images import load_image, read_image_size
-from fashionseg.core.mapping import load_mapping
-from fashionseg.core.masks import encode_rle
 from fashionseg.store import AnnotationStore, NewAnnotation, import_coco
-from fashionseg.core.vocabulary import IMATERIALIST46
 
 # ---------------------------------------------------------------- helpers
 
@@ -235,10 +236,10 @@ def test_bad_coco_is_refused_whole_and_the_store_is_unchanged(store_with_data, p
 def test_an_image_over_the_pixel_limit_inside_an_import_is_refused(store_with_data, photos):
     (photos / "a.png").write_bytes(png_header(100_000, 100_000))  # the document still says 8 x 6
     before = dump(store_with_data)
-    with pytest.raises(InvalidCocoError, match="image 1: .*a.png: refused as a decompression bomb"):
+    with pytest.raises(InvalidCocoError, match=r"image 1: .*a\.png: refused as a decompression bomb"):
         import_coco(AnnotationStore(store_with_data), good_doc(), photos, "second")
     (photos / "a.png").write_bytes(png_header(10_000, 8_000))
-    with pytest.raises(InvalidCocoError, match="image 1: .*over the limit of 50 megapixels"):
+    with pytest.raises(InvalidCocoError, match=r"image 1: .*over the limit of 50 megapixels"):
         import_coco(AnnotationStore(store_with_data), good_doc(), photos, "second")
     assert dump(store_with_data) == before
 
@@ -481,7 +482,7 @@ def test_reads_answer_while_another_process_holds_the_write_lock(store_with_data
         # A writer waits up to its busy timeout, then says so; it writes nothing.
         store = AnnotationStore(store_with_data, busy_timeout=0.3)
         image = store.images("tiny")[0]
-        with pytest.raises(StoreBusyError, match="is busy: another process has held its write lock for over 0.3 s"):
+        with pytest.raises(StoreBusyError, match=r"is busy: another process has held its write lock for over 0\.3 s"):
             store.save_annotations(image.id, [], expected_revision=image.revision, author="ann")
     finally:
         holder.kill()
@@ -556,9 +557,9 @@ def test_cli_broken_model_folder_is_one_error_line_and_writes_nothing(cli_dir, t
 
 def test_cli_unknown_class_is_refused_before_the_model_loads(cli_dir, capsys, monkeypatch):
     """A malformed cap never reaches a model: loading one would fail this test."""
-    import fashionseg.cli as cli
+    import fashionseg.cli.common as common
 
-    monkeypatch.setattr(cli, "_maskrcnn", lambda *a: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(common, "load_maskrcnn", lambda *a: pytest.fail("the model was loaded"))
     one_error_line(capsys, main(["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "hat=1"]), "'hat' is not a class")
 
 
@@ -599,9 +600,9 @@ class FakeSegmenter:
 
 
 def test_predict_keeps_photos_of_one_name_in_different_folders_apart(cli_dir, capsys, monkeypatch):
-    import fashionseg.cli as cli
+    import fashionseg.cli.common as common
 
-    monkeypatch.setattr(cli, "_unet_weights", lambda *a: (FakeSegmenter(), Path("fake")))
+    monkeypatch.setattr(common, "load_unet", lambda *a: (FakeSegmenter(), Path("fake")))
     assert main(["predict", "unet", "a.jpg", "sub/a.jpg", "a.jpg", "--out", "o"]) == 0  # a.jpg twice: run once
     written = sorted(str(p.relative_to(cli_dir / "o")) for p in (cli_dir / "o").rglob("*.png"))
     assert written == ["a_cutout.png", "a_mask.png", "sub/a_cutout.png", "sub/a_mask.png"]
@@ -715,9 +716,9 @@ def test_the_segment_page_shows_a_broken_model_folder_as_an_error(tmp_path, monk
 
 def test_predict_decodes_every_photo_before_the_first_result(cli_dir, capsys, monkeypatch):
     """A truncated photo late in the batch fails the run before anything is written, not halfway through it."""
-    import fashionseg.cli as cli
+    import fashionseg.cli.common as common
 
-    monkeypatch.setattr(cli, "_unet_weights", lambda *a: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(common, "load_unet", lambda *a: pytest.fail("the model was loaded"))
     whole = png(300, 200)
     (cli_dir / "z.png").write_bytes(whole[: len(whole) // 2])
     one_error_line(capsys, main(["predict", "unet", "a.jpg", "sub/a.jpg", "z.png", "--out", "o"]), "z.png: corrupt or truncated image")
@@ -732,7 +733,7 @@ def test_preannotate_never_reads_outside_the_images_folder(store_with_data):
         c.execute("UPDATE images SET file_name = '../outside.png' WHERE coco_id = 2")
 
     class Recorder:
-        read: list = []
+        read: ClassVar[list] = []
 
         def predict(self, path):
             self.read.append(Path(path).name)

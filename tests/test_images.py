@@ -30,7 +30,8 @@ def test_rgb_jpeg_png_webp(tmp_path):
     path = tmp_path / "photo.png"
     path.write_bytes(encode(Image.fromarray(arr), "PNG"))
     np.testing.assert_array_equal(load_image(path), arr)
-    np.testing.assert_array_equal(load_image(open(path, "rb")), arr)
+    with open(path, "rb") as stream:
+        np.testing.assert_array_equal(load_image(stream), arr)
 
 
 def test_exif_orientation_is_applied():
@@ -78,7 +79,7 @@ def test_bad_inputs_raise_one_clear_error(tmp_path):
         "truncated": good[: len(good) // 2],
         "empty file": b"",
     }
-    for reason, data in cases.items():
+    for _reason, data in cases.items():
         with pytest.raises(ImageLoadError) as err:
             load_image(data)
         assert "uploaded image" in str(err.value)

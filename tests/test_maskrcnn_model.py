@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fashionseg.core.masks import encode_rle
 from fashionseg.models.maskrcnn.anchors import pyramid_anchors
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.nms import fast_nms_keep
 from fashionseg.models.maskrcnn.postprocess import paste_mask, select_detections
 from fashionseg.models.maskrcnn.targets import DetectionTargetLayer, numpy_iou, rpn_targets
-from fashionseg.core.masks import encode_rle
 
 MASKRCNN_SOURCES = sorted((Path(__file__).resolve().parent.parent / "fashionseg" / "models" / "maskrcnn").glob("*.py"))
 # Everything but the graph-building parts may use TensorFlow; the model must not.
@@ -84,7 +84,7 @@ def test_detection_targets_sample_positives_first_with_their_masks():
     masks = np.zeros((1, 6, 8, 8), "float32")
     masks[0, 0, :, :4] = 1  # the left half of the box
     proposals = np.array([[[0, 0, 64, 64], [0, 0, 64, 128], [64, 64, 128, 128]]], "float32")
-    layer = DetectionTargetLayer(config, seed=0)
+    layer = DetectionTargetLayer(config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO, config.BBOX_STD_DEV, config.MASK_SHAPE[0], seed=0)
     rois, class_ids, deltas, valid, mask_targets = (np.asarray(x) for x in layer(proposals, np.ones((1, 3), bool), gt_ids, gt_boxes, masks))
     positives = 3  # round(12 * 0.25)
     assert mask_targets.shape == (1, positives, 4, 4)
@@ -96,7 +96,7 @@ def test_detection_targets_sample_positives_first_with_their_masks():
     for k in pos:
         width = rois[0, k, 3]
         expected = np.zeros((4, 4))
-        expected[:, : int(round(4 * 32 / width))] = 1
+        expected[:, : round(4 * 32 / width)] = 1
         np.testing.assert_array_equal(mask_targets[0, k], expected)
     negatives = valid[0, positives:].sum()
     assert 1 <= negatives <= np.ceil(len(pos) * 3)  # ratio 0.25: at most 3 negatives per positive
@@ -201,7 +201,7 @@ def test_train_resume_export_predict_and_evaluate(tmp_path):
 
     # Evaluation on an untrained model runs end to end and scores it low but validly.
     coco = load_coco(instances)
-    results, detections = evaluate_maskrcnn(segmenter, coco, photos, client=None, predict_options={"min_confidence": 0.0}, progress=False)
+    results, _detections = evaluate_maskrcnn(segmenter, coco, photos, client=None, predict_options={"min_confidence": 0.0}, progress=False)
     assert results["test"]["images"] == 4 and 0 <= results["test"]["map50"] <= 1 and results["tto"] is None
     assert set(results["per_class"]) >= {"pants", "shoe"} and results["per_class"]["pants"]["true_images"] == 4
 
@@ -246,8 +246,8 @@ def test_evaluation_scores_a_perfect_model_as_perfect(tmp_path):
 
 
 def test_confusions_are_told_apart_from_misses():
-    from fashionseg.models.maskrcnn.evaluate import image_errors
     from fashionseg.core.metrics import Instances, match_instances
+    from fashionseg.models.maskrcnn.evaluate import image_errors
 
     a = np.zeros((3, 10, 10), bool)
     a[0, :5] = True  # shirt
@@ -292,20 +292,35 @@ def test_one_training_step_and_inference_on_jax():
     assert r.returncode == 0 and "jax ok" in r.stdout, r.stderr[-3000:]
 
 
-def test_config_carrying_layers_round_trip():
-    from fashionseg.models.maskrcnn.detection import DetectionLayer
-    from fashionseg.models.maskrcnn.rpn import ProposalLayer
+def test_graph_layers_take_and_save_just_their_arguments():
+    """Each layer without weights gets the few settings it uses, not the whole config, and round-trips them (through JSON)."""
+    import inspect
 
-    config = tiny_config()
-    for layer in (DetectionLayer(config), ProposalLayer(config, training_mode=True), DetectionTargetLayer(config, seed=3)):
-        copy = type(layer).from_config(layer.get_config())
-        assert copy.config == config and copy.get_config() == layer.get_config()
+    import keras
+
+    from fashionseg.models.maskrcnn.heads import SelectClassMasks
+    from fashionseg.models.maskrcnn.losses import LossLayer
+    from fashionseg.models.maskrcnn.model import MaskRCNNNetworks
+
+    nets = MaskRCNNNetworks(tiny_config())
+    base = set(keras.layers.Layer(name="x").get_config())
+    layers = [nets.proposal_layer(64), nets.detection_target_layer(seed=3), nets.detection_layer(), nets.box_pool, nets.mask_pool,
+              SelectClassMasks(), LossLayer()]
+    for layer in layers:
+        config = layer.get_config()
+        own = type(layer).__init__ is not keras.layers.Layer.__init__
+        arguments = set(inspect.signature(type(layer).__init__).parameters) - {"self", "kwargs"} if own else set()
+        assert set(config) - base == arguments, type(layer).__name__
+        copy = type(layer).from_config(json.loads(json.dumps(config)))
+        assert copy.get_config() == config, type(layer).__name__
+    assert nets.proposal_layer(64).get_config()["post_nms_limit"] == 64
+    assert nets.detection_layer().get_config()["image_size"] == 128
 
 
-@pytest.mark.parametrize("backbone", ["resnet50"])
+@pytest.mark.parametrize("backbone", ["resnet50", "resnet101"])
 def test_resnet_backbones_build_and_run(backbone, tmp_path):
     """ResNets start from random weights or a weights file (no pretrained ResNet exists here)."""
-    from fashionseg.models.maskrcnn.backbone import build_backbone
+    from fashionseg.models.maskrcnn.backbone import build_backbone, set_trainable
     from fashionseg.models.maskrcnn.model import MaskRCNNNetworks
 
     config = tiny_config(BACKBONE=backbone)
@@ -313,6 +328,11 @@ def test_resnet_backbones_build_and_run(backbone, tmp_path):
     assert [tuple(t.shape[1:3]) for t in nets.backbone.outputs] == [(16, 16), (8, 8), (4, 4)]
     out = nets.inference_model().predict_on_batch(np.zeros((1, 128, 128, 3), "float32"))
     assert out["masks"].shape == (1, config.DETECTION_MAX_INSTANCES, 28, 28)
+    set_trainable(nets.backbone, True, train_bn=False)  # the all-layers stage: BatchNormalization stays frozen
+    trainable = nets.backbone.trainable_weights
+    assert trainable and not any("gamma" in w.path or "beta" in w.path for w in trainable)
+    set_trainable(nets.backbone, False, train_bn=True)
+    assert not nets.backbone.trainable_weights
     with pytest.raises(FileNotFoundError, match="not found"):
         build_backbone(tiny_config(BACKBONE=backbone, BACKBONE_WEIGHTS=str(tmp_path / "missing.h5")))
 
@@ -321,8 +341,8 @@ def test_segment_page_helpers(tmp_path):
     import io
     import zipfile
 
-    from fashionseg.models.maskrcnn.predictor import Instance, SegmentationResult
     from fashionseg.app.segment_view import instance_rows, masks_zip, on_checkerboard, predictions_coco
+    from fashionseg.models.maskrcnn.predictor import Instance, SegmentationResult
 
     mask = np.zeros((20, 10), bool)
     mask[2:6, 3:8] = True
@@ -385,5 +405,5 @@ def test_augmented_batches_depend_only_on_seed_epoch_and_index(tmp_path):
             np.testing.assert_array_equal(inputs_a[name], inputs_b[name], err_msg=name)
 
     in_order.on_epoch_end()
-    next_epoch = in_order[0][0]["input_image"]
-    assert not np.array_equal(next_epoch, first[0][0]["input_image"])
+    next_epoch = in_order[0][0]["image"]
+    assert not np.array_equal(next_epoch, first[0][0]["image"])

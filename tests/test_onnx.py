@@ -2,8 +2,8 @@
 
 import pytest
 
-from fashionseg.models.runtime import ONNX_FILE, choose_runtime
 from fashionseg.exceptions import ModelNotTrainedError
+from fashionseg.models.runtime import ONNX_FILE, choose_runtime
 
 
 def test_onnx_where_exported_else_keras_and_clear_errors(tmp_path):

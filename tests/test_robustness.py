@@ -9,12 +9,11 @@ from PIL import Image
 from scipy.ndimage import binary_dilation, binary_erosion
 
 from fashionseg import settings
-
-from fashionseg.evaluation import robustness
 from fashionseg.core.coco import read_coco
 from fashionseg.core.images import load_image
 from fashionseg.core.masks import decode_rle, encode_rle
 from fashionseg.core.vocabulary import FASHIONSEG11
+from fashionseg.evaluation import robustness
 
 COLOURS = {4: (230, 20, 20), 3: (20, 230, 20), 8: (20, 20, 230)}  # pants, jacket, shoe
 GEOMETRIC = ("original", "waist_up", "lower_body", "wide_0.3", "wide_0.5", "wide_0.8", "square_0.5", "group", "rotate_10")
@@ -84,7 +83,7 @@ def test_crops_keep_whole_pixels_and_drop_cut_away_instances(painted_set, tmp_pa
     assert [im["height"] for im in waist["images"]] == [150, 160, 170]
     # photo 1 (300 rows) is cut at row 150, where its pants start: they are gone; taller photos keep a strip
     assert {a["category_id"] for a in waist["annotations"] if a["image_id"] == 1} == {3}
-    pants = [a for a in waist["annotations"] if a["category_id"] == 4 and a["image_id"] == 2][0]
+    pants = next(a for a in waist["annotations"] if a["category_id"] == 4 and a["image_id"] == 2)
     assert pants["area"] == 10 * 80 and pants["bbox"] == [60.0, 150.0, 80.0, 10.0]
     lower = read_coco(files["lower_body"])
     assert {a["category_id"] for a in lower["annotations"]} == {4, 8}  # the jackets end at row 150

@@ -19,8 +19,6 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from fashionseg.app.resources import maskrcnn_config, result_cache, trained
-from fashionseg.models.maskrcnn.config import MaskRCNNConfig
-from fashionseg.core.overlay import draw_instances, place_labels
 from fashionseg.app.segment_view import (
     SAMPLE_PHOTOS,
     Detection,
@@ -35,6 +33,8 @@ from fashionseg.app.segment_view import (
     run_instances,
     select_instances,
 )
+from fashionseg.core.overlay import draw_instances, place_labels
+from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "app_pages" / "segment.py")
@@ -283,7 +283,7 @@ def test_labels_of_overlapping_instances_do_not_collide():
     boxes = [(10, 40, 60, 120), (12, 42, 62, 118), (14, 41, 58, 121), (11, 39, 61, 119)]  # four shoes in one place
     rects = place_labels(boxes, sizes, 200, 200)
     for k, a in enumerate(rects):
-        assert 0 <= a[0] and a[2] <= 200 and 0 <= a[1] and a[3] <= 200
+        assert a[0] >= 0 and a[2] <= 200 and a[1] >= 0 and a[3] <= 200
         for b in rects[k + 1 :]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
     mask = np.zeros((200, 200), bool)
@@ -294,7 +294,7 @@ def test_labels_of_overlapping_instances_do_not_collide():
 
 def test_result_cache_keeps_within_its_bytes_and_reports_what_ran():
     cache = ResultCache(max_bytes=100)
-    value, ran = cache.get_or_compute("a", lambda: np.zeros(60, np.uint8))
+    _value, ran = cache.get_or_compute("a", lambda: np.zeros(60, np.uint8))
     assert ran and cache.get_or_compute("a", lambda: pytest.fail("computed twice"))[1] is False
     cache.put("b", np.zeros(60, np.uint8))
     assert cache.get("a") is None and cache.get("b") is not None and len(cache) == 1

@@ -3,7 +3,6 @@
 
 import json
 import multiprocessing
-import os
 import signal
 import subprocess
 import sys
@@ -18,14 +17,24 @@ from sqlalchemy import select
 from fashionseg.core.coco import CocoFormatError, dumps_coco, read_coco, write_coco
 from fashionseg.core.mapping import load_mapping
 from fashionseg.core.masks import decode_rle, encode_rle
-from fashionseg.store import AnnotationStore, ConflictError, ImageLabel, NewAnnotation, StoreError, export_coco, import_coco
-from fashionseg.store import schema
+from fashionseg.store import (
+    AnnotationStore,
+    ConflictError,
+    ImageLabel,
+    NewAnnotation,
+    StoreError,
+    export_coco,
+    import_coco,
+    schema,
+)
 
 
 @pytest.fixture()
-def ccp_store(new_store, ccp_root, ccp_subset):
+def filled_store(new_store, tmp_path, fill_synthetic_store):
+    """Four small synthetic photos, one with a ground-truth mask (conftest.fill_synthetic): saves, conflicts,
+    crashes and undo need nothing more than that."""
     store = AnnotationStore(new_store())
-    import_coco(store, ccp_subset / "instances.json", ccp_root / "photos", "ccp")
+    fill_synthetic_store(store, tmp_path, "client")
     return store
 
 
@@ -35,7 +44,9 @@ def square_mask(image, y0, y1, x0, x1):
     return m
 
 
-def test_export_import_export_is_byte_stable_and_masks_exact(new_store, tmp_path, ccp_root, ccp_subset, ccp_store):
+def test_export_import_export_is_byte_stable_and_masks_exact(new_store, tmp_path, ccp_root, ccp_subset):
+    ccp_store = AnnotationStore(new_store())
+    import_coco(ccp_store, ccp_subset / "instances.json", ccp_root / "photos", "ccp")
     first = export_coco(ccp_store, "ccp")
     write_coco(first, tmp_path / "first.json")
     other = AnnotationStore(new_store())
@@ -68,10 +79,10 @@ def test_client_labels_and_mapping_round_trip(new_store, tmp_path, ccp_root, ccp
     assert dumps_coco(export_coco(again, "client")) == dumps_coco(exported)
 
 
-def test_save_conflict_between_two_annotators(tmp_path, ccp_store):
-    path = ccp_store.url
+def test_save_conflict_between_two_annotators(tmp_path, filled_store):
+    path = filled_store.url
     alice, bob = AnnotationStore(path), AnnotationStore(path)
-    image = alice.images("ccp")[0]
+    image = alice.images("client")[0]
     opened_at = image.revision
     mask = square_mask(image, 10, 60, 10, 60)
     new_rev = alice.save_annotations(image.id, [NewAnnotation.from_mask(3, mask)], expected_revision=opened_at, author="alice")
@@ -91,9 +102,9 @@ def _race(path, image_id, revision, author, results):
         results.put(("conflict", author))
 
 
-def test_concurrent_saves_from_processes_exactly_one_wins(ccp_store):
-    path = ccp_store.url
-    image = ccp_store.images("ccp")[1]
+def test_concurrent_saves_from_processes_exactly_one_wins(filled_store):
+    path = filled_store.url
+    image = filled_store.images("client")[1]
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     workers = [ctx.Process(target=_race, args=(path, image.id, image.revision, f"annotator{i}", results)) for i in range(4)]
@@ -103,13 +114,13 @@ def test_concurrent_saves_from_processes_exactly_one_wins(ccp_store):
         w.join(60)
     outcomes = sorted(results.get(timeout=5)[0] for _ in workers)
     assert outcomes == ["conflict", "conflict", "conflict", "ok"]
-    assert ccp_store.image(image.id).revision == image.revision + 1
+    assert filled_store.image(image.id).revision == image.revision + 1
 
 
-def test_process_killed_mid_save_leaves_previous_state(tmp_path, ccp_store):
-    path = ccp_store.url
-    image = ccp_store.images("ccp")[0]
-    before = dumps_coco(export_coco(ccp_store, "ccp"))
+def test_process_killed_mid_save_leaves_previous_state(tmp_path, filled_store):
+    path = filled_store.url
+    image = filled_store.images("client")[0]
+    before = dumps_coco(export_coco(filled_store, "client"))
     script = textwrap.dedent(f"""
         import os, signal
         from fashionseg.store import AnnotationStore, store as store_module
@@ -124,57 +135,58 @@ def test_process_killed_mid_save_leaves_previous_state(tmp_path, ccp_store):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True)
     assert result.returncode == -signal.SIGKILL
     reopened = AnnotationStore(path)
-    assert dumps_coco(export_coco(reopened, "ccp")) == before
+    assert dumps_coco(export_coco(reopened, "client")) == before
     assert reopened.image(image.id).revision == image.revision
-    assert reopened.history("ccp", image.id) == []
+    assert reopened.history("client", image.id) == []
 
 
-def test_undo_walks_back_through_saves(ccp_store):
-    image = ccp_store.images("ccp")[0]
-    original = [a.to_coco(image.coco_id) for a in ccp_store.annotations(image.id)]
-    first = ccp_store.annotations(image.id)[0]
+def test_undo_walks_back_through_saves(filled_store):
+    image = filled_store.images("client")[0]
+    original = [a.to_coco(image.coco_id) for a in filled_store.annotations(image.id)]
+    first = filled_store.annotations(image.id)[0]
     # Relabel the first instance, drop the others.
-    rev = ccp_store.save_annotations(
+    rev = filled_store.save_annotations(
         image.id, [NewAnnotation(5, first.rle, "annotator", coco_id=first.coco_id)], expected_revision=0, author="alice"
     )
-    rev = ccp_store.save_annotations(image.id, [], expected_revision=rev, author="alice")
-    assert ccp_store.annotations(image.id) == []
-    rev = ccp_store.undo(image.id, expected_revision=rev, author="alice")
-    (relabelled,) = ccp_store.annotations(image.id)
+    rev = filled_store.save_annotations(image.id, [], expected_revision=rev, author="alice")
+    assert filled_store.annotations(image.id) == []
+    rev = filled_store.undo(image.id, expected_revision=rev, author="alice")
+    (relabelled,) = filled_store.annotations(image.id)
     assert relabelled.category_id == 5 and relabelled.coco_id == first.coco_id
-    rev = ccp_store.undo(image.id, expected_revision=rev, author="alice")
-    assert [a.to_coco(image.coco_id) for a in ccp_store.annotations(image.id)] == original
+    rev = filled_store.undo(image.id, expected_revision=rev, author="alice")
+    assert [a.to_coco(image.coco_id) for a in filled_store.annotations(image.id)] == original
     with pytest.raises(StoreError, match="no change left to undo"):
-        ccp_store.undo(image.id, expected_revision=rev, author="alice")
-    actions = [h["action"] for h in ccp_store.history("ccp", image.id)]
+        filled_store.undo(image.id, expected_revision=rev, author="alice")
+    actions = [h["action"] for h in filled_store.history("client", image.id)]
     assert actions == ["save_annotations", "save_annotations", "undo", "undo"]
 
 
-def test_history_is_append_only_and_complete(ccp_store):
-    image = ccp_store.images("ccp")[0]
-    rev = ccp_store.save_annotations(image.id, [], expected_revision=0, author="alice")
-    ccp_store.save_image_labels(image.id, [ImageLabel("shoes", 8, 2)], expected_revision=rev, author="bob")
-    entries = ccp_store.history("ccp", image.id)
+def test_history_is_append_only_and_complete(filled_store):
+    image = filled_store.images("client")[0]
+    rev = filled_store.save_annotations(image.id, [], expected_revision=0, author="alice")
+    filled_store.save_image_labels(image.id, [ImageLabel("shoes", 8, 2)], expected_revision=rev, author="bob")
+    entries = filled_store.history("client", image.id)
     assert [(e["author"], e["revision"]) for e in entries] == [("alice", 1), ("bob", 2)]
     assert json.loads(entries[0]["after"])["annotations"] == []
     assert len(json.loads(entries[0]["before"])["annotations"]) > 0
-    assert json.loads(entries[1]["after"])["image_labels"] == [{"id": 1, "raw_label": "shoes", "category_id": 8, "count": 2}]
-    with ccp_store.engine.connect() as c:
+    (label,) = json.loads(entries[1]["after"])["image_labels"]
+    assert {k: v for k, v in label.items() if k != "id"} == {"raw_label": "shoes", "category_id": 8, "count": 2}
+    with filled_store.engine.connect() as c:
         all_actions = [r.action for r in c.execute(select(schema.history).order_by(schema.history.c.id))]
     assert all_actions == ["import", "save_annotations", "save_image_labels"]
 
 
-def test_review_progress(ccp_store):
-    done, total = ccp_store.review_progress("ccp")
-    assert done == 0 and total == len(ccp_store.images("ccp"))
-    image = ccp_store.images("ccp")[0]
-    ccp_store.save_annotations(image.id, [], expected_revision=0, author="alice")
-    assert ccp_store.review_progress("ccp") == (1, total)
+def test_review_progress(filled_store):
+    done, total = filled_store.review_progress("client")
+    assert done == 0 and total == len(filled_store.images("client"))
+    image = filled_store.images("client")[0]
+    filled_store.save_annotations(image.id, [], expected_revision=0, author="alice")
+    assert filled_store.review_progress("client") == (1, total)
 
 
-def test_bad_saves_change_nothing(ccp_store):
-    image = ccp_store.images("ccp")[0]
-    before = dumps_coco(export_coco(ccp_store, "ccp"))
+def test_bad_saves_change_nothing(filled_store):
+    image = filled_store.images("client")[0]
+    before = dumps_coco(export_coco(filled_store, "client"))
     wrong_size = NewAnnotation.from_mask(3, np.ones((10, 10), bool))
     for bad, message in [
         (NewAnnotation.from_mask(99, square_mask(image, 0, 5, 0, 5)), "unknown category"),
@@ -182,11 +194,11 @@ def test_bad_saves_change_nothing(ccp_store):
         (wrong_size, "mask is"),
     ]:
         with pytest.raises(StoreError, match=message):
-            ccp_store.save_annotations(image.id, [bad], expected_revision=0, author="alice")
+            filled_store.save_annotations(image.id, [bad], expected_revision=0, author="alice")
     with pytest.raises(StoreError, match="author"):
-        ccp_store.save_annotations(image.id, [], expected_revision=0, author=" ")
-    assert dumps_coco(export_coco(ccp_store, "ccp")) == before
-    assert ccp_store.image(image.id).revision == 0
+        filled_store.save_annotations(image.id, [], expected_revision=0, author=" ")
+    assert dumps_coco(export_coco(filled_store, "client")) == before
+    assert filled_store.image(image.id).revision == 0
 
 
 def test_mapping_edit_and_remap(new_store, tmp_path, ccp_root, ccp_subset):
@@ -289,6 +301,12 @@ def test_store_cli_round_trip(new_store, tmp_path, tiny, run_cli):
     assert "tiny: 2 images, 0 reviewed" in run_cli("store", "list", "--db", str(db)).stdout
     r = run_cli("store", "export", "tiny", "--out", str(tmp_path / "out.json"), "--db", str(db))
     assert r.returncode == 0 and len(read_coco(tmp_path / "out.json")["annotations"]) == 2
+    store = AnnotationStore(db, create=False)
+    first = store.images("tiny")[0]
+    store.save_annotations(first.id, [], expected_revision=first.revision, author="alice")  # reviewed, now empty
+    r = run_cli("store", "export", "tiny", "--reviewed-only", "--out", str(tmp_path / "reviewed.json"), "--db", str(db))
+    reviewed = read_coco(tmp_path / "reviewed.json")
+    assert r.returncode == 0 and [im["id"] for im in reviewed["images"]] == [first.coco_id] and reviewed["annotations"] == []
     r = run_cli("store", "import", str(tmp_path / "in.json"), "--images", str(tmp_path / "nowhere"), "--name", "t2", "--db", str(db))
     assert r.returncode == 2 and "image folder" in r.stderr and "Traceback" not in r.stderr
     assert AnnotationStore(db, create=False).datasets() == ["tiny"]

@@ -3,16 +3,15 @@ the migrations build exactly the schema the code uses; a newer schema is refused
 
 import numpy as np
 import pytest
+import store_schema_0001
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from PIL import Image
 from sqlalchemy import create_engine, select, text
 
-import store_schema_0001
 from fashionseg.core.masks import encode_rle
-from fashionseg.store import AnnotationStore, ImageLabel, NewAnnotation, export_coco, import_coco
-from fashionseg.store import migrate, schema
+from fashionseg.store import AnnotationStore, ImageLabel, NewAnnotation, export_coco, import_coco, migrate, schema
 from fashionseg.store.store import StoreSchemaError
 
 

@@ -6,11 +6,11 @@ import socket
 import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_app import ROOT, button, plain
 
 from fashionseg.annotation.draft import Draft
 from fashionseg.store import AnnotationStore, export_coco, import_coco
 from fashionseg.store.store import StoreBusyError, StoreUnreachableError
-from test_app import ROOT, button, plain
 
 
 def _admin(server):

@@ -11,12 +11,19 @@ from PIL import Image
 
 from fashionseg.core.images import ImageLoadError
 from fashionseg.core.metrics import dice
-from fashionseg.models.unet.data import GarmentBatches, examples_from_coco, examples_from_cutouts, focus_image, resize_up
+from fashionseg.models.unet.data import (
+    GarmentBatches,
+    examples_from_coco,
+    examples_from_cutouts,
+    focus_image,
+    resize_up,
+)
+from fashionseg.models.unet.export import export_onnx, export_run
 from fashionseg.models.unet.losses import bce_dice_loss, dice_coefficient
 from fashionseg.models.unet.model import IMAGENET_MEAN, InputNormalization, UNetConfig, build_unet
-from fashionseg.models.unet.predictor import GarmentSegmenter, ModelNotTrainedError, export_onnx
+from fashionseg.models.unet.predictor import GarmentSegmenter, ModelNotTrainedError
 from fashionseg.models.unet.threshold import choose_threshold, dice_per_threshold
-from fashionseg.models.unet.train import TrainSettings, export_unet, train_unet
+from fashionseg.models.unet.train import TrainSettings, train_unet
 
 UNET_SOURCES = sorted((Path(__file__).resolve().parent.parent / "fashionseg" / "models" / "unet").glob("*.py"))
 
@@ -38,6 +45,7 @@ def test_classic_architecture_follows_the_report():
     assert model.get_layer("mask").activation.__name__ == "sigmoid"
 
 
+@pytest.mark.data
 def test_mobilenet_unet_loads_the_shared_imagenet_encoder(tmp_path):
     from fashionseg import settings
 
@@ -47,7 +55,7 @@ def test_mobilenet_unet_loads_the_shared_imagenet_encoder(tmp_path):
     random = build_unet(UNetConfig(input_size=96, encoder_weights=None))
     pretrained = build_unet(UNetConfig(input_size=96, encoder_weights=str(weights)))
     assert pretrained.output_shape == (None, 96, 96, 1)
-    first = lambda m: m.get_layer("encoder").get_layer("Conv1").get_weights()[0]  # noqa: E731
+    first = lambda m: m.get_layer("encoder").get_layer("Conv1").get_weights()[0]
     assert not np.allclose(first(random), first(pretrained))
     assert UNetConfig().mean == IMAGENET_MEAN  # torchvision normalisation for those weights
     bn = [layer for layer in pretrained.get_layer("encoder").layers if layer.__class__.__name__ == "BatchNormalization"]
@@ -174,14 +182,15 @@ def test_train_resume_export_predict_double_pass(tmp_path):
 
     # Resume: a later call with more epochs continues from epoch 2, not from scratch.
     state = train_unet(config, TrainSettings(epochs=3, batch_size=3, patience=10), train, val, run, progress=False)
-    rows = list(csv.DictReader(open(run / "log.csv")))
+    with open(run / "log.csv") as log:
+        rows = list(csv.DictReader(log))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and state["epoch"] == 3
     assert all(float(r["val_dice"]) > 0 for r in rows)
     with pytest.raises(ValueError, match="different model config"):
         train_unet(UNetConfig(architecture="classic", input_size=64, base_filters=4, depth=2), settings, train, val, run, progress=False)
 
     weights = tmp_path / "weights" / "unet_tiny"
-    export_unet(run, weights)
+    export_run(run, weights)
     segmenter = GarmentSegmenter.load(weights)
     assert segmenter.config.threshold == state["threshold"] and segmenter.second_pass is None
     result = segmenter.predict(photos / "item07.jpg")
@@ -193,7 +202,7 @@ def test_train_resume_export_predict_double_pass(tmp_path):
 
     second = UNetConfig(architecture="classic", input_size=32, base_filters=4, depth=2, mean=(128,) * 3, std=(64,) * 3, double_pass_dilation=3)
     train_unet(second, settings, train, val, tmp_path / "run2", first_pass=segmenter, progress=False, init_weights=weights / "model.weights.h5")
-    export_unet(tmp_path / "run2", weights, second_pass=True)
+    export_run(tmp_path / "run2", weights, second_pass=True)
     both = GarmentSegmenter.load(weights)
     assert both.second_pass is not None and both.second_pass.config.double_pass_dilation == 3
     double = both.predict(photos / "item07.jpg", double_pass=True)
@@ -206,7 +215,7 @@ def test_train_resume_export_predict_double_pass(tmp_path):
     assert (onnx.runtime_name, onnx.second_pass.runtime_name) == ("onnx", "onnx")
     again = onnx.predict(photos / "item07.jpg", double_pass=True)
     np.testing.assert_allclose(again.probability, double.probability, atol=1e-4)
-    export_unet(run, weights)
+    export_run(run, weights)
     assert not (weights / "model.onnx").exists() and GarmentSegmenter.load(weights).runtime_name == "keras"
 
     with pytest.raises(ModelNotTrainedError, match="no trained U-Net"):

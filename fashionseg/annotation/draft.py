@@ -28,7 +28,6 @@ from fashionseg.annotation.canvas import CanvasFrame, apply_drawing
 from fashionseg.core.masks import encode_rle
 from fashionseg.store import AnnotationStore, ImageRecord, NewAnnotation, StoreError
 
-
 MODEL_AUTHOR_PREFIX = "model:"
 
 

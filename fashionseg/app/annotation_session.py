@@ -25,12 +25,6 @@ from fashionseg.core.masks import mask_bbox
 from fashionseg.core.overlay import CLASS_COLOURS, draw_instances
 from fashionseg.store import AnnotationStore, ImageLabel, ImageRecord, StoreError
 
-
-
-
-
-
-
 # ---------------------------------------------------------------- what the canvas shows
 
 

@@ -83,8 +83,9 @@ class App:
                "FASHIONSEG_CCP_ROOT": str(settings.ccp_root())}
         streamlit = Path(sys.executable).parent / "streamlit"
         self.started = time.perf_counter()
-        self.process = subprocess.Popen([str(streamlit), "run", "app.py", "--server.port", str(self.port)], cwd=app_dir, env=env,
-                                        stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        with open(log, "w") as output:  # the app writes to its own copy of the file descriptor
+            self.process = subprocess.Popen([str(streamlit), "run", "app.py", "--server.port", str(self.port)], cwd=app_dir,
+                                            env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, timeout: float = 180) -> None:
         deadline = time.time() + timeout
@@ -171,8 +172,8 @@ def preannotated_store(store_path: Path, count: int) -> str:
     """A store of CCP's image-level photos, the first ``count`` pre-annotated by the default model."""
     from fashionseg.annotation.preannotation import preannotate
     from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
-    from fashionseg.store.photo_import import SAMPLES, import_sample
     from fashionseg.store import AnnotationStore
+    from fashionseg.store.photo_import import SAMPLES, import_sample
 
     store = AnnotationStore(store_path)
     sample = next(s for s in SAMPLES if s.name == "ccp-client")

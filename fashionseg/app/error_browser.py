@@ -26,12 +26,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fashionseg.exceptions import EvaluationNotFoundError
 from fashionseg.core.images import load_image
 from fashionseg.core.masks import decode_rle
 from fashionseg.core.overlay import draw_instances, fitting_scale
-from fashionseg.settings import ccp_root, project_path
 from fashionseg.core.vocabulary import FASHIONSEG11
+from fashionseg.exceptions import EvaluationNotFoundError
+from fashionseg.settings import ccp_root, project_path
 
 ERROR_TYPES = ("false_positive", "false_negative", "confusion")
 ERROR_LABELS = {"false_positive": "false positive", "false_negative": "false negative", "confusion": "confusion"}

@@ -28,10 +28,9 @@ import pandas as pd
 import yaml
 
 from fashionseg import settings
-
 from fashionseg.core import metrics
-from fashionseg.settings import project_path
 from fashionseg.core.vocabulary import FASHIONSEG11
+from fashionseg.settings import project_path
 
 OURS = "ours"
 REFERENCE = "thesis (reference)"

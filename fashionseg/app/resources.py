@@ -12,10 +12,10 @@ from pathlib import Path
 import streamlit as st
 
 from fashionseg import settings
+from fashionseg.app.segment_view import ResultCache, escape_markdown
 from fashionseg.exceptions import FashionSegError, ModelFolderError, StoreUnreachableError
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.model_folder import CONFIG_FILE, read_config, read_config_json
-from fashionseg.app.segment_view import ResultCache, escape_markdown
 from fashionseg.store import AnnotationStore
 
 
@@ -68,7 +68,9 @@ def _load_instance_segmenter(path: str):
 
 
 def _load_garment_segmenter(path: str):
-    from fashionseg.models.unet.predictor import GarmentSegmenter  # imports Keras (~5 s): on the model's thread, not the page's
+    from fashionseg.models.unet.predictor import (
+        GarmentSegmenter,  # imports Keras (~5 s): on the model's thread, not the page's
+    )
 
     return GarmentSegmenter.load(path)
 

@@ -33,9 +33,9 @@ import numpy as np
 from PIL import Image
 
 from fashionseg.core.images import load_image
-from fashionseg.models.maskrcnn.postprocess import select_detections
 from fashionseg.core.masks import encode_rle, mask_bbox
 from fashionseg.core.vocabulary import FASHIONSEG11
+from fashionseg.models.maskrcnn.postprocess import select_detections
 
 THESIS_BUDGET_SECONDS = 2.0  # the thesis' requirement per photo on a laptop CPU
 # Overlays are drawn at most this large: wider than a page column, and a 12 MP photo drawn at

@@ -30,7 +30,7 @@ raw tag kept) in ``client.json``.
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,17 +38,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import scipy.io
-from scipy.io.matlab import MatReadError
 from scipy import ndimage
+from scipy.io.matlab import MatReadError
 from tqdm import tqdm
 
 from fashionseg.core.coco import write_coco
-from fashionseg.exceptions import CCPFormatError, ImageLoadError
 from fashionseg.core.images import read_image_size
 from fashionseg.core.mapping import LabelMapping, load_mapping
 from fashionseg.core.masks import encode_rle, mask_bbox
 from fashionseg.core.split import DEFAULT_SALT, DEFAULT_VAL_FRACTION, assign_split
 from fashionseg.core.vocabulary import CCP59, FASHIONSEG11
+from fashionseg.exceptions import CCPFormatError, ImageLoadError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MIN_AREA = 100
 COUNTABLE_CLASSES = ("shoe", "bag, wallet")
@@ -271,7 +273,7 @@ def convert_ccp(
     if ids is not None:
         unknown = sorted(ids - set(pixel_files) - set(tag_files))
         if unknown:
-            print(f"warning: {len(unknown)} listed ids have no CCP annotation, e.g. {unknown[:5]}", file=sys.stderr)
+            log.warning("%d listed ids have no CCP annotation, e.g. %s", len(unknown), unknown[:5])
         pixel_files = {i: p for i, p in pixel_files.items() if i in ids}
         tag_files = {i: p for i, p in tag_files.items() if i in ids}
 

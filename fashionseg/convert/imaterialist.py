@@ -18,12 +18,12 @@ import numpy as np
 from tqdm import tqdm
 
 from fashionseg.core.coco import file_name_problem, write_coco
-from fashionseg.exceptions import IMaterialistFormatError
-from fashionseg.core.mapping import LabelMapping, load_mapping
 from fashionseg.core.images import DEFAULT_MAX_PIXELS
+from fashionseg.core.mapping import LabelMapping, load_mapping
 from fashionseg.core.masks import encode_rle, mask_bbox
 from fashionseg.core.split import DEFAULT_SALT, DEFAULT_VAL_FRACTION, assign_split
 from fashionseg.core.vocabulary import FASHIONSEG11
+from fashionseg.exceptions import IMaterialistFormatError
 
 REQUIRED_COLUMNS = ("ImageId", "EncodedPixels", "Height", "Width", "ClassId")
 

@@ -20,10 +20,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from fashionseg.exceptions import CocoFormatError, InvalidCocoError
 from fashionseg.core.files import write_text_atomic
 from fashionseg.core.images import DEFAULT_MAX_PIXELS
 from fashionseg.core.masks import segmentation_to_rle
+from fashionseg.exceptions import CocoFormatError, InvalidCocoError
 
 __all__ = ["CocoFormatError", "InvalidCocoError", "dumps_coco", "file_name_problem", "parse_coco", "read_coco", "validate_coco", "write_coco"]
 

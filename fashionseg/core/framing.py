@@ -104,7 +104,7 @@ def background(kind: str, frame: tuple[int, int], rng: np.random.Generator, dono
         if photo is None:
             return background("gradient", frame, rng)
         # the photo's outermost rows/columns stretched over the frame, then blurred
-        ph, pw = photo.shape[:2]
+        _ph, _pw = photo.shape[:2]
         border = np.concatenate([photo[:, :2].reshape(-1, 3), photo[:, -2:].reshape(-1, 3),
                                  photo[:2].reshape(-1, 3), photo[-2:].reshape(-1, 3)]).astype(np.float32)
         left_col = resize(photo[:, :1], h, 1).astype(np.float32)

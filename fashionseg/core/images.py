@@ -68,7 +68,7 @@ def read_image_size(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -
     if not Path(path).is_file():
         raise ImageLoadError(f"{name}: no such file")
     try:
-        stream = open(path, "rb")
+        stream = open(path, "rb")  # noqa: SIM115 (closed by the with below; opened apart to tell OS errors from image errors)
     except OSError as exc:
         raise ImageLoadError(f"{name}: cannot be read ({exc.strerror or exc})") from None
     with stream, _pil_errors(name), _opened(stream, name, max_pixels) as im:

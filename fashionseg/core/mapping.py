@@ -23,8 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from fashionseg.exceptions import MappingError
 from fashionseg.core.vocabulary import FASHIONSEG11, Vocabulary
+from fashionseg.exceptions import MappingError
 
 BUILTIN_MAPPINGS = ("ccp", "imaterialist", "client")
 

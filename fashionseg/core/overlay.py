@@ -83,7 +83,7 @@ def draw_instances(image: np.ndarray, instances, opacity: float = 0.5, boxes: bo
     out = np.clip(out, 0, 255).astype(np.uint8)
     height, width = image.shape[:2]
     thickness = max(1, round(max(height, width) / 400))
-    for name, score, (x1, y1, x2, y2), mask in instances:
+    for name, _score, (x1, y1, x2, y2), mask in instances:
         colour = CLASS_COLOURS.get(name, (255, 255, 255))
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, colour, thickness)

@@ -32,7 +32,7 @@ def photo_512_bytes(path: Path) -> bytes:
     image = load_image(path)
     window = LetterboxWindow.fit(*image.shape[:2], 512)
     resized = cv2.resize(image, (window.scaled_width, window.scaled_height), interpolation=cv2.INTER_AREA)
-    ok, data = cv2.imencode(".jpg", resized[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    _ok, data = cv2.imencode(".jpg", resized[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
     return data.tobytes()
 
 

@@ -1,8 +1,8 @@
 """Batch work on Ray Data: pre-annotation and evaluation of many photos on a cluster.
 
-Photos stream through a pool of Ray actors; each actor loads the Mask R-CNN
-once (ONNX Runtime, one thread: a worker per core) and returns its instances
-as compressed RLE. The driver alone writes to the store, in batches of
+Photos stream through a pool of Ray actors; each actor loads the model once
+(the Mask R-CNN or the U-Net, ONNX Runtime, one thread: a worker per core)
+and returns its instances or garment mask as compressed RLE. The driver alone writes to the store, in batches of
 ``write_batch`` images per transaction, so the database sees one writer
 however many workers there are. The results are those of the one-process path
 (:func:`fashionseg.annotation.preannotation.preannotate`, :func:`fashionseg.models.maskrcnn.evaluate.evaluate_maskrcnn`):
@@ -89,8 +89,57 @@ def check_model(weights: str | Path) -> Path:
 
     folder = Path(weights).resolve()
     read_config(folder / CONFIG_FILE, MaskRCNNConfig, MaskRCNNConfig.from_dict, "Mask R-CNN")
-    choose_runtime(folder, "onnx", f"fashionseg export maskrcnn {folder}")
+    choose_runtime(folder, "onnx", f"fashionseg export maskrcnn --weights {folder}")
     return folder
+
+
+def check_unet(weights: str | Path) -> Path:
+    """The U-Net folder, checked before any worker starts: Ray runs the ONNX export."""
+    from fashionseg.models.model_folder import CONFIG_FILE, read_config
+    from fashionseg.models.runtime import choose_runtime
+    from fashionseg.models.unet.model import UNetConfig
+
+    folder = Path(weights).resolve()
+    read_config(folder / CONFIG_FILE, UNetConfig)
+    choose_runtime(folder, "onnx", f"fashionseg export unet --weights {folder}")
+    return folder
+
+
+class _GarmentCutter:
+    """A Ray actor: the U-Net loaded once, then photos -> garment masks as JSON (RLE)."""
+
+    def __init__(self, weights: str, options: dict, threads: int):
+        from fashionseg.models.unet.predictor import GarmentSegmenter
+
+        self.segmenter = GarmentSegmenter.load(weights, "onnx", threads=threads)
+        self.options = options
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from fashionseg.core.masks import encode_rle
+
+        results = []
+        for path in batch["path"]:
+            try:
+                data = Path(path).read_bytes()
+                start = time.perf_counter()  # as the one-process evaluation times it: bytes -> full-resolution cutout
+                result = self.segmenter.predict(data, **self.options)
+                seconds = time.perf_counter() - start
+            except (ImageLoadError, OSError) as exc:
+                results.append(json.dumps({"error": str(exc) or type(exc).__name__, "kind": type(exc).__name__}))
+                continue
+            mask = encode_rle(result.mask)
+            results.append(json.dumps({"size": mask["size"], "counts": mask["counts"], "seconds": seconds}))
+        return {"index": batch["index"], "result": np.array(results, dtype=object)}
+
+
+def _decode_cutout(text: str):
+    """A U-Net worker's answer as (garment mask, seconds), or the error it met."""
+    from fashionseg.core.masks import decode_rle
+
+    data = json.loads(text)
+    if "error" in data:
+        return ImageLoadError(data["error"]) if data["kind"] == "ImageLoadError" else OSError(data["error"])
+    return decode_rle({"size": data["size"], "counts": data["counts"]}), data["seconds"]
 
 
 class _Segmenter:
@@ -130,8 +179,8 @@ class _Segmenter:
 
 def _decode(text: str):
     """A worker's answer as (SegmentationResult, seconds), or the error it met."""
-    from fashionseg.models.maskrcnn.predictor import Instance, SegmentationResult
     from fashionseg.core.masks import decode_rle
+    from fashionseg.models.maskrcnn.predictor import Instance, SegmentationResult
 
     data = json.loads(text)
     if "error" in data:
@@ -142,8 +191,9 @@ def _decode(text: str):
     return SegmentationResult(instances, data["height"], data["width"], data["timings"]), data["seconds"]
 
 
-def _stream(weights: Path, paths: list[str], options: dict, workers: int | None, batch_size: int) -> Iterator[tuple[int, object]]:
-    """(index into ``paths``, decoded answer) as workers finish them, in no set order."""
+def _stream(weights: Path, paths: list[str], options: dict, workers: int | None, batch_size: int,
+            actor: type = _Segmenter, decode: Callable = _decode) -> Iterator[tuple[int, object]]:
+    """(index into ``paths``, ``decode``d answer of an ``actor``) as workers finish them, in no set order."""
     import ray
     import ray.data
 
@@ -161,12 +211,25 @@ def _stream(weights: Path, paths: list[str], options: dict, workers: int | None,
         # restart path would also print an error line for every worker (ray-project/ray#53727).
         warnings.simplefilter("ignore", DeprecationWarning)
         answers = dataset.map_batches(
-            _Segmenter, fn_constructor_kwargs={"weights": str(weights), "options": options, "threads": 1},
+            actor, fn_constructor_kwargs={"weights": str(weights), "options": options, "threads": 1},
             batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, max_restarts=0,
         )
     for batch in answers.iter_batches(batch_size=None, batch_format="numpy"):
         for index, text in zip(batch["index"], batch["result"]):
-            yield int(index), _decode(text)
+            yield int(index), decode(text)
+
+
+def _in_order(answers: Iterator[tuple[int, object]]) -> Iterator:
+    """Answers that come as workers finish them, handed on in the photos' order; an unreadable photo
+    stops the run, as it stops the one-process evaluation."""
+    waiting, next_index = {}, 0
+    for index, answer in answers:
+        if isinstance(answer, Exception):
+            raise answer
+        waiting[index] = answer
+        while next_index in waiting:
+            yield waiting.pop(next_index)
+            next_index += 1
 
 
 def ray_predictions(weights: str | Path, *, workers: int | None = None, batch_size: int = PREDICT_BATCH) -> Callable:
@@ -176,14 +239,19 @@ def ray_predictions(weights: str | Path, *, workers: int | None = None, batch_si
 
     def predict_many(images: list[dict], images_dir, predict_options: dict) -> Iterator[tuple]:
         paths = [str(Path(images_dir) / im["file_name"]) for im in images]
-        waiting, next_index = {}, 0
-        for index, answer in _stream(folder, paths, dict(predict_options or {}), workers, batch_size):
-            if isinstance(answer, Exception):  # as the one-process evaluation does: an unreadable photo stops it
-                raise answer
-            waiting[index] = answer
-            while next_index in waiting:
-                yield waiting.pop(next_index)
-                next_index += 1
+        yield from _in_order(_stream(folder, paths, dict(predict_options or {}), workers, batch_size))
+
+    return predict_many
+
+
+def ray_garment_predictions(weights: str | Path, *, workers: int | None = None, batch_size: int = PREDICT_BATCH) -> Callable:
+    """A ``predict_many`` for :func:`fashionseg.models.unet.evaluate.evaluate_unet` and the U-Net's robustness
+    runs: (garment mask, seconds) per photo from the Ray cluster (:func:`start_ray` first), in order."""
+    folder = check_unet(weights)
+
+    def predict_many(examples: list, double_pass: bool) -> Iterator[tuple]:
+        paths = [str(ex.image_path) for ex in examples]
+        yield from _in_order(_stream(folder, paths, {"double_pass": double_pass}, workers, batch_size, _GarmentCutter, _decode_cutout))
 
     return predict_many
 
@@ -269,7 +337,6 @@ def bench_store_writes(location: str, images: int = 256, batch: int = WRITE_BATC
 
     import cv2
     from PIL import Image
-
     from sqlalchemy import insert
 
     from fashionseg.core.masks import encode_rle

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,9 +39,11 @@ from tqdm import tqdm
 
 from fashionseg.core import framing
 from fashionseg.core.coco import write_coco
-from fashionseg.exceptions import UsageError
 from fashionseg.core.images import load_image
 from fashionseg.core.masks import decode_rle, encode_rle, mask_bbox
+from fashionseg.exceptions import UsageError
+
+log = logging.getLogger(__name__)
 
 MIN_INSTANCE_AREA = 100  # px in the variant photo
 PHOTO_QUALITY = 95
@@ -225,7 +228,8 @@ UNET_COLUMNS = ("dice_mean", "dice_median", "inference_seconds")
 def evaluate_variant(kind: str, model, coco_path: Path, predict_options: dict | None = None, progress: bool = True,
                      predict_many=None) -> dict:
     """One variant's metrics: the Mask R-CNN's thesis metrics, or the U-Net's Dice. ``predict_many``:
-    the Mask R-CNN's photos run on Ray (:func:`fashionseg.evaluation.ray_batch.ray_predictions`)."""
+    the photos run on Ray (:func:`fashionseg.evaluation.ray_batch.ray_predictions` for the Mask R-CNN,
+    :func:`~fashionseg.evaluation.ray_batch.ray_garment_predictions` for the U-Net)."""
     images_dir = coco_path.parent
     if kind == "maskrcnn":
         from fashionseg.models.maskrcnn.evaluate import evaluate_test_set, load_coco
@@ -238,7 +242,7 @@ def evaluate_variant(kind: str, model, coco_path: Path, predict_options: dict | 
         from fashionseg.models.unet.data import examples_from_coco
         from fashionseg.models.unet.evaluate import evaluate_unet
 
-        result = evaluate_unet(model, examples_from_coco(coco_path, images_dir), progress=progress)
+        result = evaluate_unet(model, examples_from_coco(coco_path, images_dir), progress=progress, predict_many=predict_many)
         return {k: result[k] for k in UNET_COLUMNS}
     raise ValueError(f"kind must be 'maskrcnn' or 'unet', not {kind!r}")
 
@@ -255,7 +259,7 @@ def run_robustness(kind: str, model, coco: dict, images_dir: str | Path, work_di
     results = {}
     for variant in variants:
         if progress:
-            print(f"{variant.name}: {variant.description}", flush=True)
+            log.info("%s: %s", variant.name, variant.description)
         results[variant.name] = evaluate_variant(kind, model, files[variant.name], predict_options, progress, predict_many)
     return {"kind": kind, "images": len(coco["images"]), "seed": seed, "min_area": min_area,
             "descriptions": {v.name: v.description for v in variants}, "variants": results}

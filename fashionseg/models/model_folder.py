@@ -1,4 +1,9 @@
-"""Reading a model folder's files (config, Keras weights, ONNX) so that a broken one names itself.
+"""Model folders: the one config convention of both models, and reading a folder's files so that a broken one names itself.
+
+Both models' configs are dataclasses with :class:`ModelConfig`'s methods:
+``to_dict``/``from_dict``, ``to_json``/``from_json`` and ``save``/``load``
+(``config.json``). ``from_dict`` rejects settings it does not know, except the
+``RETIRED`` ones that older ``config.json`` files hold, which it drops.
 
 A folder can be broken in ways that otherwise surface deep inside json, h5py,
 Keras or ONNX Runtime: a config that is not JSON, another model's config, an
@@ -11,7 +16,7 @@ Example:
     >>> path = Path(tempfile.mkdtemp()) / "config.json"
     >>> _ = path.write_text('{"BACKBONE": "mobilenet_v2"}')
     >>> try:
-    ...     read_config(path, UNetConfig, lambda settings: UNetConfig(**settings), "U-Net")
+    ...     read_config(path, UNetConfig)
     ... except ModelFolderError as exc:
     ...     print(str(exc).split(": ", 1)[1])
     this is a Mask R-CNN's config, not a U-Net's; is it the right model folder?
@@ -28,11 +33,53 @@ from typing import TypeVar
 from fashionseg.exceptions import ModelFolderError, ModelNotTrainedError
 
 T = TypeVar("T")
+C = TypeVar("C", bound="ModelConfig")
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 # A key only one kind of config has tells which model a folder holds.
 _KIND_MARKERS = {"Mask R-CNN": "BACKBONE", "U-Net": "architecture"}
+
+
+class ModelConfig:
+    """The methods both models' config dataclasses share (mix in before ``@dataclass``).
+
+    Subclasses set ``KIND`` (the model's name in messages, "U-Net") and
+    ``RETIRED`` (setting names older saved configs may hold; dropped on reading).
+    """
+
+    KIND = "model"
+    RETIRED: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict) -> C:
+        """The config of a ``to_dict`` (or a saved ``config.json``); settings added since take their defaults.
+
+        Raises:
+            ValueError: ``data`` names a setting this config does not have (and never had), or a bad value.
+        """
+        data = {k: v for k, v in data.items() if k not in cls.RETIRED}
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown {cls.KIND} settings: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls: type[C], text: str) -> C:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls: type[C], path: str | Path) -> C:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
 def check_model_folder(folder: Path, kind: str) -> None:
@@ -58,9 +105,13 @@ def read_config_json(path: Path, kind: str) -> dict:
     return data
 
 
-def read_config(path: Path, config_class: type[T], build: Callable[[dict], T], kind: str) -> T:
-    """``build(settings)`` of a config file, after checking it holds only ``config_class``'s settings, with their types."""
-    data = read_config_json(path, kind)
+def read_config(path: Path, config_class: type[T], build: Callable[[dict], T] | None = None, kind: str | None = None) -> T:
+    """``build(settings)`` (default ``config_class.from_dict``) of a config file, after checking it holds only
+    ``config_class``'s settings (its ``RETIRED`` ones are dropped), with their types. ``kind`` defaults to its ``KIND``."""
+    kind = kind or getattr(config_class, "KIND", config_class.__name__)
+    build = build or config_class.from_dict
+    retired = getattr(config_class, "RETIRED", ())
+    data = {k: v for k, v in read_config_json(path, kind).items() if k not in retired}
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     unknown = sorted(set(data) - set(fields))
     if unknown:

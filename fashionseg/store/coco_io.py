@@ -18,10 +18,10 @@ from sqlalchemy import insert, select
 from tqdm import tqdm
 
 from fashionseg.core.coco import read_coco, validate_coco
-from fashionseg.exceptions import ImageLoadError, InvalidCocoError, MappingError, StoreError
 from fashionseg.core.images import DEFAULT_MAX_PIXELS, read_image_size
 from fashionseg.core.mapping import LabelMapping
 from fashionseg.core.masks import rle_area, rle_bbox
+from fashionseg.exceptions import ImageLoadError, InvalidCocoError, MappingError, StoreError
 from fashionseg.store import schema as t
 from fashionseg.store.store import AnnotationStore, now
 

@@ -39,11 +39,11 @@ from pathlib import Path, PurePosixPath
 
 from fashionseg import settings
 from fashionseg.core.coco import file_name_problem, parse_coco
-from fashionseg.exceptions import ImageLoadError, InvalidCocoError, StoreError, UsageError
 from fashionseg.core.images import read_image_size
 from fashionseg.core.split import assign_split
-from fashionseg.store import AnnotationStore, prepare_import, write_import
 from fashionseg.core.vocabulary import FASHIONSEG11
+from fashionseg.exceptions import ImageLoadError, InvalidCocoError, StoreError, UsageError
+from fashionseg.store import AnnotationStore, prepare_import, write_import
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 # A zip may say its members are small and inflate to far more (a zip bomb): members are

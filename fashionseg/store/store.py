@@ -28,6 +28,8 @@ import sqlalchemy.exc
 from sqlalchemy import create_engine, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from fashionseg.core.mapping import LabelMapping
+from fashionseg.core.masks import check_rle, decode_rle, encode_rle, rle_area, rle_bbox
 from fashionseg.exceptions import (
     ConflictError,
     StoreBusyError,
@@ -36,8 +38,6 @@ from fashionseg.exceptions import (
     StoreSchemaError,
     StoreUnreachableError,
 )
-from fashionseg.core.mapping import LabelMapping
-from fashionseg.core.masks import check_rle, decode_rle, encode_rle, rle_area, rle_bbox
 from fashionseg.store import migrate
 from fashionseg.store import schema as t
 

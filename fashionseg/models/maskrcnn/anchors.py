@@ -34,14 +34,20 @@ def level_anchors(scale: float, ratios, feature_shape: tuple[int, int], feature_
     return boxes.reshape(-1, 4).astype(np.float32)
 
 
-def pyramid_anchors(config) -> np.ndarray:
-    """All anchors, level by level (finest first), in the order the RPN's outputs are concatenated."""
-    size = config.IMAGE_MAX_DIM
+def anchor_grid(image_size: int, scales, ratios, strides, anchor_stride: int = 1) -> np.ndarray:
+    """All anchors of a square ``image_size`` input, level by level (finest first): one level per
+    ``strides`` entry, with the side ``scales`` gives it, in the order the RPN's outputs are concatenated."""
     levels = []
-    for scale, stride in zip(config.RPN_ANCHOR_SCALES, config.BACKBONE_STRIDES):
-        shape = (int(np.ceil(size / stride)), int(np.ceil(size / stride)))
-        levels.append(level_anchors(scale, config.RPN_ANCHOR_RATIOS, shape, stride, config.RPN_ANCHOR_STRIDE))
+    for scale, stride in zip(scales, strides, strict=True):
+        shape = (int(np.ceil(image_size / stride)), int(np.ceil(image_size / stride)))
+        levels.append(level_anchors(scale, ratios, shape, stride, anchor_stride))
     return np.concatenate(levels, axis=0)
+
+
+def pyramid_anchors(config) -> np.ndarray:
+    """:func:`anchor_grid` of a :class:`~fashionseg.models.maskrcnn.config.MaskRCNNConfig`."""
+    return anchor_grid(config.IMAGE_MAX_DIM, config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS, config.BACKBONE_STRIDES,
+                       config.RPN_ANCHOR_STRIDE)
 
 
 def anchor_coverage(gt_boxes: np.ndarray, anchors: np.ndarray, thresholds=(0.3, 0.5, 0.7)) -> dict:
@@ -62,4 +68,4 @@ def anchor_coverage(gt_boxes: np.ndarray, anchors: np.ndarray, thresholds=(0.3, 
         return {f"share_iou_{t}": float("nan") for t in thresholds} | {"median_best_iou": float("nan"), "boxes": 0}
     best = np.concatenate([numpy_iou(gt_boxes[i : i + 256], anchors).max(axis=1) for i in range(0, len(gt_boxes), 256)])
     out = {f"share_iou_{t}": float(np.mean(best >= t)) for t in thresholds}
-    return out | {"median_best_iou": float(np.median(best)), "boxes": int(len(gt_boxes))}
+    return out | {"median_best_iou": float(np.median(best)), "boxes": len(gt_boxes)}

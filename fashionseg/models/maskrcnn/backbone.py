@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-
 import keras
 from keras import layers
 
@@ -37,6 +36,24 @@ def backbone_strides(config) -> tuple[int, ...]:
 def classifier(config) -> keras.Model:
     """The ImageNet classifier without its top, with the configured weights."""
     return headless_application(APPLICATIONS[config.BACKBONE], config.IMAGE_SHAPE, config.BACKBONE_WEIGHTS)
+
+
+def nested_layers(model: keras.Model) -> list:
+    """Every layer inside ``model``, the layers of the models nested in it included, depth first."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if isinstance(layer, keras.Model):
+            found.extend(nested_layers(layer))
+    return found
+
+
+def set_trainable(backbone: keras.Model, trainable: bool, train_bn: bool) -> None:
+    """Freeze or unfreeze a :func:`build_backbone`; its BatchNormalization layers train only if ``train_bn`` too."""
+    backbone.trainable = trainable
+    for layer in nested_layers(backbone):
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = trainable and train_bn
 
 
 def build_backbone(config) -> keras.Model:

@@ -21,11 +21,10 @@ Example:
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 
 from fashionseg.core.vocabulary import FASHIONSEG11
+from fashionseg.models.model_folder import ModelConfig
 
 BACKBONES = ("mobilenet_v2", "resnet50", "resnet101")
 # Per backbone weights: (mean, std) on the 0-255 scale. torchvision's ImageNet statistics
@@ -38,10 +37,18 @@ NORMALISATION = {
 
 
 @dataclass
-class MaskRCNNConfig:
-    """Every setting of a Mask R-CNN model; saved with each trained model and shown by the app."""
+class MaskRCNNConfig(ModelConfig):
+    """Every setting of a Mask R-CNN model; saved with each trained model and shown by the app.
 
-    NAME: str = "fashion"
+    ``to_dict``/``from_dict``, ``to_json``/``from_json``, ``save``/``load``: see
+    :class:`fashionseg.models.model_folder.ModelConfig`.
+    """
+
+    KIND = "Mask R-CNN"
+    # Settings configs saved before #13 hold and nothing reads (NAME, and USE_MINI_MASK: mini-masks
+    # are always used); dropped when such a config is read.
+    RETIRED = ("NAME", "USE_MINI_MASK")
+
     # Backbone: "mobilenet_v2" (default), "resnet50" or "resnet101".
     BACKBONE: str = "mobilenet_v2"
     # A weights file, "imagenet" (Keras' download) or None (random initialisation).
@@ -91,7 +98,7 @@ class MaskRCNNConfig:
     MASK_HEAD_CONV_LAYERS: int = 4  # 3x3 convs before the 2x upsampling, as matterport
     BBOX_STD_DEV: tuple[float, ...] = (0.1, 0.1, 0.2, 0.2)
     MAX_GT_INSTANCES: int = 100
-    USE_MINI_MASK: bool = True
+    # Instance masks are kept at this size inside their box during training (matterport's mini-masks).
     MINI_MASK_SHAPE: tuple[int, int] = (56, 56)
 
     # Inference (thesis 4.4.1 and 5.5.1).
@@ -155,28 +162,6 @@ class MaskRCNNConfig:
     @property
     def IMAGE_SHAPE(self) -> tuple[int, int, int]:
         return (self.IMAGE_MAX_DIM, self.IMAGE_MAX_DIM, self.IMAGE_CHANNEL_COUNT)
-
-    @property
-    def BATCH_SIZE(self) -> int:
-        return self.IMAGES_PER_GPU
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> MaskRCNNConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown Mask R-CNN settings: {', '.join(sorted(unknown))}")
-        return cls(**data)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> MaskRCNNConfig:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def rows(self) -> list[tuple[str, str]]:
         """(name, value) for every setting, IMAGE_SHAPE included, for display."""

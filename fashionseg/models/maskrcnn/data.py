@@ -24,15 +24,15 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from fashionseg.models.augment import FramingAugmentation, FramingSettings, augment, thesis_augmentation
 from fashionseg.core.coco import read_coco, validate_coco
 from fashionseg.core.framing import resize, resize_masks
 from fashionseg.core.images import letterbox, load_image
+from fashionseg.core.masks import decode_rle, encode_rle
+from fashionseg.core.split import select_split
+from fashionseg.models.augment import FramingAugmentation, FramingSettings, augment, thesis_augmentation
 from fashionseg.models.maskrcnn.anchors import pyramid_anchors
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.targets import rpn_targets
-from fashionseg.core.masks import decode_rle, encode_rle
-from fashionseg.core.split import assign_split
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,7 @@ def examples_from_coco(instances_json: str | Path, images_dir: str | Path, split
     for ann in coco["annotations"]:
         per_image.setdefault(ann["image_id"], []).append(ann)
     out = []
-    for im in sorted(coco["images"], key=lambda im: im["id"]):
-        if split is not None and im.get("split", assign_split(im["file_name"])) != split:
-            continue
+    for im in sorted(select_split(coco["images"], split), key=lambda im: im["id"]):
         anns = per_image.get(im["id"], [])
         out.append(InstanceExample(im["id"], Path(images_dir) / im["file_name"], tuple(a["category_id"] + 1 for a in anns),
                                    tuple(a["segmentation"] for a in anns)))

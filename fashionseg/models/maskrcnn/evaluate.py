@@ -25,24 +25,12 @@ from tqdm import tqdm
 
 from fashionseg.core import metrics
 from fashionseg.core.coco import read_coco, validate_coco
-from fashionseg.models.maskrcnn.predictor import InstanceSegmenter, SegmentationResult
 from fashionseg.core.masks import decode_rle
-from fashionseg.core.split import assign_split
+from fashionseg.core.split import select_coco_split
 from fashionseg.core.vocabulary import FASHIONSEG11
+from fashionseg.models.maskrcnn.predictor import InstanceSegmenter, SegmentationResult
 
 NUM_CLASSES = len(FASHIONSEG11)
-
-
-def select_images(coco: dict, split: str | None) -> dict:
-    """The COCO document restricted to the images of ``split`` (all when None)."""
-    if split is None:
-        return coco
-    images = [im for im in coco["images"] if im.get("split", assign_split(im["file_name"])) == split]
-    ids = {im["id"] for im in images}
-    out = {**coco, "images": images, "annotations": [a for a in coco.get("annotations", []) if a["image_id"] in ids]}
-    if "image_labels" in coco:
-        out["image_labels"] = [lab for lab in coco["image_labels"] if lab["image_id"] in ids]
-    return out
 
 
 def select_first(coco: dict, count: int) -> dict:
@@ -52,7 +40,8 @@ def select_first(coco: dict, count: int) -> dict:
 
 
 def load_coco(path: str | Path, split: str | None = None) -> dict:
-    return select_images(validate_coco(read_coco(path), str(path)), split)
+    """A COCO file, validated, with only the images of ``split`` (all when None)."""
+    return select_coco_split(validate_coco(read_coco(path), str(path)), split)
 
 
 def image_errors(gt: metrics.Instances, pred: metrics.Instances, matches: metrics.Matches) -> list[dict]:

@@ -7,6 +7,8 @@
 - :class:`MaskHead`: ``MASK_HEAD_CONV_LAYERS`` 3x3 convolutions on the
   ``MASK_POOL_SIZE`` RoI features, a 2x transposed convolution, and one
   ``MASK_SHAPE`` mask logit map per class.
+- :class:`SelectClassMasks`: at inference, each detection's mask is the one of
+  its class, as a probability.
 
 Example:
     >>> import numpy as np
@@ -84,3 +86,24 @@ class MaskHead(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "channels": self.channels, "conv_layers": self.conv_layers}
+
+
+@keras.saving.register_keras_serializable(package="fashionseg")
+class SelectClassMasks(layers.Layer):
+    """Mask logits ``(B, D, M, M, K)`` and class ids ``(B, D)`` -> each detection's class mask, as probabilities ``(B, D, M, M)``.
+
+    Example:
+        >>> import numpy as np
+        >>> logits = np.zeros((1, 2, 4, 4, 3), "float32")
+        >>> logits[0, 1, ..., 2] = 10.0  # detection 1's class-2 mask: all in
+        >>> masks = np.asarray(SelectClassMasks()(logits, np.array([[1, 2]], "int32")))
+        >>> masks.shape, masks[0, 0, 0, 0].round(2), masks[0, 1, 0, 0].round(2)
+        ((1, 2, 4, 4), np.float32(0.5), np.float32(1.0))
+    """
+
+    def call(self, mask_logits, class_ids):
+        picked = ops.take_along_axis(mask_logits, ops.cast(class_ids, "int32")[:, :, None, None, None], axis=-1)
+        return ops.sigmoid(picked[..., 0])
+
+    def get_config(self):
+        return super().get_config()

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from fashionseg.core.images import letterbox, load_image
+from fashionseg.core.masks import encode_rle, mask_bbox
+from fashionseg.exceptions import ModelNotTrainedError, UsageError
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.focus import focus_window
 from fashionseg.models.maskrcnn.postprocess import paste_mask, select_detections
-from fashionseg.core.masks import encode_rle, mask_bbox
-from fashionseg.exceptions import ModelNotTrainedError, UsageError
 from fashionseg.models.model_folder import load_keras_weights, read_config
 from fashionseg.models.runtime import ONNX_FILE, OnnxModel, choose_runtime
 
@@ -110,7 +110,7 @@ class InstanceSegmenter:
         if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
             raise ModelNotTrainedError(f"no trained Mask R-CNN in {path} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
         config = read_config(path / CONFIG_FILE, MaskRCNNConfig, MaskRCNNConfig.from_dict, "Mask R-CNN")
-        if choose_runtime(path, runtime, f"fashionseg export maskrcnn {path}") == "onnx":
+        if choose_runtime(path, runtime, f"fashionseg export maskrcnn --weights {path}") == "onnx":
             return cls(OnnxModel(path / ONNX_FILE, (1, *config.IMAGE_SHAPE), ONNX_OUTPUTS), config, "onnx", path)
         return cls(KerasRuntime(config, path / WEIGHTS_FILE), config, "keras", path)
 

@@ -8,7 +8,8 @@ cell ``(i, j)`` of a map with stride ``s`` covers image pixels
 
 Over a pyramid, every box is pooled from the one level FPN assigns it: the
 levels are flattened into one array and each box gathers from its own level's
-part of it, so the cost is that of pooling once, whatever the number of levels.
+part of it, so the cost is that of pooling once, whatever the number of levels
+(:func:`pyramid_roi_align`, and :class:`PyramidRoIAlign`, the same as a layer).
 
 Example:
     >>> import numpy as np
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 import math
 
-from keras import ops
+import keras
+from keras import layers, ops
 
 CANONICAL_SIZE = 224.0  # FPN paper: a 224 px box belongs on level 4
 CANONICAL_LEVEL = 4
@@ -83,7 +85,7 @@ def pyramid_roi_align(feature_maps, boxes, strides, output_size: int, sampling_r
     """RoIAlign over an FPN: each box ``(B, N, 4)`` (image pixels) is pooled from the level
     :func:`pyramid_level` assigns it. ``feature_maps[i]`` ``(B, H_i, W_i, C)`` has stride
     ``strides[i]``, a power of two; level ``log2(stride)``; strides must be consecutive levels."""
-    levels = [int(round(math.log2(s))) for s in strides]
+    levels = [round(math.log2(s)) for s in strides]
     if levels != list(range(levels[0], levels[0] + len(levels))):
         raise ValueError(f"strides {tuple(strides)} are not consecutive pyramid levels")
     batch = ops.shape(boxes)[0]
@@ -116,3 +118,31 @@ def roi_align(features, boxes, stride: int, output_size: int, sampling_ratio: in
     base = ops.broadcast_to(ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1)), (batch, n))
     full = ops.ones((batch, n), dtype="int32")
     return bilinear_pool(flat, base, full * height, full * width, boxes / float(stride), output_size, sampling_ratio)
+
+
+@keras.saving.register_keras_serializable(package="fashionseg")
+class PyramidRoIAlign(layers.Layer):
+    """:func:`pyramid_roi_align` as a layer: ``(boxes (B, N, 4), *feature_maps)`` -> pooled ``(B, N, S, S, C)``.
+
+    ``feature_maps[i]`` has stride ``strides[i]``; ``S = output_size``, each bin
+    averaging ``sampling_ratio`` x ``sampling_ratio`` samples.
+
+    Example:
+        >>> import numpy as np
+        >>> pool = PyramidRoIAlign(strides=(8, 16), output_size=7)
+        >>> maps = [np.ones((1, 16, 16, 4), "float32"), np.ones((1, 8, 8, 4), "float32")]
+        >>> tuple(pool(np.array([[[0, 0, 32, 32], [0, 0, 128, 128]]], "float32"), *maps).shape)
+        (1, 2, 7, 7, 4)
+        >>> PyramidRoIAlign.from_config(pool.get_config()).strides
+        (8, 16)
+    """
+
+    def __init__(self, strides, output_size: int, sampling_ratio: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.strides, self.output_size, self.sampling_ratio = tuple(strides), int(output_size), int(sampling_ratio)
+
+    def call(self, boxes, *feature_maps):
+        return pyramid_roi_align(list(feature_maps), boxes, self.strides, self.output_size, self.sampling_ratio)
+
+    def get_config(self):
+        return {**super().get_config(), "strides": self.strides, "output_size": self.output_size, "sampling_ratio": self.sampling_ratio}

@@ -8,13 +8,14 @@ NMS; proposals carry no gradient, as in matterport and the paper.
 
 Example:
     >>> import numpy as np
-    >>> from fashionseg.models.maskrcnn.config import MaskRCNNConfig
-    >>> config = MaskRCNNConfig(IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128, PRE_NMS_LIMIT=50,
-    ...                         POST_NMS_ROIS_TRAINING=20, POST_NMS_ROIS_INFERENCE=10)
+    >>> strides = (8, 16, 32, 64, 128)
     >>> head = RPNHead(anchors_per_location=3, channels=8)
-    >>> maps = [np.zeros((1, 128 // s, 128 // s, 8), "float32") for s in config.BACKBONE_STRIDES]
+    >>> maps = [np.zeros((1, 128 // s, 128 // s, 8), "float32") for s in strides]
     >>> logits, deltas = head(maps)
-    >>> boxes, valid = ProposalLayer(config, training_mode=False)(logits, deltas)
+    >>> proposals = ProposalLayer(image_size=128, anchor_scales=(16, 32, 64, 128, 256), anchor_ratios=(0.5, 1.0, 2.0),
+    ...                           feature_strides=strides, pre_nms_limit=50, post_nms_limit=10, nms_threshold=0.7,
+    ...                           bbox_std_dev=(0.1, 0.1, 0.2, 0.2))
+    >>> boxes, valid = proposals(logits, deltas)
     >>> tuple(logits.shape), tuple(boxes.shape)
     ((1, 1023), (1, 10, 4))
 """
@@ -24,10 +25,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from fashionseg.models.maskrcnn.anchors import pyramid_anchors
+from fashionseg.models.maskrcnn.anchors import anchor_grid
 from fashionseg.models.maskrcnn.boxes import clip_boxes, decode_deltas
-from fashionseg.models.maskrcnn.config import MaskRCNNConfig
-from fashionseg.models.maskrcnn.configured_layer import ConfiguredLayer
 from fashionseg.models.maskrcnn.nms import PADDING_SCORE, top_k_after_nms
 
 
@@ -63,29 +62,38 @@ class RPNHead(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="fashionseg")
-class ProposalLayer(ConfiguredLayer):
+class ProposalLayer(layers.Layer):
     """RPN outputs -> ``(proposals (B, R, 4) in image pixels, valid (B, R))``.
 
-    The ``PRE_NMS_LIMIT`` highest-scoring anchors are refined by their deltas,
-    clipped to the image, thinned by NMS at ``RPN_NMS_THRESHOLD`` and the best
-    ``POST_NMS_ROIS_TRAINING`` (or ``_INFERENCE``) kept.
+    The ``pre_nms_limit`` highest-scoring anchors are refined by their deltas
+    (scaled by ``bbox_std_dev``), clipped to the ``image_size`` square, thinned
+    by NMS at ``nms_threshold`` and the best ``R = post_nms_limit`` kept. The
+    anchors are :func:`~fashionseg.models.maskrcnn.anchors.anchor_grid`'s for
+    ``anchor_scales``, ``anchor_ratios``, ``feature_strides`` and ``anchor_stride``,
+    the order of the RPN head's outputs.
     """
 
-    def __init__(self, config: MaskRCNNConfig, training_mode: bool, **kwargs):
-        super().__init__(config, **kwargs)
-        self.training_mode = training_mode
-        self.anchors = pyramid_anchors(config)
+    def __init__(self, image_size: int, anchor_scales, anchor_ratios, feature_strides, pre_nms_limit: int, post_nms_limit: int,
+                 nms_threshold: float, bbox_std_dev, anchor_stride: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size, self.anchor_stride = int(image_size), int(anchor_stride)
+        self.anchor_scales, self.anchor_ratios = tuple(anchor_scales), tuple(anchor_ratios)
+        self.feature_strides, self.bbox_std_dev = tuple(feature_strides), tuple(bbox_std_dev)
+        self.pre_nms_limit, self.post_nms_limit, self.nms_threshold = int(pre_nms_limit), int(post_nms_limit), float(nms_threshold)
+        self.anchors = anchor_grid(image_size, self.anchor_scales, self.anchor_ratios, self.feature_strides, self.anchor_stride)
 
     def call(self, logits, deltas):
-        c = self.config
         logits, deltas = ops.stop_gradient(logits), ops.stop_gradient(deltas)
-        scores, order = ops.top_k(ops.sigmoid(logits), min(c.PRE_NMS_LIMIT, self.anchors.shape[0]))
+        scores, order = ops.top_k(ops.sigmoid(logits), min(self.pre_nms_limit, self.anchors.shape[0]))
         anchors = ops.take(ops.convert_to_tensor(self.anchors), order, axis=0)
         deltas = ops.take_along_axis(deltas, order[..., None], axis=1)
-        boxes = clip_boxes(decode_deltas(anchors, deltas, c.RPN_BBOX_STD_DEV), (0.0, 0.0, float(c.IMAGE_MAX_DIM), float(c.IMAGE_MAX_DIM)))
-        count = c.POST_NMS_ROIS_TRAINING if self.training_mode else c.POST_NMS_ROIS_INFERENCE
-        boxes, scores, _ = top_k_after_nms(boxes, scores, c.RPN_NMS_THRESHOLD, count)
+        size = float(self.image_size)
+        boxes = clip_boxes(decode_deltas(anchors, deltas, self.bbox_std_dev), (0.0, 0.0, size, size))
+        boxes, scores, _ = top_k_after_nms(boxes, scores, self.nms_threshold, self.post_nms_limit)
         return boxes, scores > PADDING_SCORE / 2
 
     def get_config(self):
-        return {**super().get_config(), "training_mode": self.training_mode}
+        return {**super().get_config(), "image_size": self.image_size, "anchor_scales": self.anchor_scales,
+                "anchor_ratios": self.anchor_ratios, "feature_strides": self.feature_strides, "anchor_stride": self.anchor_stride,
+                "pre_nms_limit": self.pre_nms_limit, "post_nms_limit": self.post_nms_limit, "nms_threshold": self.nms_threshold,
+                "bbox_std_dev": self.bbox_std_dev}

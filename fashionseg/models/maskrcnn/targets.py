@@ -22,7 +22,6 @@ from keras import ops
 
 from fashionseg.models.maskrcnn.boxes import box_iou, encode_deltas
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
-from fashionseg.models.maskrcnn.configured_layer import ConfiguredLayer
 from fashionseg.models.maskrcnn.roi_align import bilinear_pool
 
 RPN_POSITIVE_IOU, RPN_NEGATIVE_IOU = 0.7, 0.3
@@ -82,25 +81,38 @@ def rpn_targets(anchors: np.ndarray, gt_boxes: np.ndarray, config: MaskRCNNConfi
 
 
 @keras.saving.register_keras_serializable(package="fashionseg")
-class DetectionTargetLayer(ConfiguredLayer):
+class DetectionTargetLayer(keras.layers.Layer):
     """Samples RoIs and their targets.
 
     Inputs: proposals ``(B, R, 4)``, proposal validity ``(B, R)``, ground-truth class
     ids ``(B, G)`` (0 marks padding), boxes ``(B, G, 4)`` in pixels and mini-masks
-    ``(B, G, m, m)`` (each the mask inside its box, resized to ``MINI_MASK_SHAPE``).
+    ``(B, G, m, m)`` (each the mask inside its box, resized to ``m`` x ``m``).
     Outputs: RoIs ``(B, T, 4)``, class ids ``(B, T)`` (0: background), box deltas
-    ``(B, T, 4)``, validity ``(B, T)`` and mask targets ``(B, P, 28, 28)`` for
-    the ``P = T * ROI_POSITIVE_RATIO`` positive slots.
+    ``(B, T, 4)`` (divided by ``bbox_std_dev``), validity ``(B, T)`` and mask targets
+    ``(B, P, mask_size, mask_size)`` for the ``P = round(T * positive_ratio)`` positive
+    slots, where ``T = rois_per_image``. ``seed`` fixes the sampling.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = DetectionTargetLayer(rois_per_image=4, positive_ratio=0.5, bbox_std_dev=(0.1, 0.1, 0.2, 0.2), mask_size=4, seed=0)
+        >>> gt_ids, gt_boxes = np.array([[3, 0]], "int32"), np.array([[[0, 0, 64, 64], [0, 0, 0, 0]]], "float32")
+        >>> proposals = np.array([[[0, 0, 64, 64], [64, 64, 128, 128]]], "float32")
+        >>> gt_masks = np.ones((1, 2, 8, 8), "float32")
+        >>> rois, class_ids, deltas, valid, masks = layer(proposals, np.ones((1, 2), bool), gt_ids, gt_boxes, gt_masks)
+        >>> np.asarray(class_ids).tolist(), np.asarray(valid).tolist(), tuple(masks.shape)
+        ([[3, 3, 0, 0]], [[1.0, 1.0, 1.0, 0.0]], (1, 2, 4, 4))
     """
 
-    def __init__(self, config: MaskRCNNConfig, seed: int | None = None, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, rois_per_image: int, positive_ratio: float, bbox_std_dev, mask_size: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rois_per_image, self.positive_ratio, self.mask_size = int(rois_per_image), float(positive_ratio), int(mask_size)
+        self.bbox_std_dev = tuple(bbox_std_dev)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.positive_slots = int(round(config.TRAIN_ROIS_PER_IMAGE * config.ROI_POSITIVE_RATIO))
+        self.positive_slots = round(self.rois_per_image * self.positive_ratio)
 
     def call(self, proposals, proposal_valid, gt_class_ids, gt_boxes, gt_masks):
-        c = self.config
+        ratio = self.positive_ratio
         batch = ops.shape(proposals)[0]
         gt_valid = gt_class_ids > 0
         candidates = ops.concatenate([proposals, gt_boxes], axis=1)
@@ -113,12 +125,12 @@ class DetectionTargetLayer(ConfiguredLayer):
 
         # Random subsets: top-k of uniform noise among the eligible.
         noise = keras.random.uniform(ops.shape(best_iou), seed=self.seed_generator)
-        p, t = self.positive_slots, c.TRAIN_ROIS_PER_IMAGE
+        p, t = self.positive_slots, self.rois_per_image
         pos_rank, pos_index = ops.top_k(ops.where(positive, noise, -1.0), p)
         neg_rank, neg_index = ops.top_k(ops.where(negative, noise, -1.0), t - p)
         pos_taken = pos_rank >= 0
         # Keep matterport's ratio: at most (1 - r) / r negatives per positive (at least one).
-        allowed = ops.maximum(ops.ceil(ops.sum(ops.cast(pos_taken, "float32"), axis=1, keepdims=True) * (1 - c.ROI_POSITIVE_RATIO) / c.ROI_POSITIVE_RATIO), 1.0)
+        allowed = ops.maximum(ops.ceil(ops.sum(ops.cast(pos_taken, "float32"), axis=1, keepdims=True) * (1 - ratio) / ratio), 1.0)
         neg_taken = ops.logical_and(neg_rank >= 0, ops.cast(ops.arange(t - p), "float32")[None] < allowed)
 
         index = ops.concatenate([pos_index, neg_index], axis=1)
@@ -128,18 +140,18 @@ class DetectionTargetLayer(ConfiguredLayer):
         pos_classes = ops.where(pos_taken, ops.take_along_axis(gt_class_ids, gt_index, axis=1), 0)
         class_ids = ops.concatenate([pos_classes, ops.zeros((batch, t - p), dtype=pos_classes.dtype)], axis=1)
         matched_boxes = ops.take_along_axis(gt_boxes, gt_index[..., None], axis=1)
-        pos_deltas = encode_deltas(rois[:, :p], matched_boxes, c.BBOX_STD_DEV) * ops.cast(pos_taken, "float32")[..., None]
+        pos_deltas = encode_deltas(rois[:, :p], matched_boxes, self.bbox_std_dev) * ops.cast(pos_taken, "float32")[..., None]
         deltas = ops.concatenate([pos_deltas, ops.zeros((batch, t - p, 4))], axis=1)
         masks = self.mask_targets(rois[:, :p], matched_boxes, gt_index, gt_masks)
         rois, deltas, masks = (ops.stop_gradient(x) for x in (rois, deltas, masks))
         return rois, class_ids, deltas, ops.cast(valid, "float32"), masks
 
     def mask_targets(self, rois, gt_boxes, gt_index, gt_masks):
-        """Each RoI's part of its ground truth's mini-mask, resampled to ``MASK_SHAPE``, 0/1."""
+        """Each RoI's part of its ground truth's mini-mask, resampled to ``mask_size`` x ``mask_size``, 0/1."""
         batch, count = ops.shape(gt_masks)[0], ops.shape(gt_masks)[1]
         # A border of zeros: samples beyond the ground truth's box read background, not the
         # clamped edge of its mask.
-        side = self.config.MINI_MASK_SHAPE[0] + 2
+        side = int(gt_masks.shape[2]) + 2
         padded = ops.pad(ops.cast(gt_masks, "float32"), ((0, 0), (0, 0), (1, 1), (1, 1)))
         flat = ops.reshape(padded, (-1, 1))
         base = (ops.reshape(ops.arange(batch, dtype="int32"), (-1, 1)) * count + ops.cast(gt_index, "int32")) * (side * side)
@@ -148,8 +160,9 @@ class DetectionTargetLayer(ConfiguredLayer):
         extent = ops.concatenate([gt_boxes[..., 2:] - gt_boxes[..., :2]] * 2, axis=-1)
         boxes = (rois - origin) / ops.maximum(extent, 1e-3) * (side - 2) + 1.0
         side = ops.full(ops.shape(base), side, dtype="int32")
-        pooled = bilinear_pool(flat, base, side, side, boxes, self.config.MASK_SHAPE[0], sampling_ratio=1)
+        pooled = bilinear_pool(flat, base, side, side, boxes, self.mask_size, sampling_ratio=1)
         return ops.cast(pooled[..., 0] >= 0.5, "float32")
 
     def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
+        return {**super().get_config(), "rois_per_image": self.rois_per_image, "positive_ratio": self.positive_ratio,
+                "bbox_std_dev": self.bbox_std_dev, "mask_size": self.mask_size, "seed": self.seed}

@@ -18,19 +18,17 @@ linear warm-up of 300 steps.
 While the backbone is frozen its feature maps of each photo are computed once
 and kept in memory (float16), so a heads step costs what the heads cost.
 
-A run folder holds everything needed to go on after an interruption:
-``run.json`` (config and settings), ``state.json`` (epochs done, best
-validation loss), ``last.weights.h5`` and ``last_optimizer.npz`` (after the
-latest epoch), ``best.weights.h5`` and ``log.csv`` (per epoch: the total and the
-five losses on the training and the validation photos, learning rate, time).
-Running the same command again resumes where it stopped.
+The run folder is a :class:`fashionseg.models.run.TrainingRun`: ``run.json``
+(config and settings), ``state.json`` (epochs done, the stage, best validation
+loss), ``last.weights.h5`` and ``last_optimizer.npz`` (after the latest epoch;
+the optimizer's state is restored when the next epoch is of the same stage),
+``best.weights.h5`` (lowest validation loss) and ``log.csv`` (per epoch: the
+total and the five losses on the training and the validation photos, learning
+rate, time). Running the same command again resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,15 +37,21 @@ import numpy as np
 from tqdm import tqdm
 
 from fashionseg.models.augment import FramingSettings
-from fashionseg.core.files import append_csv_row, write_json_atomic
-from fashionseg.models.maskrcnn.backbone import backbone_strides
+from fashionseg.models.maskrcnn.backbone import backbone_strides, set_trainable
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.data import InstanceExample, MaskRCNNBatches, PreparedExample, prepare_all
 from fashionseg.models.maskrcnn.model import LOSS_NAMES, MaskRCNNNetworks
+from fashionseg.models.run import Monitor, TrainingRun, restore_optimizer, save_optimizer
 
 LOG_FIELDS = ("epoch", "stage", "learning_rate", "loss", *(f"{n}_loss" for n in LOSS_NAMES),
               "val_loss", *(f"val_{n}_loss" for n in LOSS_NAMES), "seconds")
 STAGES = ("heads", "all")
+LAST_WEIGHTS, LAST_OPTIMIZER = "last.weights.h5", "last_optimizer.npz"
+
+
+def training_run(run_dir: str | Path) -> TrainingRun:
+    """A Mask R-CNN run folder: the best epoch has the lowest validation loss."""
+    return TrainingRun(run_dir, Monitor("val_loss", "best_val_loss", "min"), LOG_FIELDS, {"stage": "heads"})
 
 
 @dataclass
@@ -118,37 +122,6 @@ def passthrough_loss(y_true, y_pred):
     return y_pred
 
 
-class RunCheckpoint(keras.callbacks.Callback):
-    """After every epoch: weights, optimizer state, best weights by validation loss, log row, state."""
-
-    def __init__(self, run_dir: Path, state: dict, nets: MaskRCNNNetworks, stage: str):
-        super().__init__()
-        self.run_dir, self.state, self.nets, self.stage = run_dir, state, nets, stage
-        self.started = time.perf_counter()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        optimizer = self.model.optimizer
-        self.nets.save_weights(self.run_dir / "last.tmp.weights.h5")
-        os.replace(self.run_dir / "last.tmp.weights.h5", self.run_dir / "last.weights.h5")
-        np.savez(self.run_dir / "last_optimizer.tmp.npz", *[keras.ops.convert_to_numpy(v) for v in optimizer.variables])
-        os.replace(self.run_dir / "last_optimizer.tmp.npz", self.run_dir / "last_optimizer.npz")
-        val_loss = float(logs.get("val_loss", np.nan))
-        if np.isfinite(val_loss) and val_loss < self.state["best_val_loss"]:
-            self.nets.save_weights(self.run_dir / "best.weights.h5")
-            self.state.update(best_val_loss=val_loss, best_epoch=epoch + 1)
-        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        seconds = time.perf_counter() - self.started
-        row = {"epoch": epoch + 1, "stage": self.stage, "learning_rate": f"{rate:.6g}", "seconds": round(seconds, 1)}
-        row.update({k: f"{float(logs[k]):.5f}" for k in LOG_FIELDS if k in logs})
-        append_csv_row(self.run_dir / "log.csv", LOG_FIELDS, row)
-        self.state.update(epoch=epoch + 1, stage=self.stage, optimizer_stage=self.stage, seconds=self.state.get("seconds", 0.0) + seconds)
-        write_json_atomic(self.run_dir / "state.json", self.state)
-
-
 def backbone_features(nets: MaskRCNNNetworks, examples: list[PreparedExample], progress: bool) -> list[np.ndarray]:
     """The frozen backbone's feature maps of every photo, float16, one array per tap."""
     outputs = None
@@ -164,40 +137,23 @@ def backbone_features(nets: MaskRCNNNetworks, examples: list[PreparedExample], p
     return outputs
 
 
-def set_backbone_trainable(nets: MaskRCNNNetworks, trainable: bool) -> None:
-    nets.backbone.trainable = trainable
-    for layer in nets.backbone._flatten_layers():
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = trainable and nets.config.TRAIN_BN
-
-
 def train_maskrcnn(config: MaskRCNNConfig, settings: TrainSettings, train_examples: list[InstanceExample],
                    val_examples: list[InstanceExample], run_dir: str | Path, progress: bool = True) -> dict:
     """Train (or resume) both stages; returns the run's state."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     if not train_examples or not val_examples:
         raise ValueError("training needs photos in both the train and the validation split")
-    run_file = run_dir / "run.json"
-    description = {"config": config.to_dict(), "settings": asdict(settings),
-                   "framing": FramingSettings().to_dict() if settings.framing else None,
-                   "train_photos": len(train_examples), "val_photos": len(val_examples)}
-    if run_file.exists():
-        previous = json.loads(run_file.read_text())
-        # read back through from_dict: settings added since the run began take their defaults
-        if MaskRCNNConfig.from_dict(previous["config"]) != config:
-            raise ValueError(f"{run_dir} holds a run with a different model config; use a new --run folder")
-    write_json_atomic(run_file, description)  # settings (more epochs) may change between resumes
-    state_file = run_dir / "state.json"
-    state = json.loads(state_file.read_text()) if state_file.exists() else {
-        "epoch": 0, "stage": "heads", "best_val_loss": float("inf"), "best_epoch": 0, "seconds": 0.0}
+    run = training_run(run_dir)
+    state = run.start(config, {"settings": asdict(settings),
+                               "framing": FramingSettings().to_dict() if settings.framing else None,
+                               "train_photos": len(train_examples), "val_photos": len(val_examples)})
+    state.pop("optimizer_stage", None)  # runs before #13 kept the stage twice
     if state["epoch"] >= settings.epochs:
         return state
 
     keras.utils.set_random_seed(settings.seed + state["epoch"])
     nets = MaskRCNNNetworks(config)
-    if (run_dir / "last.weights.h5").exists():
-        nets.load_weights(run_dir / "last.weights.h5")
+    if run.path(LAST_WEIGHTS).exists():
+        nets.load_weights(run.path(LAST_WEIGHTS))
     elif settings.init_weights:
         nets.load_weights(settings.init_weights)
     train = prepare_all(train_examples, config.IMAGE_MAX_DIM, progress, "loading training photos")
@@ -206,26 +162,26 @@ def train_maskrcnn(config: MaskRCNNConfig, settings: TrainSettings, train_exampl
         last = settings.heads_epochs if stage == "heads" else settings.epochs
         if state["epoch"] >= last:
             continue
-        fit_stage(nets, stage, settings, train, val, run_dir, state, progress)
-    state["finished"] = True
-    write_json_atomic(state_file, state)
-    return state
+        fit_stage(nets, stage, settings, train, val, run, progress)
+    return run.finish()
 
 
-def fit_stage(nets, stage, settings, train, val, run_dir, state, progress) -> None:
+def fit_stage(nets: MaskRCNNNetworks, stage: str, settings: TrainSettings, train: list[PreparedExample],
+              val: list[PreparedExample], run: TrainingRun, progress: bool) -> None:
+    state = run.state
     last_epoch = settings.heads_epochs if stage == "heads" else settings.epochs
     config = nets.config
     names = [f"c{s}" for s in backbone_strides(config)]
     common = dict(batch_size=config.IMAGES_PER_GPU, loss_names=LOSS_NAMES)
     if stage == "heads":
-        set_backbone_trainable(nets, False)
+        set_trainable(nets.backbone, False, nets.config.TRAIN_BN)
         model = nets.training_model(from_features=True, seed=settings.seed)
         train_data = MaskRCNNBatches(train, config, shuffle=True, features=backbone_features(nets, train, progress),
                                      feature_names=names, seed=settings.seed + state["epoch"], **common)
         val_data = MaskRCNNBatches(val, config, shuffle=False, features=backbone_features(nets, val, progress),
                                    feature_names=names, seed=0, **common)
     else:
-        set_backbone_trainable(nets, True)
+        set_trainable(nets.backbone, True, nets.config.TRAIN_BN)
         model = nets.training_model(seed=settings.seed)
         framing = FramingSettings() if settings.framing else None
         train_data = MaskRCNNBatches(train, config, shuffle=True, augment_images=True, framing=framing,
@@ -236,12 +192,15 @@ def fit_stage(nets, stage, settings, train, val, run_dir, state, progress) -> No
     optimizer = make_optimizer(config, settings, stage, steps)
     model.compile(optimizer, loss={n: passthrough_loss for n in LOSS_NAMES},
                   loss_weights={n: config.LOSS_WEIGHTS[f"{n}_loss"] for n in LOSS_NAMES})
-    saved = run_dir / "last_optimizer.npz"
-    if saved.exists() and state.get("optimizer_stage") == stage:
-        optimizer.build(model.trainable_variables)
-        values = np.load(saved)
-        for variable, key in zip(optimizer.variables, sorted(values.files, key=lambda k: int(k.split("_")[1]))):
-            variable.assign(values[key])
+    # The saved optimizer state belongs to the stage of the last finished epoch; a new stage starts
+    # with a new optimizer.
+    if run.path(LAST_OPTIMIZER).exists() and state["stage"] == stage:
+        restore_optimizer(optimizer, model.trainable_variables, run.path(LAST_OPTIMIZER))
+
+    def save_last(training_model: keras.Model) -> None:
+        run.replace_atomically(LAST_WEIGHTS, nets.save_weights)
+        run.replace_atomically(LAST_OPTIMIZER, lambda path: save_optimizer(training_model.optimizer, path))
+
+    checkpoint = run.checkpoint(save_last, lambda _, path: nets.save_weights(path), stage=stage)
     model.fit(train_data, validation_data=val_data, epochs=last_epoch, initial_epoch=state["epoch"],
-              steps_per_epoch=settings.steps_per_epoch, callbacks=[RunCheckpoint(run_dir, state, nets, stage)],
-              verbose=1 if progress else 2)
+              steps_per_epoch=settings.steps_per_epoch, callbacks=[checkpoint], verbose=1 if progress else 2)

@@ -22,11 +22,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from fashionseg.models.augment import FramingAugmentation, FramingSettings
 from fashionseg.core.coco import read_coco, validate_coco
 from fashionseg.core.images import ImageLoadError, load_image
 from fashionseg.core.masks import decode_rle, encode_rle
-from fashionseg.core.split import assign_split
+from fashionseg.core.split import select_split
+from fashionseg.models.augment import FramingAugmentation, FramingSettings
 
 CUTOUT_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
 DEFAULT_FOCUS_DILATION = 25  # px at CCP's 550 x 825; the report's 50 px at 1152 x 1728, scaled
@@ -49,17 +49,17 @@ class GarmentExample:
 def examples_from_coco(garment_json: str | Path, images_dir: str | Path, split: str | None = None) -> list[GarmentExample]:
     """Examples from a ``garment.json`` written by ``fashionseg convert ccp`` (one mask per photo)."""
     coco = validate_coco(read_coco(garment_json), str(garment_json))
-    images = {im["id"]: im for im in coco["images"]}
+    images = {im["id"]: im for im in select_split(coco["images"], split)}
     masks: dict[int, dict] = {}
     for ann in coco["annotations"]:
+        if ann["image_id"] not in images:  # another split's
+            continue
         if ann["image_id"] in masks:  # several garment annotations: their union
             masks[ann["image_id"]] = encode_rle(decode_rle(masks[ann["image_id"]]) | decode_rle(ann["segmentation"]))
         else:
             masks[ann["image_id"]] = ann["segmentation"]
     out = []
     for image_id, im in sorted(images.items()):
-        if split is not None and im.get("split", assign_split(im["file_name"])) != split:
-            continue
         rle = masks.get(image_id) or encode_rle(np.zeros((im["height"], im["width"]), bool))
         out.append(GarmentExample(Path(images_dir) / im["file_name"], rle=rle))
     return out
@@ -78,15 +78,14 @@ def examples_from_cutouts(photos_dir: str | Path, cutouts_dir: str | Path, split
     """Examples from the report's format: ``photos/NAME.jpg`` and ``cutouts/NAME.png`` (RGBA)."""
     photos_dir, cutouts_dir = Path(photos_dir), Path(cutouts_dir)
     cutouts = {p.stem: p for p in cutouts_dir.iterdir() if p.suffix.lower() in CUTOUT_SUFFIXES}
-    out, missing = [], []
+    pairs, missing = [], []
     for photo in sorted(p for p in photos_dir.iterdir() if p.is_file()):
         cutout = cutouts.get(photo.stem)
         if cutout is None:
             missing.append(photo.name)
             continue
-        if split is not None and assign_split(photo.name) != split:
-            continue
-        out.append(GarmentExample(photo, cutout_path=cutout))
+        pairs.append({"file_name": photo.name, "photo": photo, "cutout": cutout})
+    out = [GarmentExample(pair["photo"], cutout_path=pair["cutout"]) for pair in select_split(pairs, split)]
     if missing and not out:
         raise FileNotFoundError(f"no cutout in {cutouts_dir} matches the photos in {photos_dir} (e.g. {missing[0]})")
     return out

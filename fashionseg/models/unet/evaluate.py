@@ -9,11 +9,14 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 from tqdm import tqdm
 
 from fashionseg.core.metrics import dice
+from fashionseg.exceptions import ModelNotTrainedError
 from fashionseg.models.unet.data import GarmentExample
 from fashionseg.models.unet.predictor import GarmentSegmenter
 
@@ -32,17 +35,33 @@ def outlier_corrected_mean(scores, stds: float = OUTLIER_STDS) -> tuple[float, l
     return float(kept.mean()), kept.tolist(), int(len(scores) - len(kept))
 
 
-def evaluate_unet(segmenter: GarmentSegmenter, examples: list[GarmentExample], double_pass: bool = False, progress: bool = True) -> dict:
-    """Per-photo Dice at full resolution and the time from encoded file to cutout."""
-    if not examples:
-        raise ValueError("no photos to evaluate")
-    scores, seconds, per_image = [], [], []
-    for ex in tqdm(examples, desc="evaluating", unit="photo", disable=not progress):
+def predict_in_process(segmenter: GarmentSegmenter, examples: list[GarmentExample], double_pass: bool) -> Iterator[tuple]:
+    """(garment mask, seconds from encoded file to cutout) of each photo, in order."""
+    for ex in examples:
         data = ex.image_path.read_bytes()
         start = time.perf_counter()
         result = segmenter.predict(data, double_pass=double_pass)  # decode -> cutout
-        seconds.append(time.perf_counter() - start)
-        score = dice(ex.mask(), result.mask)
+        yield result.mask, time.perf_counter() - start
+
+
+def evaluate_unet(segmenter: GarmentSegmenter, examples: list[GarmentExample], double_pass: bool = False, progress: bool = True,
+                  predict_many: Callable | None = None) -> dict:
+    """Per-photo Dice at full resolution and the time from encoded file to cutout.
+
+    ``predict_many(examples, double_pass)``: run the photos elsewhere
+    (:func:`fashionseg.evaluation.ray_batch.ray_garment_predictions`); it yields what
+    :func:`predict_in_process` yields.
+    """
+    if not examples:
+        raise ValueError("no photos to evaluate")
+    if double_pass and segmenter.second_pass is None:  # said before any photo runs, wherever they run
+        raise ModelNotTrainedError("this model has no second-pass model (train one with --second-pass-of)")
+    answers = (predict_many or partial(predict_in_process, segmenter))(examples, double_pass)
+    scores, seconds, per_image = [], [], []
+    for ex, (mask, elapsed) in zip(examples, tqdm(answers, total=len(examples), desc="evaluating", unit="photo", disable=not progress),
+                                   strict=True):
+        seconds.append(elapsed)
+        score = dice(ex.mask(), mask)
         scores.append(score)
         per_image.append({"file": ex.image_path.name, "dice": round(score, 5)})
     corrected, kept, removed = outlier_corrected_mean(scores)

@@ -20,14 +20,13 @@ Example:
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import keras
 from keras import layers
 
 from fashionseg.models.layers import InputNormalization, headless_application
+from fashionseg.models.model_folder import ModelConfig
 
 ARCHITECTURES = ("classic", "mobilenet_v2")
 # torchvision's ImageNet statistics, which the shared MobileNetV2 weights were trained with.
@@ -40,8 +39,15 @@ MOBILENET_SKIPS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand
 
 
 @dataclass
-class UNetConfig:
-    """Everything needed to rebuild a U-Net and use it; saved as ``config.json`` with the weights."""
+class UNetConfig(ModelConfig):
+    """Everything needed to rebuild a U-Net and use it; saved as ``config.json`` with the weights.
+
+    ``to_dict``/``from_dict``, ``to_json``/``from_json``, ``save``/``load``: see
+    :class:`fashionseg.models.model_folder.ModelConfig`. The field names stay lower case:
+    they are the keys of every saved U-Net ``config.json``.
+    """
+
+    KIND = "U-Net"
 
     architecture: str = "mobilenet_v2"
     input_size: int = 384
@@ -74,20 +80,6 @@ class UNetConfig:
             raise ValueError(f"input_size {self.input_size} is not divisible by 2**depth = {2**self.depth}")
         self.decoder_filters = tuple(self.decoder_filters)
         self.mean, self.std = tuple(self.mean), tuple(self.std)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> UNetConfig:
-        return cls(**json.loads(text))
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> UNetConfig:
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
 # Keras' default 0.99 leaves the moving variance at 0.99^n of its initial 1.0 after n

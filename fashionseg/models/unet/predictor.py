@@ -18,14 +18,12 @@ import numpy as np
 
 from fashionseg.core.images import load_image
 from fashionseg.exceptions import ModelNotTrainedError, UsageError
-from fashionseg.models.model_folder import load_keras_weights, read_config
 from fashionseg.models.maskrcnn.focus import focus_window
-from fashionseg.models.runtime import ONNX_FILE, OnnxModel, choose_runtime, export_keras
+from fashionseg.models.model_folder import CONFIG_FILE, WEIGHTS_FILE, load_keras_weights, read_config
+from fashionseg.models.runtime import ONNX_FILE, OnnxModel, choose_runtime
 from fashionseg.models.unet.data import focus_image, resize_down, resize_up
 from fashionseg.models.unet.model import UNetConfig, build_unet
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.weights.h5"
 SECOND_PASS_DIR = "second_pass"
 
 
@@ -49,31 +47,33 @@ def cutout_rgba(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 class GarmentSegmenter:
     """A trained U-Net (and optionally its second-pass model) ready for inference.
 
-    ``run`` maps a (1, S, S, 3) float32 batch to the (S, S) garment probability;
-    it is the Keras model or, where ``model.onnx`` was exported, ONNX Runtime.
+    ``runtime`` maps a (1, S, S, 3) float32 batch to the (S, S) garment probability;
+    it is the Keras model or, where ``model.onnx`` was exported, ONNX Runtime
+    (``runtime_name`` says which), as :class:`fashionseg.models.maskrcnn.predictor.InstanceSegmenter`'s.
     """
 
-    def __init__(self, run, config: UNetConfig, second_pass: GarmentSegmenter | None = None, runtime_name: str = "keras"):
-        self.run, self.config, self.second_pass, self.runtime_name = run, config, second_pass, runtime_name
+    def __init__(self, runtime, config: UNetConfig, second_pass: GarmentSegmenter | None = None, runtime_name: str = "keras"):
+        self.runtime, self.config, self.second_pass, self.runtime_name = runtime, config, second_pass, runtime_name
 
     @classmethod
     def from_keras(cls, model, config: UNetConfig, second_pass: GarmentSegmenter | None = None) -> GarmentSegmenter:
         return cls(lambda batch: np.asarray(model.predict_on_batch(batch))[0, :, :, 0], config, second_pass, "keras")
 
     @classmethod
-    def load(cls, path: str | Path, runtime: str | None = None) -> GarmentSegmenter:
+    def load(cls, path: str | Path, runtime: str | None = None, threads: int | None = None) -> GarmentSegmenter:
         """Load ``path`` (``config.json`` + ``model.weights.h5``, optionally ``model.onnx``, and ``second_pass/``).
 
-        ``runtime``: "keras", "onnx", or None for ONNX where exported.
+        ``runtime``: "keras", "onnx", or None for ONNX where exported. ``threads``: ONNX Runtime's
+        threads (default: its own choice, all cores); one per worker when several share a machine.
         """
         path = Path(path)
         if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
             raise ModelNotTrainedError(f"no trained U-Net in {path} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
         runtime = choose_runtime(path, runtime, f"fashionseg export unet --weights {path}")
-        config = read_config(path / CONFIG_FILE, UNetConfig, lambda settings: UNetConfig(**settings), "U-Net")
-        second = cls.load(path / SECOND_PASS_DIR, runtime) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
+        config = read_config(path / CONFIG_FILE, UNetConfig)
+        second = cls.load(path / SECOND_PASS_DIR, runtime, threads) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
         if runtime == "onnx":
-            session = OnnxModel(path / ONNX_FILE, (1, config.input_size, config.input_size, 3))
+            session = OnnxModel(path / ONNX_FILE, (1, config.input_size, config.input_size, 3), threads=threads)
             return cls(lambda batch: next(iter(session(batch).values()))[0, :, :, 0], config, second, "onnx")
         model = build_unet(replace(config, encoder_weights=None))  # the trained weights replace ImageNet's
         load_keras_weights(model.load_weights, path / WEIGHTS_FILE)
@@ -94,7 +94,7 @@ class GarmentSegmenter:
         x = resize_down(image, self.config.input_size)[None].astype(np.float32)
         timings["preprocess"] = timings.get("preprocess", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
-        square = self.run(x)
+        square = self.runtime(x)
         timings["model"] = timings.get("model", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
         probability = resize_up(square, *image.shape[:2])
@@ -161,18 +161,3 @@ def garment_window(mask: np.ndarray, trim: float = 0.005) -> tuple[int, int, int
     x0, x1 = np.quantile(cols, [trim, 1 - trim])
     return focus_window(np.array([[x0, y0, x1 + 1, y1 + 1]]), np.ones(1), *mask.shape)
 
-
-def export_onnx(path: str | Path) -> list[Path]:
-    """Write ``model.onnx`` beside the weights of ``path`` (and of its second pass); returns the files."""
-    path = Path(path)
-    written = []
-    for folder in (path, path / SECOND_PASS_DIR):
-        if not (folder / CONFIG_FILE).is_file():
-            continue
-        config = UNetConfig.load(folder / CONFIG_FILE)
-        model = build_unet(replace(config, encoder_weights=None))
-        model.load_weights(str(folder / WEIGHTS_FILE))
-        written.append(export_keras(model, (config.input_size, config.input_size, 3), folder / ONNX_FILE))
-    if not written:
-        raise ModelNotTrainedError(f"no trained U-Net in {path}")
-    return written

@@ -1,18 +1,17 @@
 """Training a U-Net the report's way, resumable across sessions.
 
-A run folder holds everything needed to go on after an interruption:
-``run.json`` (model config and training settings), ``state.json`` (epochs
-done, best validation Dice, early-stopping patience used), ``last.keras``
-(model and optimizer after the latest epoch), ``best.weights.h5`` and
-``log.csv`` (per-epoch loss and Dice, train and validation). Running the same
-command again resumes where it stopped.
+The run folder is a :class:`fashionseg.models.run.TrainingRun`: ``run.json``
+(model config and training settings), ``state.json`` (epochs done, best
+validation Dice, epochs since it for early stopping, and once finished the
+threshold), ``last.keras`` (model and optimizer after the latest epoch),
+``best.weights.h5`` and ``log.csv`` (per-epoch loss and Dice, train and
+validation), and ``cache_*.npz`` and ``val_variants/`` (the prepared photos).
+Running the same command again resumes where it stopped;
+:func:`fashionseg.models.unet.export.export_run` writes the weights folder.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,9 +19,9 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from fashionseg.core.files import append_csv_row, write_json_atomic
 from fashionseg.core.images import load_image
 from fashionseg.core.masks import encode_rle
+from fashionseg.models.run import BEST_WEIGHTS, Monitor, TrainingRun
 from fashionseg.models.unet.data import (
     FramedGarmentBatches,
     GarmentBatches,
@@ -33,12 +32,12 @@ from fashionseg.models.unet.data import (
     load_photos,
 )
 from fashionseg.models.unet.losses import bce_dice_loss, dice_coefficient
-from fashionseg.models.runtime import ONNX_FILE
 from fashionseg.models.unet.model import UNetConfig, build_unet
-from fashionseg.models.unet.predictor import CONFIG_FILE, SECOND_PASS_DIR, WEIGHTS_FILE, GarmentSegmenter
+from fashionseg.models.unet.predictor import GarmentSegmenter
 from fashionseg.models.unet.threshold import GRID, choose_threshold
 
 LOG_FIELDS = ("epoch", "loss", "dice", "val_loss", "val_dice", "learning_rate", "seconds")
+LAST_MODEL = "last.keras"
 
 
 @dataclass
@@ -58,39 +57,11 @@ class TrainSettings:
     seed: int = 0
 
 
-class RunCheckpoint(keras.callbacks.Callback):
-    """Saves the model, the best weights, the log and the early-stopping state after every epoch."""
-
-    def __init__(self, run_dir: Path, state: dict, settings: TrainSettings):
-        super().__init__()
-        self.run_dir, self.state, self.settings = run_dir, state, settings
-        self.started = time.perf_counter()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        val_dice = float(logs["val_dice_coefficient"])
-        if val_dice > self.state["best_val_dice"] + self.settings.min_delta:
-            self.model.save_weights(str(self.run_dir / "best.weights.h5"))
-            self.state.update(best_val_dice=val_dice, best_epoch=epoch + 1, wait=0)
-        else:
-            self.state["wait"] += 1
-        tmp = self.run_dir / "last.tmp.keras"
-        self.model.save(str(tmp))
-        os.replace(tmp, self.run_dir / "last.keras")
-        row = {
-            "epoch": epoch + 1, "loss": logs["loss"], "dice": logs["dice_coefficient"], "val_loss": logs["val_loss"],
-            "val_dice": val_dice, "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-            "seconds": round(time.perf_counter() - self.started, 1),
-        }
-        append_csv_row(self.run_dir / "log.csv", LOG_FIELDS, row)
-        self.state["epoch"] = epoch + 1
-        if self.state["wait"] >= self.settings.patience:
-            self.state["stopped_early"] = True
-            self.model.stop_training = True
-        write_json_atomic(self.run_dir / "state.json", self.state)
+def training_run(run_dir: str | Path, settings: TrainSettings | None = None) -> TrainingRun:
+    """A U-Net run folder: the best epoch has the highest validation Dice (by more than ``min_delta``)."""
+    settings = settings or TrainSettings()
+    return TrainingRun(run_dir, Monitor("val_dice_coefficient", "best_val_dice", "max", settings.min_delta, initial=-1.0),
+                       LOG_FIELDS, {"stopped_early": False})
 
 
 def _cached_arrays(run_dir: Path, name: str, examples, size: int, focus_dilation: int, progress: bool):
@@ -124,21 +95,11 @@ def train_unet(
     model instead of ImageNet.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     if not train_examples or not val_examples:
         raise ValueError("training needs photos in both the train and the validation split")
-    run_file = run_dir / "run.json"
-    description = {"config": json.loads(config.to_json()), "settings": asdict(settings),
-                   "train_photos": len(train_examples), "val_photos": len(val_examples),
-                   "init_weights": str(init_weights) if init_weights is not None else None}
-    if run_file.exists():
-        previous = json.loads(run_file.read_text())
-        if previous["config"] != description["config"]:
-            raise ValueError(f"{run_dir} holds a run with a different model config; use a new --run folder")
-    write_json_atomic(run_file, description)  # settings (e.g. more epochs) may change between resumes
-    state_file = run_dir / "state.json"
-    state = json.loads(state_file.read_text()) if state_file.exists() else {
-        "epoch": 0, "best_val_dice": -1.0, "best_epoch": 0, "wait": 0, "stopped_early": False, "finished": False}
+    run = training_run(run_dir, settings)
+    state = run.start(config, {"settings": asdict(settings), "train_photos": len(train_examples), "val_photos": len(val_examples),
+                               "init_weights": str(init_weights) if init_weights is not None else None})
 
     focus = config.double_pass_dilation
     if settings.validation_variants and not focus:
@@ -157,8 +118,8 @@ def train_unet(
     val = GarmentBatches(x_val, y_val, settings.batch_size, shuffle=False, augment=False)
 
     done = state["stopped_early"] or state["epoch"] >= settings.epochs
-    if (run_dir / "last.keras").exists():
-        model = keras.models.load_model(str(run_dir / "last.keras"))
+    if run.path(LAST_MODEL).exists():
+        model = keras.models.load_model(str(run.path(LAST_MODEL)))
     else:
         keras.utils.set_random_seed(settings.seed)
         model = build_unet(config)
@@ -166,16 +127,19 @@ def train_unet(
             model.load_weights(str(init_weights))
         model.compile(optimizer=keras.optimizers.RMSprop(settings.learning_rate), loss=bce_dice_loss, metrics=[dice_coefficient])
     if not done:
-        model.fit(train, validation_data=val, epochs=settings.epochs, initial_epoch=state["epoch"],
-                  callbacks=[RunCheckpoint(run_dir, state, settings)], verbose=1 if progress else 0)
+        def save_last(trained: keras.Model) -> None:
+            run.replace_atomically(LAST_MODEL, lambda path: trained.save(str(path)))
 
-    model.load_weights(str(run_dir / "best.weights.h5"))
+        checkpoint = run.checkpoint(save_last, log_names={"dice": "dice_coefficient", "val_dice": "val_dice_coefficient"},
+                                    patience=settings.patience)
+        model.fit(train, validation_data=val, epochs=settings.epochs, initial_epoch=state["epoch"], callbacks=[checkpoint],
+                  verbose=1 if progress else 0)
+
+    model.load_weights(str(run.path(BEST_WEIGHTS)))
     segmenter = GarmentSegmenter.from_keras(model, config)
     threshold, val_dice, curve = select_threshold(segmenter, val_examples, first_pass, progress)
-    state.update(finished=True, threshold=threshold, val_dice_at_threshold=val_dice,
-                 threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(GRID, curve)})
-    write_json_atomic(state_file, state)
-    return state
+    return run.finish(threshold=threshold, val_dice_at_threshold=val_dice,
+                      threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(GRID, curve, strict=True)})
 
 
 def with_reframed_copies(examples: list[GarmentExample], variants: tuple[str, ...], folder: Path,
@@ -212,29 +176,4 @@ def select_threshold(segmenter: GarmentSegmenter, examples: list[GarmentExample]
         probabilities.append(segmenter.probability(image))
         truths.append(truth)
     return choose_threshold(probabilities, truths)
-
-
-def export_unet(run_dir: str | Path, out_dir: str | Path, second_pass: bool = False) -> Path:
-    """Copy a finished run's best weights, config (with its threshold) and log into ``out_dir``
-    (or ``out_dir/second_pass`` for a second-pass model)."""
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    state = json.loads((run_dir / "state.json").read_text())
-    if not state.get("finished"):
-        raise ValueError(f"{run_dir} has not finished training")
-    run = json.loads((run_dir / "run.json").read_text())
-    config = UNetConfig(**{**run["config"], "threshold": state["threshold"]})
-    config.encoder_weights = None
-    config.extra = {**config.extra, "trained_from": str(run.get("init_weights") or run["config"].get("encoder_weights")),
-                    "best_epoch": state["best_epoch"],
-                    "val_dice_at_threshold": state["val_dice_at_threshold"], "train_photos": run["train_photos"],
-                    "val_photos": run["val_photos"], "settings": run["settings"]}
-    target = out_dir / SECOND_PASS_DIR if second_pass else out_dir
-    target.mkdir(parents=True, exist_ok=True)
-    config.save(target / CONFIG_FILE)
-    model = build_unet(config)
-    model.load_weights(str(run_dir / "best.weights.h5"))
-    model.save_weights(str(target / WEIGHTS_FILE))
-    (target / "training_log.csv").write_bytes((run_dir / "log.csv").read_bytes())
-    (target / ONNX_FILE).unlink(missing_ok=True)  # it held the weights just replaced; `fashionseg export unet` remakes it
-    return target
 
