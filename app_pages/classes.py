@@ -14,7 +14,15 @@ classes["in base set"] = classes["name"].isin(BASE5.names)
 st.table(classes, hide_index=True)
 
 st.subheader("Label mappings")
-name = st.selectbox("Mapping", BUILTIN_MAPPINGS, format_func=lambda n: {"ccp": "CCP (59 labels)", "imaterialist": "iMaterialist / Fashionpedia (46)", "client": "Client (thesis Table 7)"}[n])
+name = st.selectbox(
+    "Mapping",
+    BUILTIN_MAPPINGS,
+    format_func=lambda n: {
+        "ccp": "CCP (59 labels)",
+        "imaterialist": "iMaterialist / Fashionpedia (46)",
+        "client": "Client (thesis Table 7)",
+    }[n],
+)
 table = pd.DataFrame(mapping_table(load_mapping(name)))
 show_dropped = st.toggle("Show dropped labels", value=True)
 if not show_dropped:

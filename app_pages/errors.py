@@ -15,8 +15,12 @@ from fashionseg.evaluation.registry import list_records
 from fashionseg.exceptions import FashionSegError
 
 PAGE_SIZE = 12
-SORTS = {"score (highest first)": ("score", True), "score (lowest first)": ("score", False),
-         "IoU (highest first)": ("iou", True), "IoU (lowest first)": ("iou", False)}
+SORTS = {
+    "score (highest first)": ("score", True),
+    "score (lowest first)": ("score", False),
+    "IoU (highest first)": ("iou", True),
+    "IoU (lowest first)": ("iou", False),
+}
 
 st.title("Errors")
 records = [r for r in list_records("maskrcnn") if r.get("data", {}).get("metrics_file")]
@@ -33,19 +37,34 @@ def evaluation_of(path: str, images_dir: str, ground_truth: str):
 
 with st.sidebar:
     labels = run_ids(records)
-    chosen = st.selectbox("Evaluation", range(len(records)), index=default_record(records), format_func=labels.__getitem__,
-                          help="First shown: the newest evaluation of the app's default model.")
+    chosen = st.selectbox(
+        "Evaluation",
+        range(len(records)),
+        index=default_record(records),
+        format_func=labels.__getitem__,
+        help="First shown: the newest evaluation of the app's default model.",
+    )
     record = records[chosen]
     images_dir = st.text_input("Photos folder", str(errors.photos_folder(record["data"].get("images"))))
-    ground_truth = st.text_input("Ground-truth COCO file", record["data"].get("test", ""),
-                                 help="Its masks are drawn when the file is here; otherwise the ground truth's boxes.")
+    ground_truth = st.text_input(
+        "Ground-truth COCO file",
+        record["data"].get("test", ""),
+        help="Its masks are drawn when the file is here; otherwise the ground truth's boxes.",
+    )
 
 
 # Every widget change reruns the page; drawing a view reads the photo and decodes all its masks
 # (12 views took 1.0 s), so each pair is drawn once.
 @st.cache_data(max_entries=512, show_spinner=False)
-def views_of(path: str, images_dir: str, ground_truth: str, image_id: int, gt_index: int | None, pred_index: int | None,
-             crop: bool = True):
+def views_of(
+    path: str,
+    images_dir: str,
+    ground_truth: str,
+    image_id: int,
+    gt_index: int | None,
+    pred_index: int | None,
+    crop: bool = True,
+):
     row = {"image_id": image_id, "gt_index": gt_index, "pred_index": pred_index}
     return errors.error_views(evaluation_of(path, images_dir, ground_truth), row, crop=crop)
 
@@ -61,9 +80,14 @@ except (FileNotFoundError, ValueError, KeyError) as exc:
     st.error(escape_markdown(f"Cannot read this evaluation: {exc}"))
     st.stop()
 if evaluation.ground_truth is None:
-    st.info(escape_markdown(f"Ground truth is drawn as boxes: its masks are in the test COCO file ({ground_truth or 'not recorded'}), "
-                            "which is not on this machine.") + " Make it with `fashionseg convert ccp ../shared/datasets/ccp --out "
-            "data/ccp` (about 20 s; importing the sample data in Annotate does the same), or give its path in the sidebar.")
+    st.info(
+        escape_markdown(
+            f"Ground truth is drawn as boxes: its masks are in the test COCO file ({ground_truth or 'not recorded'}), "
+            "which is not on this machine."
+        )
+        + " Make it with `fashionseg convert ccp ../shared/datasets/ccp --out "
+        "data/ccp` (about 20 s; importing the sample data in Annotate does the same), or give its path in the sidebar."
+    )
 
 
 def describe(row) -> str:
@@ -92,9 +116,11 @@ def close_dialog() -> None:
 def full_photo(row) -> None:
     photo = evaluation.image(int(row["image_id"]))
     st.markdown(escape_markdown(f"{row['file_name']}: {describe(row)}"))
-    st.caption(f"Whole photo: AP@50 {photo.get('ap50', float('nan')):.2f} · F1 {photo.get('f1', float('nan')):.2f} · "
-               f"true {', '.join(FASHIONSEG11.name_of(c) for c in photo.get('true_classes', []))} · "
-               f"predicted {', '.join(FASHIONSEG11.name_of(c) for c in photo.get('predicted_classes', []))}")
+    st.caption(
+        f"Whole photo: AP@50 {photo.get('ap50', float('nan')):.2f} · F1 {photo.get('f1', float('nan')):.2f} · "
+        f"true {', '.join(FASHIONSEG11.name_of(c) for c in photo.get('true_classes', []))} · "
+        f"predicted {', '.join(FASHIONSEG11.name_of(c) for c in photo.get('predicted_classes', []))}"
+    )
     store_actions(row)  # above the photos, so they need no scrolling
     truth, prediction = views(row, crop=False)
     left, right = st.columns(2)
@@ -105,18 +131,24 @@ def full_photo(row) -> None:
 def store_actions(row) -> None:
     found = photo_in_store(row["file_name"])
     if found is None:
-        st.info("This photo is in no data set of the annotation store, so it cannot be opened or flagged there yet. "
-                "Import the test set in Annotate (*New data set → Sample data → CCP's pixel-level photos*), then come back.")
+        st.info(
+            "This photo is in no data set of the annotation store, so it cannot be opened or flagged there yet. "
+            "Import the test set in Annotate (*New data set → Sample data → CCP's pixel-level photos*), then come back."
+        )
         return
     store, dataset, image = found
     open_col, flag_col = st.columns([1, 3], vertical_alignment="bottom")
-    if open_col.button("Open in Annotate", key="open-in-annotate", help=f"Data set {dataset}: correct the ground truth there."):
+    if open_col.button(
+        "Open in Annotate", key="open-in-annotate", help=f"Data set {dataset}: correct the ground truth there."
+    ):
         st.session_state["annotate_open"] = (dataset, image.id)
         close_dialog()  # not open again on coming back
         st.switch_page("app_pages/annotate.py")
     with flag_col.form("flag", border=False):
         note_col, name_col, submit_col = st.columns([3, 2, 1.4], vertical_alignment="bottom")
-        note = note_col.text_input("What is wrong with the ground truth?", placeholder="e.g. the dress is not annotated")
+        note = note_col.text_input(
+            "What is wrong with the ground truth?", placeholder="e.g. the dress is not annotated"
+        )
         name = name_col.text_input("Your name", value=st.session_state.get("annotator_name", ""))
         if submit_col.form_submit_button("Flag it"):
             try:
@@ -132,15 +164,18 @@ def store_actions(row) -> None:
 
 
 table = errors.error_table(evaluation)
-st.caption(f"{len(evaluation.per_image)} photos, {len(table)} errors at mask IoU 0.5. A confusion is a prediction of another class "
-           "on a true instance (IoU >= 0.5); a false positive matches no true instance of its class; a false negative is missed.")
+st.caption(
+    f"{len(evaluation.per_image)} photos, {len(table)} errors at mask IoU 0.5. A confusion is a prediction of another class "
+    "on a true instance (IoU >= 0.5); a false positive matches no true instance of its class; a false negative is missed."
+)
 with st.expander("Errors per class", expanded=False):
     st.dataframe(errors.summary(table), hide_index=True)
 
 filters = st.columns([3, 3, 2])
 classes = filters[0].multiselect("Class (true or predicted)", FASHIONSEG11.names)
-types = filters[1].multiselect("Error type", list(errors.ERROR_TYPES), default=list(errors.ERROR_TYPES),
-                               format_func=errors.ERROR_LABELS.get)
+types = filters[1].multiselect(
+    "Error type", list(errors.ERROR_TYPES), default=list(errors.ERROR_TYPES), format_func=errors.ERROR_LABELS.get
+)
 sort_by, descending = SORTS[filters[2].selectbox("Sort by", list(SORTS))]
 shown = errors.filter_errors(table, classes, types, sort_by, descending)
 if shown.empty:
@@ -151,7 +186,7 @@ page = st.number_input(f"Page (of {pages}; {len(shown)} errors)", 1, pages, 1) -
 
 for start in range(page * PAGE_SIZE, min(len(shown), (page + 1) * PAGE_SIZE), 3):
     columns = st.columns(3)
-    for column, (_, row) in zip(columns, shown.iloc[start:start + 3].iterrows()):
+    for column, (_, row) in zip(columns, shown.iloc[start : start + 3].iterrows()):
         with column.container(border=True):
             try:
                 truth, prediction = views(row)
@@ -161,11 +196,17 @@ for start in range(page * PAGE_SIZE, min(len(shown), (page + 1) * PAGE_SIZE), 3)
             left, right = st.columns(2)
             left.image(truth, caption="ground truth", width="stretch")
             right.image(prediction, caption="prediction", width="stretch")
-            numbers = [f"IoU {row['iou']:.2f}"] + ([f"score {row['score']:.2f}"] if row["score"] == row["score"] else [])
+            numbers = [f"IoU {row['iou']:.2f}"] + (
+                [f"score {row['score']:.2f}"] if row["score"] == row["score"] else []
+            )
             st.caption(escape_markdown(f"{row['file_name']} · {describe(row)} · {' · '.join(numbers)}"))
-            st.button("Full photo", key=f"open-{row['image_id']}-{row['error']}",
-                      help="The whole photo in front of the gallery; from there, open it in Annotate or flag its ground truth.",
-                      on_click=st.session_state.__setitem__, args=("error_dialog", (int(row["image_id"]), int(row["error"]))))
+            st.button(
+                "Full photo",
+                key=f"open-{row['image_id']}-{row['error']}",
+                help="The whole photo in front of the gallery; from there, open it in Annotate or flag its ground truth.",
+                on_click=st.session_state.__setitem__,
+                args=("error_dialog", (int(row["image_id"]), int(row["error"]))),
+            )
 
 opened = st.session_state.get("error_dialog")
 if opened is not None:

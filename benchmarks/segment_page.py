@@ -60,7 +60,9 @@ def bench_apptest(photo: Path, repeat: int) -> dict[str, list[float]]:
 
     at = AppTest.from_file(str(PAGE), default_timeout=600).run()
     next(t for t in at.text_input if t.label == "Folder").input(str(photo.parent)).run()
-    next(m for m in at.multiselect if m.label == "Photos").set_value([photo.name]).run()  # loads the models, runs them once
+    next(m for m in at.multiselect if m.label == "Photos").set_value(
+        [photo.name]
+    ).run()  # loads the models, runs them once
     assert not at.exception, at.exception
     wall, script = [], []
     for _ in range(repeat):
@@ -112,8 +114,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         photos = make_photos(Path(args.photo), Path(tmp))
-        print(f"photos: {', '.join(f'{k}: {Image.open(v).size[0]} x {Image.open(v).size[1]}' for k, v in photos.items())}; "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"photos: {', '.join(f'{k}: {Image.open(v).size[0]} x {Image.open(v).size[1]}' for k, v in photos.items())}; "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        )
         for size, photo in photos.items():
             for what, times in {**bench_package(photo, args.repeat), **bench_apptest(photo, args.repeat)}.items():
                 print(f"{size:7} {what}: {summary(times)}")

@@ -41,7 +41,9 @@ def restore_main_module():
 
 
 def _run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fashionseg", *args], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "fashionseg", *args], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 @pytest.fixture()
@@ -102,9 +104,13 @@ def fill_synthetic(store, folder: Path, name: str = "client") -> None:
     mask = np.zeros((90, 60), bool)
     mask[50:80, 10:30] = True
     coco = {
-        "images": images, "categories": FASHIONSEG11.coco_categories(), "image_labels": labels,
+        "images": images,
+        "categories": FASHIONSEG11.coco_categories(),
+        "image_labels": labels,
         "annotations": [{"id": 1, "image_id": 1, "category_id": 4, "segmentation": encode_rle(mask), "iscrowd": 0}],
-        "fashionseg": {"label_mapping": {"name": "client", "rules": {"shoes": ["shoe", "shoe"], "jean": "pants", "hat": None}}},
+        "fashionseg": {
+            "label_mapping": {"name": "client", "rules": {"shoes": ["shoe", "shoe"], "jean": "pants", "hat": None}}
+        },
     }
     import_coco(store, coco, photos, name)
 
@@ -155,7 +161,9 @@ class PostgresServer:
         self._count = 0
 
     def _run(self, *args: str) -> None:
-        result = subprocess.run([str(self.bindir / args[0]), *args[1:]], capture_output=True, text=True, user=self.as_user, timeout=120)
+        result = subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]], capture_output=True, text=True, user=self.as_user, timeout=120
+        )
         if result.returncode != 0:
             log = (self.root / "log").read_text(errors="replace")[-2000:] if (self.root / "log").exists() else ""
             raise RuntimeError(f"{args[0]} failed: {result.stderr or result.stdout}\n{log}")
@@ -163,11 +171,34 @@ class PostgresServer:
     def start(self) -> None:
         (self.root / "pw").write_text(self.password)
         # Clients must give the password over TCP, so the wrong-password test meets real authentication.
-        self._run("initdb", "-D", str(self.root / "data"), "-U", self.user, f"--pwfile={self.root / 'pw'}", "-E", "UTF8",
-                  "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.root / "data"),
+            "-U",
+            self.user,
+            f"--pwfile={self.root / 'pw'}",
+            "-E",
+            "UTF8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--no-sync",
+        )
         # fsync off: a killed client still leaves the server consistent; only a power cut would not.
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w", "-t", "60", "-o", options, "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.root / "data"),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        )
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
@@ -181,7 +212,10 @@ class PostgresServer:
 
         self._count += 1
         name = f"store_{self._count}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={self.user} password={self.password} dbname=postgres", autocommit=True) as c:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user={self.user} password={self.password} dbname=postgres",
+            autocommit=True,
+        ) as c:
             c.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 

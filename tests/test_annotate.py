@@ -1,6 +1,5 @@
 """Annotation drafts, label edits and batch pre-annotation against a real store."""
 
-
 import numpy as np
 import pytest
 
@@ -26,8 +25,12 @@ class FakeSegmenter:
             raise ImageLoadError("not an image")
         mask = np.zeros((90, 60), bool)
         mask[10:40, 5:25] = True
-        return SegmentationResult([Instance(4, "pants", 0.9, (5, 10, 25, 40), mask),
-                                   Instance(10, "umbrella", 0.6, (5, 10, 25, 40), mask)], 90, 60, {})
+        return SegmentationResult(
+            [Instance(4, "pants", 0.9, (5, 10, 25, 40), mask), Instance(10, "umbrella", 0.6, (5, 10, 25, 40), mask)],
+            90,
+            60,
+            {},
+        )
 
 
 def rect(left, top, width, height, **extra):
@@ -96,8 +99,18 @@ def test_label_rows_edit_and_rule_multiplicity(synthetic_store):
     image = store.images(name)[0]
     rows = label_rows(store, name, image.id)
     assert rows == [LabelRow("shoes", "shoe", 2), LabelRow("hat", None, 0)]
-    save_label_rows(store, name, image, [LabelRow("shoes", "shoe", 1), LabelRow("hat", "bag, wallet", 1), LabelRow("jeans", "pants", 0)], "ann")
-    assert label_rows(store, name, image.id) == [LabelRow("shoes", "shoe", 1), LabelRow("hat", "bag, wallet", 1), LabelRow("jeans", None, 0)]
+    save_label_rows(
+        store,
+        name,
+        image,
+        [LabelRow("shoes", "shoe", 1), LabelRow("hat", "bag, wallet", 1), LabelRow("jeans", "pants", 0)],
+        "ann",
+    )
+    assert label_rows(store, name, image.id) == [
+        LabelRow("shoes", "shoe", 1),
+        LabelRow("hat", "bag, wallet", 1),
+        LabelRow("jeans", None, 0),
+    ]
     with pytest.raises(ConflictError):
         save_label_rows(store, name, image, rows, "ann")  # ``image`` is the revision before the save
     with pytest.raises(StoreError, match="no category"):
@@ -116,7 +129,9 @@ def test_preannotate_skips_reviewed_and_annotated_images_and_reports_failures(sy
     Draft.from_store(store, second).save(store, name, "ann")  # reviewed, with no instance
     segmenter = FakeSegmenter(fail_on="p3.png")
     seen = []
-    report = preannotate(store, name, segmenter, model_name="fake", on_progress=lambda n, total, _: seen.append((n, total)))
+    report = preannotate(
+        store, name, segmenter, model_name="fake", on_progress=lambda n, total, _: seen.append((n, total))
+    )
     assert (report.annotated, report.instances, report.skipped, len(report.failed)) == (1, 2, 2, 1)
     assert "p3.png: not an image" in report.failed[0] and seen[-1] == (2, 2)
     (pants, umbrella) = store.annotations(third.id)
@@ -132,7 +147,18 @@ def test_preannotate_skips_reviewed_and_annotated_images_and_reports_failures(sy
 
 def test_preannotate_cli_with_the_trained_model(ccp_root, ccp_subset, tmp_path, run_cli):
     db = tmp_path / "cli.db"
-    done = run_cli("store", "import", str(ccp_subset / "client.json"), "--images", str(ccp_root / "photos"), "--name", "c", "--db", str(db), "--quiet")
+    done = run_cli(
+        "store",
+        "import",
+        str(ccp_subset / "client.json"),
+        "--images",
+        str(ccp_root / "photos"),
+        "--name",
+        "c",
+        "--db",
+        str(db),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     done = run_cli("store", "preannotate", "c", "--db", str(db), "--limit", "2", "--quiet")
     assert done.returncode == 0, done.stderr
@@ -213,7 +239,9 @@ def test_accepting_an_unchanged_draft_reuses_the_stored_masks(synthetic_store, m
     monkeypatch.setattr(annotate, "encode_rle", lambda mask: pytest.fail("an unchanged mask was encoded again"))
     draft.save(store, name, "ann")
     after = store.annotations(image.id)
-    assert [(a.coco_id, a.rle, a.author, a.created_at) for a in after] == [(a.coco_id, a.rle, a.author, a.created_at) for a in before]
+    assert [(a.coco_id, a.rle, a.author, a.created_at) for a in after] == [
+        (a.coco_id, a.rle, a.author, a.created_at) for a in before
+    ]
 
 
 def test_flags_are_history_entries_that_change_nothing_else(synthetic_store):
@@ -228,8 +256,9 @@ def test_flags_are_history_entries_that_change_nothing_else(synthetic_store):
     with pytest.raises(StoreError):
         flag_ground_truth(store, image.id, "", "a dress is missing")
     flag_ground_truth(store, image.id, "ann", "a dress is missing", {"error": "false positive", "predicted": "dress"})
-    assert [(f["file_name"], f["author"], f["note"], f["predicted"]) for f in flags(store, name)] == \
-        [("p1.png", "ann", "a dress is missing", "dress")]
+    assert [(f["file_name"], f["author"], f["note"], f["predicted"]) for f in flags(store, name)] == [
+        ("p1.png", "ann", "a dress is missing", "dress")
+    ]
     assert store.image(image.id).revision == image.revision and last_change(store, image.id) is None
     with pytest.raises(StoreError, match="no change left to undo"):
         store.undo(image.id, expected_revision=image.revision, author="ann")  # a flag is not undone
@@ -265,8 +294,11 @@ def test_uploaded_photos_and_zips_become_a_data_set(tmp_path, monkeypatch):
     monkeypatch.setenv("FASHIONSEG_UPLOADS", str(tmp_path / "uploads"))
     store = AnnotationStore(tmp_path / "s.db")
     steps = []
-    uploads = [("image.jpg", png(1)), ("image.jpg", png(2)),  # two phones' image.jpg: both kept
-               ("shoot.zip", zipped({"day1/a.png": png(3), "__MACOSX/day1/._a.png": b"junk", "notes.txt": b"x"}))]
+    uploads = [
+        ("image.jpg", png(1)),
+        ("image.jpg", png(2)),  # two phones' image.jpg: both kept
+        ("shoot.zip", zipped({"day1/a.png": png(3), "__MACOSX/day1/._a.png": b"junk", "notes.txt": b"x"})),
+    ]
     import_uploads(store, uploads, "client photos", "ann", lambda stage, done, total: steps.append(stage))
     images = store.images("client photos")
     assert [im.file_name for im in images] == ["day1/a.png", "image-2.jpg", "image.jpg"]
@@ -275,13 +307,16 @@ def test_uploaded_photos_and_zips_become_a_data_set(tmp_path, monkeypatch):
     assert store.categories("client photos")[8] == "shoe"
 
 
-@pytest.mark.parametrize("upload, message", [
-    (("evil.zip", zipped({"../../outside.png": png()})), "leads out"),
-    (("evil.zip", zipped({"/etc/x.png": png()})), "absolute path"),
-    (("broken.zip", b"PK\x03\x04 not really"), "not a readable zip"),
-    (("notes.txt", b"hello"), "neither a photo"),
-    (("fake.jpg", b"not a photo"), "not an image"),
-])
+@pytest.mark.parametrize(
+    "upload, message",
+    [
+        (("evil.zip", zipped({"../../outside.png": png()})), "leads out"),
+        (("evil.zip", zipped({"/etc/x.png": png()})), "absolute path"),
+        (("broken.zip", b"PK\x03\x04 not really"), "not a readable zip"),
+        (("notes.txt", b"hello"), "neither a photo"),
+        (("fake.jpg", b"not a photo"), "not an image"),
+    ],
+)
 def test_a_refused_upload_leaves_no_data_set_and_no_files(tmp_path, monkeypatch, upload, message):
     from fashionseg.exceptions import InvalidCocoError
     from fashionseg.store.photo_import import import_uploads
@@ -312,5 +347,7 @@ def test_a_zip_that_inflates_past_the_limit_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(photo_import, "MAX_UPLOAD_BYTES", 1000)
     noise = png(size=(40, 40)) + bytes(range(256)) * 8  # 2 KB after the photo: the zip member inflates past the limit
     with pytest.raises(InvalidCocoError, match="import them in parts"):
-        photo_import.import_uploads(AnnotationStore(tmp_path / "s.db"), [("big.zip", zipped({"a.png": noise}))], "x", "ann")
+        photo_import.import_uploads(
+            AnnotationStore(tmp_path / "s.db"), [("big.zip", zipped({"a.png": noise}))], "x", "ann"
+        )
     assert not any((tmp_path / "uploads").rglob("*.*"))

@@ -81,7 +81,11 @@ def test_segment_page_runs_both_pipelines_on_a_folder_photo(ccp_root):
     settings = next(d.value for d in at.sidebar.dataframe)
     assert settings.set_index("setting").loc["BACKBONE", "value"] == "mobilenet_v2"
     assert "U-Net cutout: mean of 1 photo" in labels
-    assert {b.label for b in at.get("download_button")} >= {"Predictions (COCO JSON)", "Masks (PNG, zip)", "Cutout (RGBA PNG)"}
+    assert {b.label for b in at.get("download_button")} >= {
+        "Predictions (COCO JSON)",
+        "Masks (PNG, zip)",
+        "Cutout (RGBA PNG)",
+    }
     # A settings change only redraws: the session still counts one photo.
     ok(next(s for s in at.slider if s.label == "Mask opacity").set_value(0.8).run())
     assert "Mask R-CNN: mean of 1 photo" in [m.label for m in at.metric]
@@ -153,9 +157,17 @@ def test_annotate_page_draws_relabels_saves_and_undoes(monkeypatch, tmp_path, sy
     first = AnnotationStore(path).images(name)[0]
     canvas_key = f"canvas-{first.id}-0"  # image id, drawing round
     assert canvas_key in at.session_state
-    at.session_state[canvas_key] = {"drawing": {"raw": {"objects": [
-        {"type": "rect", "left": 0, "top": 0, "width": 20, "height": 10, "strokeWidth": 0, "stroke": "x"}]}, "data": None},
-        "backgroundFit": None}
+    at.session_state[canvas_key] = {
+        "drawing": {
+            "raw": {
+                "objects": [
+                    {"type": "rect", "left": 0, "top": 0, "width": 20, "height": 10, "strokeWidth": 0, "stroke": "x"}
+                ]
+            },
+            "data": None,
+        },
+        "backgroundFit": None,
+    }
     ok(next(s for s in at.selectbox if s.label == "New instance's class").select("shoe").run())
     ok(button(at, "Apply drawing (1)").click().run())
     assert [c.label for c in at.main.checkbox] == ["pants 1", "shoe 1"]  # numbered per class, as on the canvas
@@ -256,7 +268,10 @@ def test_annotate_page_edits_labels_and_the_mapping_with_multiplicity(monkeypatc
     ok(button(at, "Save labels").click().run())
     store = AnnotationStore(path)
     image = store.images(name)[0]
-    assert [(x.raw_label, x.category_id, x.count) for x in store.image_labels(image.id)] == [("shoes", 8, 2), ("hat", 9, 1)]
+    assert [(x.raw_label, x.category_id, x.count) for x in store.image_labels(image.id)] == [
+        ("shoes", 8, 2),
+        ("hat", 9, 1),
+    ]
     # Mapping: 'hat' -> 2 x umbrella, then re-map every image.
     ok(at.radio(key="annotate_view").set_value("Label mapping").run())
     ok(next(s for s in at.selectbox if s.label == "Client label").select("hat").run())
@@ -266,7 +281,9 @@ def test_annotate_page_edits_labels_and_the_mapping_with_multiplicity(monkeypatc
     assert store.get_mapping(name).rules["hat"] == ("umbrella", "umbrella")
     ok(button(at, "Re-map every image's labels").click().run())
     assert any("4 images changed" in s.value for s in at.success)
-    assert ("hat", 10, 2) in [(x.raw_label, x.category_id, x.count) for x in store.image_labels(store.images(name)[3].id)]
+    assert ("hat", 10, 2) in [
+        (x.raw_label, x.category_id, x.count) for x in store.image_labels(store.images(name)[3].id)
+    ]
     ok(at.sidebar.button(key="export-False").click().run())  # build the COCO export of every image
     assert [b.proto.label for b in at.sidebar.get("download_button")] == ["Download 4 images (all)"]
 
@@ -291,8 +308,9 @@ def test_experiments_page_compares_runs_with_the_thesis_reference():
     at = ok(AppTest.from_file(str(ROOT / "app_pages" / "experiments.py"), default_timeout=60).run())
     table = at.dataframe[0].value
     ours = table[table["source"] == "ours"]
-    assert len(ours) >= 1 and set(table.loc[table["source"] == "thesis (reference)", "run id"]) == \
-        {f"{k} (thesis)" for k in [f"Base{k}" for k in range(1, 5)] + [f"Full{k}" for k in range(1, 5)]}
+    assert len(ours) >= 1 and set(table.loc[table["source"] == "thesis (reference)", "run id"]) == {
+        f"{k} (thesis)" for k in [f"Base{k}" for k in range(1, 5)] + [f"Full{k}" for k in range(1, 5)]
+    }
     assert {"EMR", "OA", "JSS", "mAP@50", "F1", "Class_C", "Segmentation", "Speed", "TO", "TTO"} <= set(table.columns)
     assert len(at.get("plotly_chart")) >= 3  # TTO, quality vs latency, per class (+ loss curves)
     # First shown: the default model's newest evaluation first, not merely the newest records.
@@ -302,7 +320,13 @@ def test_experiments_page_compares_runs_with_the_thesis_reference():
     ok(at.toggle[0].set_value(False).run())
     assert set(at.dataframe[0].value["source"]) == {"ours"}
     per_class = next(d.value for d in at.dataframe if "image precision" in d.value.columns)
-    assert len(per_class) == 11 and {"accuracy", "image recall", "image F1", "instance precision", "instance F1"} <= set(per_class.columns)
+    assert len(per_class) == 11 and {
+        "accuracy",
+        "image recall",
+        "image F1",
+        "instance precision",
+        "instance F1",
+    } <= set(per_class.columns)
     umbrella = per_class.set_index("class").loc["umbrella"]
     assert umbrella["accuracy"] == 1.0 and pd.isna(umbrella["image precision"]) and pd.isna(umbrella["image recall"])
 
@@ -347,23 +371,31 @@ def test_errors_page_filters_sorts_and_opens_a_photo_in_a_dialog_to_flag(ccp_roo
     assert captions and all("confusion" in c and "dress" in c for c in captions)
     file_name = captions[0].split(" · ")[0]
     ok(at.button[0].click().run())
-    assert any(plain(m.value).startswith(f"{file_name}: confusion") for m in at.markdown)  # the dialog, with the whole photo
+    assert any(
+        plain(m.value).startswith(f"{file_name}: confusion") for m in at.markdown
+    )  # the dialog, with the whole photo
     assert any("in no data set of the annotation store" in i.value for i in at.info)
     # With the photo in a data set, its ground truth can be flagged from the dialog.
     store = AnnotationStore(tmp_path / "store.db")
     import_coco(store, photos_document(ccp_root / "photos", [file_name]), ccp_root / "photos", "ccp-val")
     ok(at.button[0].click().run())
-    next(t for t in at.text_input if t.label == "What is wrong with the ground truth?").input("the dress is not annotated")
+    next(t for t in at.text_input if t.label == "What is wrong with the ground truth?").input(
+        "the dress is not annotated"
+    )
     next(t for t in at.text_input if t.label == "Your name").input("Dana")
     ok(next(b for b in at.button if b.label == "Flag it").click().run())
-    assert [(f["file_name"], f["author"], f["note"]) for f in flags(store, "ccp-val")] == [(file_name, "Dana", "the dress is not annotated")]
+    assert [(f["file_name"], f["author"], f["note"]) for f in flags(store, "ccp-val")] == [
+        (file_name, "Dana", "the dress is not annotated")
+    ]
     assert any(b.label == "Open in Annotate" for b in at.button)
 
 
 def test_segment_page_refuses_a_file_that_is_not_a_photo(tmp_path):
     (tmp_path / "<b>x<i>.jpg").write_bytes(b"not a photo")
     at = ok(AppTest.from_file(str(ROOT / "app_pages" / "segment.py"), default_timeout=120).run())
-    ok(next(t for t in at.text_input if t.label == "Folder").input(str(tmp_path)).run())  # the folder tab stands in for an upload
+    ok(
+        next(t for t in at.text_input if t.label == "Folder").input(str(tmp_path)).run()
+    )  # the folder tab stands in for an upload
     ok(next(m for m in at.multiselect if m.label == "Photos").select("<b>x<i>.jpg").run())
     assert any("not an image" in e.value for e in at.error)
     assert not at.metric  # no session mean from refused photos
@@ -373,22 +405,44 @@ def test_experiments_page_compares_models_on_robustness_variants(tmp_path, monke
     from fashionseg.evaluation.registry import record_evaluation
 
     monkeypatch.setenv("FASHIONSEG_EXPERIMENTS", str(tmp_path))
-    for run, waist, options in (("old model", 0.15, {}), ("old model", 0.2, {}), ("robust model", 0.5, {}),
-                                ("robust model, ablation", 0.4, {"focus": False})):
-        variants = {"original": {"map50": 0.65, "classification_score": 0.45, "f1": 0.6, "inference_seconds": 0.07},
-                    "waist_up": {"map50": waist, "classification_score": 0.3, "f1": 0.3, "inference_seconds": 0.06}}
-        record_evaluation("robustness", run, {"variants": variants}, config={"model_kind": "maskrcnn", "predict_options": options},
-                          data={"photos": 10}, registry=tmp_path, weights="weights/" + run.split(",")[0].replace(" ", "_"))
+    for run, waist, options in (
+        ("old model", 0.15, {}),
+        ("old model", 0.2, {}),
+        ("robust model", 0.5, {}),
+        ("robust model, ablation", 0.4, {"focus": False}),
+    ):
+        variants = {
+            "original": {"map50": 0.65, "classification_score": 0.45, "f1": 0.6, "inference_seconds": 0.07},
+            "waist_up": {"map50": waist, "classification_score": 0.3, "f1": 0.3, "inference_seconds": 0.06},
+        }
+        record_evaluation(
+            "robustness",
+            run,
+            {"variants": variants},
+            config={"model_kind": "maskrcnn", "predict_options": options},
+            data={"photos": 10},
+            registry=tmp_path,
+            weights="weights/" + run.split(",")[0].replace(" ", "_"),
+        )
     at = ok(AppTest.from_file(str(ROOT / "app_pages" / "experiments.py"), default_timeout=60).run())
     chosen = at.multiselect(key="robustness_runs")
     assert len(chosen.options) == 4  # same-named runs stay apart (name + time)
     # by default: the newest run of each model as shipped, not the ablation
-    assert len(chosen.value) == 2 and chosen.value[0].startswith("old model") and chosen.value[-1].startswith("robust model ·")
+    assert (
+        len(chosen.value) == 2
+        and chosen.value[0].startswith("old model")
+        and chosen.value[-1].startswith("robust model ·")
+    )
     assert chosen.value[0] == chosen.options[1]  # the newer of the two old-model runs
     table = at.dataframe[-1].value
     # the robustness command's order, though the registry stores variants sorted by name
     assert list(table.index) == ["original", "waist_up"] and table.loc["waist_up", chosen.value[-1]] == 0.5
-    assert dashboard.variant_order(["wide_0.3", "original", "custom", "group"]) == ["original", "wide_0.3", "group", "custom"]
+    assert dashboard.variant_order(["wide_0.3", "original", "custom", "group"]) == [
+        "original",
+        "wide_0.3",
+        "group",
+        "custom",
+    ]
     ok(at.radio(key="robustness_kind").set_value("unet").run())
     assert not at.exception and any("No robustness run" in i.value for i in at.info)
 

@@ -61,8 +61,15 @@ def test_preannotate_on_ray_matches_one_process_and_resumes(cluster, weights, cl
     assert expected.annotated == 5 and expected.instances > 0
 
     seen = []
-    first = preannotate_ray(many, "c", weights, model_name=weights.name, limit=2, write_batch=1,
-                            on_progress=lambda done, total, _: seen.append((done, total)))
+    first = preannotate_ray(
+        many,
+        "c",
+        weights,
+        model_name=weights.name,
+        limit=2,
+        write_batch=1,
+        on_progress=lambda done, total, _: seen.append((done, total)),
+    )
     assert (first.annotated, first.skipped) == (2, 0) and seen[-1] == (2, 2) and len(seen) == 3
     rest = preannotate_ray(many, "c", weights, model_name=weights.name, write_batch=2)  # a rerun after a stop
     assert (rest.annotated, rest.skipped, rest.instances) == (3, 2, expected.instances - first.instances)
@@ -103,8 +110,14 @@ def test_evaluate_on_ray_matches_one_process(cluster, weights, ccp_root, ccp_sub
         return value
 
     here, here_detections = evaluate_maskrcnn(segmenter, test, ccp_root / "photos", client, progress=False)
-    there, there_detections = evaluate_maskrcnn(segmenter, test, ccp_root / "photos", client, progress=False,
-                                                predict_many=ray_predictions(weights, batch_size=2))
+    there, there_detections = evaluate_maskrcnn(
+        segmenter,
+        test,
+        ccp_root / "photos",
+        client,
+        progress=False,
+        predict_many=ray_predictions(weights, batch_size=2),
+    )
     assert here["test"]["images"] == 4 and len(here_detections) > 0
     assert untimed(there) == untimed(here)
     assert there_detections == here_detections
@@ -121,7 +134,9 @@ def test_unet_evaluation_on_ray_matches_one_process(cluster, ccp_root, ccp_subse
     examples = examples_from_coco(ccp_subset / "garment.json", ccp_root / "photos")[:4]
     segmenter = GarmentSegmenter.load(folder, "onnx")
     here = evaluate_unet(segmenter, examples, progress=False)
-    there = evaluate_unet(segmenter, examples, progress=False, predict_many=ray_garment_predictions(folder, batch_size=2))
+    there = evaluate_unet(
+        segmenter, examples, progress=False, predict_many=ray_garment_predictions(folder, batch_size=2)
+    )
     assert [p["file"] for p in there["per_image"]] == [ex.image_path.name for ex in examples]
     assert there["per_image"] == here["per_image"] and there["dice_mean"] == here["dice_mean"]
     assert there["inference_seconds"] > 0
@@ -129,9 +144,26 @@ def test_unet_evaluation_on_ray_matches_one_process(cluster, ccp_root, ccp_subse
 
 def test_cli_runs_a_unet_robustness_run_on_ray(run_cli, ccp_root, ccp_subset, tmp_path):
     env = {**os.environ, "FASHIONSEG_EXPERIMENTS": str(tmp_path / "registry")}
-    done = run_cli("robustness", "unet", "--test", str(ccp_subset / "garment.json"), "--images", str(ccp_root / "photos"),
-                   "--limit", "2", "--variants", "original", "waist_up", "--out", str(tmp_path / "r.json"), "--ray", "--ray-cpus", "1",
-                   "--quiet", env=env)
+    done = run_cli(
+        "robustness",
+        "unet",
+        "--test",
+        str(ccp_subset / "garment.json"),
+        "--images",
+        str(ccp_root / "photos"),
+        "--limit",
+        "2",
+        "--variants",
+        "original",
+        "waist_up",
+        "--out",
+        str(tmp_path / "r.json"),
+        "--ray",
+        "--ray-cpus",
+        "1",
+        "--quiet",
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["images"] == 2 and list(result["variants"]) == ["original", "waist_up"]

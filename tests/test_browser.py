@@ -26,8 +26,15 @@ from fashionseg.store import AnnotationStore, import_coco
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = Path(os.environ.get("FASHIONSEG_SCREENSHOTS", ROOT / "build" / "screenshots"))
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 MODEL_WAIT_MS = 240_000  # the first photo loads TensorFlow and both models
 
 
@@ -35,7 +42,9 @@ def chromium_path() -> str:
     path = os.environ.get("FASHIONSEG_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:
         if os.environ.get("FASHIONSEG_REQUIRE_BROWSER") == "1":
-            pytest.fail("no chromium on PATH (apt-get install chromium); FASHIONSEG_REQUIRE_BROWSER=1 makes this a failure")
+            pytest.fail(
+                "no chromium on PATH (apt-get install chromium); FASHIONSEG_REQUIRE_BROWSER=1 makes this a failure"
+            )
         pytest.skip("no chromium on PATH")
     return path
 
@@ -50,8 +59,14 @@ def start_app(env: dict, log_path: Path):
     """``./run.sh app`` on a free port with ``env``; returns (process, url, log) once it answers."""
     port = free_port()
     log = open(log_path, "w+")  # noqa: SIM115 (read back on failure, closed by stop_app)
-    server = subprocess.Popen([str(ROOT / "run.sh"), "app", "--server.port", str(port)], cwd=ROOT, env={**os.environ, **env},
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [str(ROOT / "run.sh"), "app", "--server.port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://localhost:{port}"
     deadline = time.time() + 180
     while True:
@@ -78,7 +93,9 @@ def app_url(tmp_path_factory, ccp_root, ccp_subset):
     """The app, started as the README says (./run.sh app), on a free port with a store holding CCP client photos."""
     store_path = tmp_path_factory.mktemp("browser") / "store.db"
     import_coco(AnnotationStore(store_path), ccp_subset / "client.json", ccp_root / "photos", "ccp-client")
-    server, url, log = start_app({"FASHIONSEG_STORE": str(store_path)}, tmp_path_factory.mktemp("browser-log") / "app.log")
+    server, url, log = start_app(
+        {"FASHIONSEG_STORE": str(store_path)}, tmp_path_factory.mktemp("browser-log") / "app.log"
+    )
     yield url, store_path
     stop_app(server, log)
 
@@ -152,7 +169,14 @@ def test_a_bookmarked_page_opened_first_gets_the_app_around_it(browser, app_url)
     page.get_by_role("heading", name="Experiments").wait_for(timeout=60_000)
     links = page.locator('[data-testid="stSidebarNav"]').get_by_role("link")
     links.first.wait_for()
-    assert [t.strip().splitlines()[-1] for t in links.all_inner_texts()] == ["Home", "Segment", "Annotate", "Experiments", "Errors", "Classes"]
+    assert [t.strip().splitlines()[-1] for t in links.all_inner_texts()] == [
+        "Home",
+        "Segment",
+        "Annotate",
+        "Experiments",
+        "Errors",
+        "Classes",
+    ]
     context.close()
 
 
@@ -162,7 +186,9 @@ def test_segment_a_photo_shows_the_overlay_and_the_timing(page, ccp_root):
     photo = sorted((ccp_root / "photos").glob("*.jpg"))[0]
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
     page.get_by_text(re.compile(r"Mask R-CNN: \d+ instances? · model ran in \d+ ms")).wait_for(timeout=MODEL_WAIT_MS)
-    page.get_by_text(re.compile(r"U-Net cutout: garment \d+% of the photo · model ran in \d+ ms")).wait_for(timeout=MODEL_WAIT_MS)
+    page.get_by_text(re.compile(r"U-Net cutout: garment \d+% of the photo · model ran in \d+ ms")).wait_for(
+        timeout=MODEL_WAIT_MS
+    )
     overlay = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').first
     overlay.wait_for()
     assert overlay.evaluate("img => img.naturalWidth") > 0
@@ -183,8 +209,9 @@ def test_segment_a_photo_shows_the_overlay_and_the_timing(page, ccp_root):
 def test_segment_two_uploads_with_one_name(page, ccp_root):
     open_page(page, "Segment")
     first, second = sorted((ccp_root / "photos").glob("*.jpg"))[1:3]
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(files=[
-        {"name": "image.jpg", "mimeType": "image/jpeg", "buffer": path.read_bytes()} for path in (first, second)])
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "image.jpg", "mimeType": "image/jpeg", "buffer": path.read_bytes()} for path in (first, second)]
+    )
     page.get_by_role("heading", name="2. image.jpg").wait_for(timeout=MODEL_WAIT_MS)
     page.get_by_text("Mask R-CNN: mean of 2 photos", exact=True).wait_for(timeout=MODEL_WAIT_MS)
     assert page.get_by_role("heading", name="1. image.jpg").count() == 1
@@ -193,11 +220,15 @@ def test_segment_two_uploads_with_one_name(page, ccp_root):
 def test_segment_refuses_what_is_not_a_photo_and_never_renders_names_as_html(page):
     open_page(page, "Segment")
     uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    uploader.set_input_files(files=[{"name": "<b>bold</b>.jpg", "mimeType": "image/jpeg", "buffer": b"this is not a photo"}])
+    uploader.set_input_files(
+        files=[{"name": "<b>bold</b>.jpg", "mimeType": "image/jpeg", "buffer": b"this is not a photo"}]
+    )
     page.get_by_text(re.compile(r"not a readable image|cannot identify|not an image", re.I)).first.wait_for()
     assert page.locator("b", has_text="bold").count() == 0  # the name is text, not markup
     assert page.get_by_text("<b>bold</b>.jpg", exact=False).count() >= 1
-    uploader.set_input_files(files=[{"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff" * (26 * 1024 * 1024)}])
+    uploader.set_input_files(
+        files=[{"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff" * (26 * 1024 * 1024)}]
+    )
     page.get_by_text(re.compile(r"File must be 25(\.0)?\s?MB or smaller", re.I)).first.wait_for()
     screenshot(page, "segment-refused")
 
@@ -294,8 +325,9 @@ def test_a_fresh_install_imports_annotates_saves_undoes_and_exports_reviewed_onl
         for path in photos:
             z.write(path, f"shoot/{path.name}")
     store_path = tmp_path / "fresh.db"
-    server, url, log = start_app({"FASHIONSEG_STORE": str(store_path), "FASHIONSEG_UPLOADS": str(tmp_path / "uploads")},
-                                 tmp_path / "app.log")
+    server, url, log = start_app(
+        {"FASHIONSEG_STORE": str(store_path), "FASHIONSEG_UPLOADS": str(tmp_path / "uploads")}, tmp_path / "app.log"
+    )
     context = browser.new_context(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -318,7 +350,9 @@ def test_a_fresh_install_imports_annotates_saves_undoes_and_exports_reviewed_onl
         store = AnnotationStore(store_path)
         images = store.images("shoot")
         assert [im.file_name for im in images] == [f"shoot/{p.name}" for p in photos]
-        page.get_by_text(re.compile(r"^Instances$")).wait_for(timeout=MODEL_WAIT_MS)  # the first image, pre-annotated by the model
+        page.get_by_text(re.compile(r"^Instances$")).wait_for(
+            timeout=MODEL_WAIT_MS
+        )  # the first image, pre-annotated by the model
 
         # First image: draw a rectangle as a new instance, save with the button.
         page.get_by_text("Rectangle", exact=True).click()
@@ -337,7 +371,9 @@ def test_a_fresh_install_imports_annotates_saves_undoes_and_exports_reviewed_onl
         page.get_by_text(f"Saved {images[1].file_name} (revision 1).").wait_for()
         page.get_by_role("button", name="Undo that save").click()
         page.get_by_text("1 of 3 reviewed").wait_for()
-        page.get_by_text(re.compile(rf"^{re.escape(images[1].file_name)} · .* · revision 2 · not reviewed yet")).wait_for()
+        page.get_by_text(
+            re.compile(rf"^{re.escape(images[1].file_name)} · .* · revision 2 · not reviewed yet")
+        ).wait_for()
         assert not store.image(images[1].id).reviewed
         screenshot(page, "annotate-fresh-install")
 

@@ -22,7 +22,9 @@ def test_frame_fits_the_screen_and_never_upscales():
     assert tall.canvas_height == 800 and tall.canvas_width == 200
 
 
-@pytest.mark.parametrize("height,width,max_width", [(800, 600, 300), (829, 550, 640), (3000, 2000, 640), (333, 517, 256)])
+@pytest.mark.parametrize(
+    "height,width,max_width", [(800, 600, 300), (829, 550, 640), (3000, 2000, 640), (333, 517, 256)]
+)
 def test_a_rectangle_lands_on_exactly_the_photo_pixels_under_it(height, width, max_width):
     frame = CanvasFrame.fit(height, width, max_width=max_width)
     full, _ = rasterise([rect(0, 0, frame.canvas_width, frame.canvas_height)], frame)
@@ -48,13 +50,25 @@ def test_moved_scaled_and_rotated_objects_follow_fabric_transforms():
 
 def test_polygon_is_filled_and_a_freehand_stroke_has_its_width():
     frame = CanvasFrame.fit(400, 400, max_width=200)
-    triangle = {"type": "Polygon", "left": 10, "top": 10, "width": 100, "height": 100, "strokeWidth": 0,
-                "points": [{"x": 10, "y": 10}, {"x": 110, "y": 10}, {"x": 10, "y": 110}]}
+    triangle = {
+        "type": "Polygon",
+        "left": 10,
+        "top": 10,
+        "width": 100,
+        "height": 100,
+        "strokeWidth": 0,
+        "points": [{"x": 10, "y": 10}, {"x": 110, "y": 10}, {"x": 10, "y": 110}],
+    }
     added, _ = rasterise([triangle], frame)
     assert abs(added.sum() - 0.5 * 200 * 200) < 0.02 * 0.5 * 200 * 200
     assert added[30, 30] and not added[200, 200]
-    path = {"type": "path", "left": 45, "top": 95, "strokeWidth": 10,
-            "path": [["M", 50, 100], ["Q", 100, 100, 150, 100], ["L", 150, 100]]}
+    path = {
+        "type": "path",
+        "left": 45,
+        "top": 95,
+        "strokeWidth": 10,
+        "path": [["M", 50, 100], ["Q", 100, 100, 150, 100], ["L", 150, 100]],
+    }
     stroke, _ = rasterise([path], frame)
     x0, y0, x1, y1 = box_of(stroke)
     # 10 canvas px = 20 photo px wide, with round ends reaching 10 px past the end points (100 and 300)

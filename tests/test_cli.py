@@ -44,9 +44,20 @@ LEAVES = [path for path, _ in leaf_parsers(build_parser())]
 
 def test_the_command_tree_is_complete():
     assert len(LEAVES) >= 25
-    for path in [("convert", "ccp"), ("store", "preannotate"), ("train", "maskrcnn"), ("evaluate", "unet"), ("predict", "maskrcnn"),
-                 ("bench", "app"), ("export", "maskrcnn"), ("export", "unet"), ("thresholds", "maskrcnn"), ("robustness",),
-                 ("vocab",), ("mapping",)]:
+    for path in [
+        ("convert", "ccp"),
+        ("store", "preannotate"),
+        ("train", "maskrcnn"),
+        ("evaluate", "unet"),
+        ("predict", "maskrcnn"),
+        ("bench", "app"),
+        ("export", "maskrcnn"),
+        ("export", "unet"),
+        ("thresholds", "maskrcnn"),
+        ("robustness",),
+        ("vocab",),
+        ("mapping",),
+    ]:
         assert path in LEAVES
 
 
@@ -65,7 +76,12 @@ def test_shared_options_read_the_same_in_every_command():
     assert {(a.help, a.default) for a in dbs} == {(options.DB_HELP, dbs[0].default)}
     # --quiet and --verbose: the top level's defaults, the same help wherever a command takes them too
     quiet = [(path, option(p, "--quiet"), option(p, "--verbose")) for path, p in leaves.items() if option(p, "--quiet")]
-    assert {path for path, _, _ in quiet} >= {("convert", "ccp"), ("store", "import"), ("train", "unet"), ("robustness",)}
+    assert {path for path, _, _ in quiet} >= {
+        ("convert", "ccp"),
+        ("store", "import"),
+        ("train", "unet"),
+        ("robustness",),
+    }
     for path, q, v in quiet:
         assert (q.help, v.help) == (options.QUIET_HELP, options.VERBOSE_HELP), path
         assert q.default is argparse.SUPPRESS and v.default is argparse.SUPPRESS, path
@@ -75,8 +91,19 @@ def test_shared_options_read_the_same_in_every_command():
         if kind and path != ("export", "maskrcnn") and option(p, "--weights"):
             assert option(p, "--weights").help == options.weights_help(kind), path
     # --runtime, the predict options and the Ray options: one help each
-    for flag in ("--runtime", "--min-confidence", "--max-instances", "--max-per-class", "--focus", "--ray", "--ray-address",
-                 "--ray-cpus", "--split", "--limit", "--run-name"):
+    for flag in (
+        "--runtime",
+        "--min-confidence",
+        "--max-instances",
+        "--max-per-class",
+        "--focus",
+        "--ray",
+        "--ray-address",
+        "--ray-cpus",
+        "--split",
+        "--limit",
+        "--run-name",
+    ):
         found = {path: option(p, flag) for path, p in leaves.items() if option(p, flag)}
         if flag == "--runtime":
             found.pop(("bench", "maskrcnn"))  # runtimes to compare, repeatable
@@ -107,7 +134,9 @@ def test_quiet_with_verbose_is_one_error_line(capsys, cli_logger):
     assert capsys.readouterr().err.startswith("error: argument --verbose: not allowed with argument --quiet")
 
 
-@pytest.mark.parametrize("flags, level", [([], logging.INFO), (["--quiet"], logging.WARNING), (["--verbose"], logging.DEBUG)])
+@pytest.mark.parametrize(
+    "flags, level", [([], logging.INFO), (["--quiet"], logging.WARNING), (["--verbose"], logging.DEBUG)]
+)
 def test_the_cli_sets_the_fashionseg_loggers_level(flags, level, capsys, cli_logger):
     assert main([*flags, "vocab"]) == 0
     assert main([*flags, "vocab"]) == 0  # twice in one process: still one handler
@@ -133,9 +162,16 @@ def test_the_confidence_help_states_the_default_models_setting(tmp_path, monkeyp
 
     monkeypatch.setenv("FASHIONSEG_WEIGHTS", str(tmp_path))
     shipped = options.shipped_maskrcnn_defaults()  # no defaults.json: the config's class defaults
-    assert shipped["confidence"] == f"{MaskRCNNConfig.DETECTION_MIN_CONFIDENCE:g}" and shipped["source"] == "without a trained model"
-    write_maskrcnn_config(tmp_path / "m", DETECTION_MIN_CONFIDENCE=0.42, DETECTION_MAX_INSTANCES=7,
-                          DETECTION_MIN_CONFIDENCE_PER_CLASS={"shoe": 0.25, "dress": 0.6})
+    assert (
+        shipped["confidence"] == f"{MaskRCNNConfig.DETECTION_MIN_CONFIDENCE:g}"
+        and shipped["source"] == "without a trained model"
+    )
+    write_maskrcnn_config(
+        tmp_path / "m",
+        DETECTION_MIN_CONFIDENCE=0.42,
+        DETECTION_MAX_INSTANCES=7,
+        DETECTION_MIN_CONFIDENCE_PER_CLASS={"shoe": 0.25, "dress": 0.6},
+    )
     (tmp_path / "defaults.json").write_text(json.dumps({"maskrcnn": "m"}))
     assert main(["predict", "maskrcnn", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
@@ -156,7 +192,9 @@ def test_export_maskrcnn_takes_weights_and_still_the_old_positional(tmp_path, mo
         return folder
 
     monkeypatch.setattr(export, "export_run", export_run)
-    monkeypatch.setattr(export, "export_onnx", lambda folder: calls.append(("onnx", str(folder))) or f"{folder}/model.onnx")
+    monkeypatch.setattr(
+        export, "export_onnx", lambda folder: calls.append(("onnx", str(folder))) or f"{folder}/model.onnx"
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["export", "maskrcnn", "--weights", "w", "--run", "r", "--detection-min-confidence", "0.4"]) == 0
     assert calls == [("run", "r", "w", "best", 0.4), ("onnx", "w")]
@@ -165,9 +203,11 @@ def test_export_maskrcnn_takes_weights_and_still_the_old_positional(tmp_path, mo
     assert main(["export", "maskrcnn", "w", "--run", "r", "--which", "last", "--no-onnx"]) == 0  # deprecated, said so
     assert calls == [("run", "r", "w", "last", None)]
     assert capsys.readouterr().err.startswith("warning: 'fashionseg export maskrcnn WEIGHTS' is deprecated")
-    for argv, message in [(["--run", "r"], "error: --run: give --weights DIR"),
-                          (["a", "--weights", "b"], "error: two weights folders given: a and --weights b"),
-                          (["--weights", "nowhere"], "error: no trained Mask R-CNN in nowhere")]:
+    for argv, message in [
+        (["--run", "r"], "error: --run: give --weights DIR"),
+        (["a", "--weights", "b"], "error: two weights folders given: a and --weights b"),
+        (["--weights", "nowhere"], "error: no trained Mask R-CNN in nowhere"),
+    ]:
         assert main(["export", "maskrcnn", *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith(message), err

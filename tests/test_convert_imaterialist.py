@@ -34,8 +34,13 @@ def test_kaggle_rle_is_one_indexed_column_major():
 
 @pytest.fixture()
 def kaggle_files(tmp_path):
-    labels = {"info": {"year": 2019}, "categories": [{"id": c.id, "name": c.name, "supercategory": c.supercategory} for c in IMATERIALIST46.categories],
-              "attributes": [{"id": 0, "name": "above-the-hip (length)"}]}
+    labels = {
+        "info": {"year": 2019},
+        "categories": [
+            {"id": c.id, "name": c.name, "supercategory": c.supercategory} for c in IMATERIALIST46.categories
+        ],
+        "attributes": [{"id": 0, "name": "above-the-hip (length)"}],
+    }
     (tmp_path / "label_descriptions.json").write_text(json.dumps(labels))
     shoe, sleeve, shirt = np.zeros((30, 20), bool), np.zeros((30, 20), bool), np.zeros((30, 20), bool)
     shoe[25:29, 2:8] = True
@@ -58,8 +63,14 @@ def kaggle_files(tmp_path):
 
 def test_imaterialist_to_coco(kaggle_files):
     folder, masks = kaggle_files
-    summary = convert_imaterialist(folder / "train.csv", folder / "label_descriptions.json", folder / "out.json", progress=False)
-    assert summary == {"images": 2, "instances": {"shoe": 1, "shirt, blouse": 1}, "dropped_labels": {"coat": 1, "sleeve": 1}}
+    summary = convert_imaterialist(
+        folder / "train.csv", folder / "label_descriptions.json", folder / "out.json", progress=False
+    )
+    assert summary == {
+        "images": 2,
+        "instances": {"shoe": 1, "shirt, blouse": 1},
+        "dropped_labels": {"coat": 1, "sleeve": 1},
+    }
     coco = COCO(str(folder / "out.json"))
     assert [im["file_name"] for im in coco.dataset["images"]] == ["img1.jpg", "img2.jpg"]
     for ann in coco.dataset["annotations"]:
@@ -81,8 +92,16 @@ def test_imaterialist_bad_files(kaggle_files):
 
 def test_imaterialist_cli(kaggle_files, run_cli):
     folder, _ = kaggle_files
-    result = run_cli("convert", "imaterialist", str(folder / "train.csv"), "--labels", str(folder / "label_descriptions.json"),
-                     "--out", str(folder / "cli.json"), "--quiet")
+    result = run_cli(
+        "convert",
+        "imaterialist",
+        str(folder / "train.csv"),
+        "--labels",
+        str(folder / "label_descriptions.json"),
+        "--out",
+        str(folder / "cli.json"),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     assert len(read_coco(folder / "cli.json")["annotations"]) == 2
 
@@ -93,11 +112,38 @@ def test_fashionpedia_to_coco(tmp_path):
     doc = {
         "info": {"description": "Fashionpedia"},
         "images": [{"id": 7, "file_name": "f.jpg", "height": 20, "width": 30}],
-        "categories": [{"id": c.id, "name": c.name, "supercategory": c.supercategory} for c in IMATERIALIST46.categories],
+        "categories": [
+            {"id": c.id, "name": c.name, "supercategory": c.supercategory} for c in IMATERIALIST46.categories
+        ],
         "annotations": [
-            {"id": 1, "image_id": 7, "category_id": 26, "segmentation": encode_rle(umbrella), "area": 1, "bbox": [0, 0, 0, 0], "iscrowd": 0, "attribute_ids": [3]},
-            {"id": 2, "image_id": 7, "category_id": 23, "segmentation": [[1, 14, 8, 14, 8, 19, 1, 19]], "area": 35, "bbox": [1, 14, 7, 5], "iscrowd": 0},
-            {"id": 3, "image_id": 7, "category_id": 35, "segmentation": [[1, 1, 3, 1, 3, 3]], "area": 2, "bbox": [1, 1, 2, 2], "iscrowd": 0},
+            {
+                "id": 1,
+                "image_id": 7,
+                "category_id": 26,
+                "segmentation": encode_rle(umbrella),
+                "area": 1,
+                "bbox": [0, 0, 0, 0],
+                "iscrowd": 0,
+                "attribute_ids": [3],
+            },
+            {
+                "id": 2,
+                "image_id": 7,
+                "category_id": 23,
+                "segmentation": [[1, 14, 8, 14, 8, 19, 1, 19]],
+                "area": 35,
+                "bbox": [1, 14, 7, 5],
+                "iscrowd": 0,
+            },
+            {
+                "id": 3,
+                "image_id": 7,
+                "category_id": 35,
+                "segmentation": [[1, 1, 3, 1, 3, 3]],
+                "area": 2,
+                "bbox": [1, 1, 2, 2],
+                "iscrowd": 0,
+            },
         ],
     }
     (tmp_path / "fp.json").write_text(json.dumps(doc))

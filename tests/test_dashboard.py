@@ -1,6 +1,5 @@
 """The Experiments page's tables: our records and the thesis' reference runs, scored by one set of formulas."""
 
-
 import pytest
 
 from fashionseg.app import experiments_view as dashboard
@@ -29,29 +28,55 @@ def test_reference_per_class_is_appendix_e():
 
 
 def test_our_runs_are_scored_from_raw_metrics(tmp_path):
-    metrics = {"test": {"exact_match_ratio": 0.2, "overall_accuracy": 0.8, "jaccard": 0.6, "map50": 0.5, "f1": 0.4,
-                        "inference_seconds": 0.5, "images": 10, "coco_ap": 0.1},
-               "client": {"exact_match_ratio": 0.1, "overall_accuracy": 0.7, "jaccard": 0.5},
-               "tto": 99.0}  # a stored total is not trusted: the table recomputes it
+    metrics = {
+        "test": {
+            "exact_match_ratio": 0.2,
+            "overall_accuracy": 0.8,
+            "jaccard": 0.6,
+            "map50": 0.5,
+            "f1": 0.4,
+            "inference_seconds": 0.5,
+            "images": 10,
+            "coco_ap": 0.1,
+        },
+        "client": {"exact_match_ratio": 0.1, "overall_accuracy": 0.7, "jaccard": 0.5},
+        "tto": 99.0,
+    }  # a stored total is not trusted: the table recomputes it
     log = tmp_path / "log.csv"
-    log.write_text("epoch,stage,learning_rate,loss,mrcnn_mask_loss,val_loss,val_mrcnn_mask_loss,seconds\n"
-                   "1,heads,0.02,2.0,0.6,1.9,0.5,10\n2,all,0.01,1.5,0.4,1.6,0.45,11\n")
-    record_evaluation("maskrcnn", "r1", metrics, config={"BACKBONE": "mobilenet_v2", "IMAGE_MAX_DIM": 512},
-                      data={"test": "data/x/instances.json", "split": "val", "client": "data/x/client.json"},
-                      per_class={"shoe": {"accuracy": 0.9, "true_images": 5, "predicted_images": 6}}, loss_log=str(log), registry=tmp_path)
+    log.write_text(
+        "epoch,stage,learning_rate,loss,mrcnn_mask_loss,val_loss,val_mrcnn_mask_loss,seconds\n"
+        "1,heads,0.02,2.0,0.6,1.9,0.5,10\n2,all,0.01,1.5,0.4,1.6,0.45,11\n"
+    )
+    record_evaluation(
+        "maskrcnn",
+        "r1",
+        metrics,
+        config={"BACKBONE": "mobilenet_v2", "IMAGE_MAX_DIM": 512},
+        data={"test": "data/x/instances.json", "split": "val", "client": "data/x/client.json"},
+        per_class={"shoe": {"accuracy": 0.9, "true_images": 5, "predicted_images": 6}},
+        loss_log=str(log),
+        registry=tmp_path,
+    )
     record_evaluation("unet", "u1", {"dice_mean": 0.9, "images": 3}, registry=tmp_path)
     (tmp_path / "broken.json").write_text("{not json")
     records = list_records(registry=tmp_path)
     row = dashboard.our_runs(records).iloc[0]
     class_m, class_c = (3 * 0.2 + 0.8 + 2 * 0.6) / 6, (3 * 0.1 + 0.7 + 2 * 0.5) / 6
     assert row["Class_M"] == pytest.approx(class_m) and row["Class_C"] == pytest.approx(class_c)
-    assert row["TO"] == pytest.approx(class_m + 0.45 - 0.05) and row["TTO"] == pytest.approx(1.5 * class_c + class_m + 0.45 - 0.05)
+    assert row["TO"] == pytest.approx(class_m + 0.45 - 0.05) and row["TTO"] == pytest.approx(
+        1.5 * class_c + class_m + 0.45 - 0.05
+    )
     assert row["data"] == "instances.json [val] + client client.json" and row["input size"] == 512
     per_class = dashboard.per_class(records[0])
     assert per_class.to_dict("records")[0]["true"] == 5
     curves = dashboard.loss_curves(records[0])
     assert set(curves["component"]) == {"loss", "mrcnn_mask_loss"} and set(curves["split"]) == {"train", "validation"}
-    assert curves[(curves["epoch"] == 2) & (curves["split"] == "validation") & (curves["component"] == "loss")]["value"].item() == 1.6
+    assert (
+        curves[(curves["epoch"] == 2) & (curves["split"] == "validation") & (curves["component"] == "loss")][
+            "value"
+        ].item()
+        == 1.6
+    )
     assert dashboard.unet_runs(records)["Dice mean"].tolist() == [0.9]
     log.unlink()
     with pytest.raises(FileNotFoundError, match="training log"):
@@ -96,4 +121,8 @@ def test_per_class_precision_and_recall_agree_with_the_per_photo_results():
             assert matched == round(matched) and matched <= min(row["true instances"], row["predicted instances"])
     shoe = table.loc["shoe"]
     assert 0.5 < shoe["instance precision"] < 1 and shoe["instance F1"] == pytest.approx(
-        2 * shoe["instance precision"] * shoe["instance recall"] / (shoe["instance precision"] + shoe["instance recall"]))
+        2
+        * shoe["instance precision"]
+        * shoe["instance recall"]
+        / (shoe["instance precision"] + shoe["instance recall"])
+    )

@@ -25,7 +25,7 @@ def painted_photo(height=120, width=80):
 
 
 def colour_region(image, colour, tolerance=60):
-    return (np.abs(image.astype(int) - colour).max(axis=-1) <= tolerance)
+    return np.abs(image.astype(int) - colour).max(axis=-1) <= tolerance
 
 
 def iou(a, b):

@@ -56,8 +56,11 @@ from fashionseg.store import AnnotationStore, NewAnnotation, import_coco
 
 def files(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` but SQLite's (compared by content with :func:`dump`) -> its bytes."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.endswith((".db", ".db-wal", ".db-shm"))}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith((".db", ".db-wal", ".db-shm"))
+    }
 
 
 def dump(db: Path) -> list[str]:
@@ -84,7 +87,11 @@ def png_header(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IEND", b"")
+    )
 
 
 def png(width: int = 8, height: int = 6) -> bytes:
@@ -108,7 +115,10 @@ def good_doc() -> dict:
     mask = np.zeros((6, 8), bool)
     mask[1:3, 2:5] = True
     return {
-        "images": [{"id": 1, "file_name": "a.png", "height": 6, "width": 8}, {"id": 2, "file_name": "b.png", "height": 6, "width": 8}],
+        "images": [
+            {"id": 1, "file_name": "a.png", "height": 6, "width": 8},
+            {"id": 2, "file_name": "b.png", "height": 6, "width": 8},
+        ],
         "annotations": [
             {"id": 1, "image_id": 1, "category_id": 0, "segmentation": encode_rle(mask)},
             {"id": 2, "image_id": 2, "category_id": 0, "segmentation": [[0, 0, 4, 0, 4, 4, 0, 4]]},
@@ -149,8 +159,16 @@ def _images(tmp_path: Path):
     }
 
 
-IMAGE_CASES = ["empty", "text", "truncated PNG", "PPM (a format we do not accept)", "80-megapixel header",
-               "10-gigapixel header (PIL's bomb limit)", "a folder", "a missing file"]
+IMAGE_CASES = [
+    "empty",
+    "text",
+    "truncated PNG",
+    "PPM (a format we do not accept)",
+    "80-megapixel header",
+    "10-gigapixel header (PIL's bomb limit)",
+    "a folder",
+    "a missing file",
+]
 
 
 @pytest.mark.parametrize("case", IMAGE_CASES)
@@ -181,9 +199,18 @@ COCO_CASES = {
     "polygon -1e30": (lambda d: d["annotations"][1].update(segmentation=[[0, 0, 4, -1e30, 4, 4]]), "far outside"),
     "polygon 10**400": (lambda d: d["annotations"][1].update(segmentation=[[0, 0, 10**400, 0, 4, 4]]), "too large"),
     "polygon endless boundary": (lambda d: d["annotations"][1].update(segmentation=[zigzag]), "boundary"),
-    "polygon of strings": (lambda d: d["annotations"][1].update(segmentation=[["0", 0, 4, 0, 4, 4]]), "must be numbers"),
-    "polygon of booleans": (lambda d: d["annotations"][1].update(segmentation=[[True, 0, 4, 0, 4, 4]]), "must be numbers"),
-    "polygon odd length": (lambda d: d["annotations"][1].update(segmentation=[[0, 0, 4, 0, 4, 4, 1]]), "at least 3 x,y points"),
+    "polygon of strings": (
+        lambda d: d["annotations"][1].update(segmentation=[["0", 0, 4, 0, 4, 4]]),
+        "must be numbers",
+    ),
+    "polygon of booleans": (
+        lambda d: d["annotations"][1].update(segmentation=[[True, 0, 4, 0, 4, 4]]),
+        "must be numbers",
+    ),
+    "polygon odd length": (
+        lambda d: d["annotations"][1].update(segmentation=[[0, 0, 4, 0, 4, 4, 1]]),
+        "at least 3 x,y points",
+    ),
     # files outside the images folder
     "file_name ../": (lambda d: d["images"][0].update(file_name="../outside.png"), "leads out of the images folder"),
     "file_name absolute": (lambda d: d["images"][0].update(file_name="/etc/hostname"), "absolute path"),
@@ -193,14 +220,38 @@ COCO_CASES = {
     "file_name NUL byte": (lambda d: d["images"][0].update(file_name="a.png\x00.jpg"), "control characters"),
     "file_name empty": (lambda d: d["images"][0].update(file_name=""), "empty"),
     # masks that do not decode to their image
-    "RLE runs past the image end": (lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": big_mask_counts}), "RLE runs cover 4800 pixels"),
-    "RLE runs short of the image": (lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": [10, 5]}), "cover 15 pixels"),
-    "RLE negative run": (lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": [-5, 53]}), "non-negative"),
-    "RLE not RLE at all": (lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": "!!!!"}), "outside COCO's compressed format"),
-    "RLE cut mid-value": (lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": "0P"}), "ends in the middle"),
-    "RLE counts a number": (lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": 48}), "string or a list"),
-    "RLE size of strings": (lambda d: d["annotations"][0].update(segmentation={"size": ["6", "8"], "counts": [48]}), "mask size ['6', '8']"),
-    "RLE of another size": (lambda d: d["annotations"][0].update(segmentation=encode_rle(np.zeros((5, 5), bool))), "mask size [5, 5]"),
+    "RLE runs past the image end": (
+        lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": big_mask_counts}),
+        "RLE runs cover 4800 pixels",
+    ),
+    "RLE runs short of the image": (
+        lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": [10, 5]}),
+        "cover 15 pixels",
+    ),
+    "RLE negative run": (
+        lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": [-5, 53]}),
+        "non-negative",
+    ),
+    "RLE not RLE at all": (
+        lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": "!!!!"}),
+        "outside COCO's compressed format",
+    ),
+    "RLE cut mid-value": (
+        lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": "0P"}),
+        "ends in the middle",
+    ),
+    "RLE counts a number": (
+        lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": 48}),
+        "string or a list",
+    ),
+    "RLE size of strings": (
+        lambda d: d["annotations"][0].update(segmentation={"size": ["6", "8"], "counts": [48]}),
+        "mask size ['6', '8']",
+    ),
+    "RLE of another size": (
+        lambda d: d["annotations"][0].update(segmentation=encode_rle(np.zeros((5, 5), bool))),
+        "mask size [5, 5]",
+    ),
     # wrong field types and values
     "height 'abc'": (lambda d: d["images"][0].update(height="abc"), "height 'abc' is not a positive integer"),
     "negative width": (lambda d: d["images"][0].update(width=-8), "width -8 is not a positive integer"),
@@ -216,7 +267,10 @@ COCO_CASES = {
     "score 'high'": (lambda d: d["annotations"][0].update(score="high"), "score must be a number"),
     "iscrowd 7": (lambda d: d["annotations"][0].update(iscrowd=7), "iscrowd must be 0 or 1"),
     "reviewed 'yes'": (lambda d: d["images"][0].update(reviewed="yes"), "reviewed must be true or false"),
-    "declared 100000 x 100000": (lambda d: d["images"][0].update(height=100_000, width=100_000), "over the limit of 50 megapixels"),
+    "declared 100000 x 100000": (
+        lambda d: d["images"][0].update(height=100_000, width=100_000),
+        "over the limit of 50 megapixels",
+    ),
     "images an object": (lambda d: d.update(images={}), "missing 'images' list"),
     "image_labels an object": (lambda d: d.update(image_labels={}), "'image_labels' must be a list"),
 }
@@ -244,13 +298,16 @@ def test_an_image_over_the_pixel_limit_inside_an_import_is_refused(store_with_da
     assert dump(store_with_data) == before
 
 
-@pytest.mark.parametrize("content, message", [
-    (b'{"images": [', "not valid JSON"),
-    (b"[]", "JSON object"),
-    (b"\xff\xfe{\x00}\x00", "not UTF-8"),
-    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    (b'{"images": [], "annotations": [], "categories": [], "fashionseg": []}', "'fashionseg' must be an object"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'{"images": [', "not valid JSON"),
+        (b"[]", "JSON object"),
+        (b"\xff\xfe{\x00}\x00", "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"images": [], "annotations": [], "categories": [], "fashionseg": []}', "'fashionseg' must be an object"),
+    ],
+)
 def test_unreadable_coco_files(tmp_path, store_with_data, photos, content, message):
     (tmp_path / "in.json").write_bytes(content)
     before = dump(store_with_data)
@@ -284,7 +341,11 @@ IMATERIALIST_CASES = {
     "runs past the image": ([("img1", "590 20", 30, 20, "23")], None, "falls outside"),
     "ImageId leads out": ([("../evil", encode_kaggle_rle(shoe), 30, 20, "23")], None, "leads out of the images folder"),
     "ImageId empty": ([("", encode_kaggle_rle(shoe), 30, 20, "23")], None, "ImageId: is empty"),
-    "Latin-1 CSV": ([], "ImageId,EncodedPixels,Height,Width,ClassId\nimg\xe9,1 3,30,20,23\n".encode("latin-1"), "not UTF-8"),
+    "Latin-1 CSV": (
+        [],
+        "ImageId,EncodedPixels,Height,Width,ClassId\nimg\xe9,1 3,30,20,23\n".encode("latin-1"),
+        "not UTF-8",
+    ),
     "NUL byte in the CSV": ([], b"ImageId,EncodedPixels,Height,Width,ClassId\nimg1,1 3\x00,30,20,23\n", "line"),
     "missing columns": ([], b"ImageId,Height\nimg1,30\n", "missing column(s) EncodedPixels, Width, ClassId"),
 }
@@ -299,11 +360,17 @@ def test_convert_imaterialist_refuses_and_writes_nothing(tmp_path, case):
     assert not (tmp_path / "out.json").exists()
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (lambda d: d["images"][0].update(file_name=None), "file_name must be a string, not null"),
-    (lambda d: d["annotations"][1].update(segmentation=[[0, 0, NAN, 0, 4, 4]]), "NaN or infinite"),
-    (lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": big_mask_counts}), "RLE runs cover"),
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda d: d["images"][0].update(file_name=None), "file_name must be a string, not null"),
+        (lambda d: d["annotations"][1].update(segmentation=[[0, 0, NAN, 0, 4, 4]]), "NaN or infinite"),
+        (
+            lambda d: d["annotations"][0].update(segmentation={"size": [6, 8], "counts": big_mask_counts}),
+            "RLE runs cover",
+        ),
+    ],
+)
 def test_convert_fashionpedia_refuses_and_writes_nothing(tmp_path, breakage, message):
     doc = good_doc()
     breakage(doc)
@@ -313,21 +380,27 @@ def test_convert_fashionpedia_refuses_and_writes_nothing(tmp_path, breakage, mes
     assert not (tmp_path / "out.json").exists()
 
 
-@pytest.mark.parametrize("content, error, message", [
-    ("12\n\xe913\n".encode("latin-1"), CCPFormatError, "not UTF-8"),
-    (b"12\nmany\n", CCPFormatError, "line 2"),
-])
+@pytest.mark.parametrize(
+    "content, error, message",
+    [
+        ("12\n\xe913\n".encode("latin-1"), CCPFormatError, "not UTF-8"),
+        (b"12\nmany\n", CCPFormatError, "line 2"),
+    ],
+)
 def test_ids_files(tmp_path, content, error, message):
     (tmp_path / "ids.txt").write_bytes(content)
     with pytest.raises(error, match=message):
         read_ids_file(tmp_path / "ids.txt")
 
 
-@pytest.mark.parametrize("content, message", [
-    ("rules:\n  caf\xe9: shoe\n".encode("latin-1"), "not UTF-8"),
-    (b"rules: [shoe]\n", "'rules' table"),
-    (b"rules:\n  hat: crown\n", "unknown class"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("rules:\n  caf\xe9: shoe\n".encode("latin-1"), "not UTF-8"),
+        (b"rules: [shoe]\n", "'rules' table"),
+        (b"rules:\n  hat: crown\n", "unknown class"),
+    ],
+)
 def test_mapping_files(tmp_path, content, message):
     (tmp_path / "m.yaml").write_bytes(content)
     with pytest.raises(MappingError, match=message):
@@ -353,19 +426,41 @@ MODEL_CASES = {
     "config not JSON": ("maskrcnn", lambda d: (d / "config.json").write_text("{nope"), "not valid JSON"),
     "config a list": ("maskrcnn", lambda d: (d / "config.json").write_text("[]"), "top level must be a JSON object"),
     "config not UTF-8": ("maskrcnn", lambda d: (d / "config.json").write_bytes(b'{"NAME": "\xff"}'), "cannot be read"),
-    "a U-Net's config in a Mask R-CNN folder": ("maskrcnn", lambda d: (d / "config.json").write_text(json.dumps(unet_config())),
-                                                "this is a U-Net's config, not a Mask R-CNN's"),
-    "a Mask R-CNN's config in a U-Net folder": ("unet", lambda d: (d / "config.json").write_text(json.dumps(maskrcnn_config())),
-                                                "this is a Mask R-CNN's config, not a U-Net's"),
-    "unknown key": ("maskrcnn", lambda d: (d / "config.json").write_text(json.dumps({**maskrcnn_config(), "GPU_COUNT": 1})),
-                    "unknown Mask R-CNN settings: GPU_COUNT"),
-    "mistyped value": ("maskrcnn", lambda d: (d / "config.json").write_text(json.dumps({**maskrcnn_config(), "IMAGE_MAX_DIM": "abc"})),
-                       "IMAGE_MAX_DIM must be a number"),
-    "impossible value": ("unet", lambda d: (d / "config.json").write_text(json.dumps({**unet_config(), "input_size": 100})),
-                         "not a valid U-Net config"),
-    "truncated model.onnx": ("maskrcnn", lambda d: (d / "model.onnx").write_bytes(b"\x08\x07\x12\x04onnx" * 3), "ONNX Runtime cannot load it"),
-    "truncated model.weights.h5": ("unet", lambda d: (d / "model.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100)),
-                                   "the weights cannot be loaded"),
+    "a U-Net's config in a Mask R-CNN folder": (
+        "maskrcnn",
+        lambda d: (d / "config.json").write_text(json.dumps(unet_config())),
+        "this is a U-Net's config, not a Mask R-CNN's",
+    ),
+    "a Mask R-CNN's config in a U-Net folder": (
+        "unet",
+        lambda d: (d / "config.json").write_text(json.dumps(maskrcnn_config())),
+        "this is a Mask R-CNN's config, not a U-Net's",
+    ),
+    "unknown key": (
+        "maskrcnn",
+        lambda d: (d / "config.json").write_text(json.dumps({**maskrcnn_config(), "GPU_COUNT": 1})),
+        "unknown Mask R-CNN settings: GPU_COUNT",
+    ),
+    "mistyped value": (
+        "maskrcnn",
+        lambda d: (d / "config.json").write_text(json.dumps({**maskrcnn_config(), "IMAGE_MAX_DIM": "abc"})),
+        "IMAGE_MAX_DIM must be a number",
+    ),
+    "impossible value": (
+        "unet",
+        lambda d: (d / "config.json").write_text(json.dumps({**unet_config(), "input_size": 100})),
+        "not a valid U-Net config",
+    ),
+    "truncated model.onnx": (
+        "maskrcnn",
+        lambda d: (d / "model.onnx").write_bytes(b"\x08\x07\x12\x04onnx" * 3),
+        "ONNX Runtime cannot load it",
+    ),
+    "truncated model.weights.h5": (
+        "unet",
+        lambda d: (d / "model.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100)),
+        "the weights cannot be loaded",
+    ),
 }
 
 
@@ -410,12 +505,19 @@ def test_a_missing_store_is_an_error_for_readers_and_nothing_is_created(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("make, error, message", [
-    (lambda p: p.mkdir(), StoreError, "is a folder"),
-    (lambda p: p.write_bytes(b"not a database at all" * 100), StoreError, "not a SQLite database"),
-    (lambda p: p.write_bytes(b""), StoreNotFoundError, "holds no annotation store"),
-    (lambda p: sqlite3.connect(p).execute("CREATE TABLE other (x)").connection.commit(), StoreError, "not an annotation store"),
-])
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda p: p.mkdir(), StoreError, "is a folder"),
+        (lambda p: p.write_bytes(b"not a database at all" * 100), StoreError, "not a SQLite database"),
+        (lambda p: p.write_bytes(b""), StoreNotFoundError, "holds no annotation store"),
+        (
+            lambda p: sqlite3.connect(p).execute("CREATE TABLE other (x)").connection.commit(),
+            StoreError,
+            "not an annotation store",
+        ),
+    ],
+)
 def test_files_that_are_not_stores(tmp_path, make, error, message):
     path = tmp_path / "x.db"
     make(path)
@@ -437,11 +539,17 @@ def test_a_read_only_store_reads_and_refuses_writes(store_with_data):
     assert dump(store_with_data) == before
 
 
-@pytest.mark.parametrize("url, message", [
-    ("nosuchdriver://x/y", "cannot use the database URL"),
-    ("postgresql+nosuchdriver://nobody@localhost/x", "cannot use the database URL"),
-    ("postgresql://nobody:secret@127.0.0.1:1/x", r"cannot reach the annotation store postgresql://nobody:\*\*\*@127.0.0.1:1/x: the server is not running"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("nosuchdriver://x/y", "cannot use the database URL"),
+        ("postgresql+nosuchdriver://nobody@localhost/x", "cannot use the database URL"),
+        (
+            "postgresql://nobody:secret@127.0.0.1:1/x",
+            r"cannot reach the annotation store postgresql://nobody:\*\*\*@127.0.0.1:1/x: the server is not running",
+        ),
+    ],
+)
 def test_unusable_database_urls(url, message):
     with pytest.raises(StoreError, match=message):
         AnnotationStore(url)
@@ -453,7 +561,9 @@ def test_saving_a_corrupt_mask_is_refused(store_with_data, counts):
     image = store.images("tiny")[0]
     before = dump(store_with_data)
     with pytest.raises(StoreError, match="annotation 0"):
-        store.save_annotations(image.id, [NewAnnotation(0, {"size": [6, 8], "counts": counts})], expected_revision=0, author="ann")
+        store.save_annotations(
+            image.id, [NewAnnotation(0, {"size": [6, 8], "counts": counts})], expected_revision=0, author="ann"
+        )
     assert dump(store_with_data) == before
 
 
@@ -469,7 +579,9 @@ HOLD_WRITE_LOCK = textwrap.dedent("""
 
 def test_reads_answer_while_another_process_holds_the_write_lock(store_with_data, capsys):
     before = dump(store_with_data)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITE_LOCK, str(store_with_data)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(store_with_data)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         start = time.perf_counter()
@@ -477,7 +589,9 @@ def test_reads_answer_while_another_process_holds_the_write_lock(store_with_data
         elapsed = time.perf_counter() - start
         assert code == 0 and "tiny: 2 images, 0 reviewed" in capsys.readouterr().out
         assert elapsed < 5, f"store list took {elapsed:.1f} s while a writer held the lock"  # it waited 15 s before
-        code = main(["store", "export", "tiny", "--out", str(store_with_data.parent / "x.json"), "--db", str(store_with_data)])
+        code = main(
+            ["store", "export", "tiny", "--out", str(store_with_data.parent / "x.json"), "--db", str(store_with_data)]
+        )
         assert code == 0 and len(read_coco(store_with_data.parent / "x.json")["annotations"]) == 2
         # A writer waits up to its busy timeout, then says so; it writes nothing.
         store = AnnotationStore(store_with_data, busy_timeout=0.3)
@@ -505,36 +619,84 @@ def cli_dir(tmp_path, monkeypatch):
 
 
 CLI_CASES = {
-    "--threshold nan": (["predict", "unet", "a.jpg", "--out", "o", "--threshold", "nan"], "'nan' is not a finite number"),
+    "--threshold nan": (
+        ["predict", "unet", "a.jpg", "--out", "o", "--threshold", "nan"],
+        "'nan' is not a finite number",
+    ),
     "--threshold 1.5": (["predict", "unet", "a.jpg", "--out", "o", "--threshold", "1.5"], "'1.5' is not from 0 to 1"),
-    "--min-confidence inf": (["predict", "maskrcnn", "a.jpg", "--out", "o", "--min-confidence", "inf"], "not a finite number"),
+    "--min-confidence inf": (
+        ["predict", "maskrcnn", "a.jpg", "--out", "o", "--min-confidence", "inf"],
+        "not a finite number",
+    ),
     "--max-instances 0": (["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-instances", "0"], "'0' is below 1"),
-    "--max-per-class unknown class": (["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "hat=2"], "'hat' is not a class"),
-    "--max-per-class without =": (["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "shoe"], "is not CLASS=N"),
-    "--max-per-class shoe=many": (["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "shoe=many"], "not a whole number"),
-    "--max-per-class shoe=-1": (["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "shoe=-1"], "below 0"),
-    "--max-per-class a class twice": (["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "shoe=1", "shoe=2"], "a class twice"),
-    "--val-fraction nan": (["convert", "fashionpedia", "x.json", "--out", "o.json", "--val-fraction", "nan"], "not a finite number"),
+    "--max-per-class unknown class": (
+        ["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "hat=2"],
+        "'hat' is not a class",
+    ),
+    "--max-per-class without =": (
+        ["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "shoe"],
+        "is not CLASS=N",
+    ),
+    "--max-per-class shoe=many": (
+        ["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "shoe=many"],
+        "not a whole number",
+    ),
+    "--max-per-class shoe=-1": (
+        ["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "shoe=-1"],
+        "below 0",
+    ),
+    "--max-per-class a class twice": (
+        ["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "shoe=1", "shoe=2"],
+        "a class twice",
+    ),
+    "--val-fraction nan": (
+        ["convert", "fashionpedia", "x.json", "--out", "o.json", "--val-fraction", "nan"],
+        "not a finite number",
+    ),
     "--limit -1": (["store", "preannotate", "x", "--limit", "-1", "--db", "nowhere.db"], "below 1"),
     "--repeat 0": (["bench", "unet", "--repeat", "0"], "below 1"),
     "an unknown command": (["bogus"], "invalid choice: 'bogus'"),
-    "photos whose outputs collide": (["predict", "unet", "a.jpg", "a.png", "sub/a.jpg", "--out", "o"], "a.jpg and a.png would write the same files"),
+    "photos whose outputs collide": (
+        ["predict", "unet", "a.jpg", "a.png", "sub/a.jpg", "--out", "o"],
+        "a.jpg and a.png would write the same files",
+    ),
     "--out naming a file (predict)": (["predict", "unet", "a.jpg", "--out", "afile"], "afile is a file, not a folder"),
     "--out below a file": (["predict", "unet", "a.jpg", "--out", "afile/o"], "afile is a file, not a folder"),
-    "--out naming a file (convert ccp)": (["convert", "ccp", "nowhere", "--out", "afile"], "afile is a file, not a folder"),
-    "--out naming a folder (export)": (["store", "export", "x", "--out", "sub", "--db", "nowhere.db"], "is a folder; name the file"),
-    "--out naming a folder (convert)": (["convert", "imaterialist", "t.csv", "--labels", "l.json", "--out", "sub"], "is a folder"),
+    "--out naming a file (convert ccp)": (
+        ["convert", "ccp", "nowhere", "--out", "afile"],
+        "afile is a file, not a folder",
+    ),
+    "--out naming a folder (export)": (
+        ["store", "export", "x", "--out", "sub", "--db", "nowhere.db"],
+        "is a folder; name the file",
+    ),
+    "--out naming a folder (convert)": (
+        ["convert", "imaterialist", "t.csv", "--labels", "l.json", "--out", "sub"],
+        "is a folder",
+    ),
     "a missing photo": (["predict", "unet", "missing.jpg", "--out", "o"], "missing.jpg: no such file"),
     "a photo that is not one": (["predict", "unet", "afile", "--out", "o"], "afile: not an image"),
     "a mistyped --db (list)": (["store", "list", "--db", "typo/store.db"], "no annotation store at"),
-    "a mistyped --db (export)": (["store", "export", "x", "--out", "x.json", "--db", "typo.db"], "no annotation store at"),
+    "a mistyped --db (export)": (
+        ["store", "export", "x", "--out", "x.json", "--db", "typo.db"],
+        "no annotation store at",
+    ),
     "a mistyped --db (preannotate)": (["store", "preannotate", "x", "--db", "typo.db"], "no annotation store at"),
     "a folder as --db": (["store", "list", "--db", "sub"], "is a folder, not a store file"),
     "a photo as --db": (["store", "list", "--db", "a.jpg"], "not a SQLite database"),
     "a non-UTF-8 ids file": (["convert", "ccp", "nowhere", "--out", "o", "--ids-file", "a.jpg"], "not UTF-8 text"),
-    "a missing CSV": (["convert", "imaterialist", "missing.csv", "--labels", "missing.json", "--out", "o.json"], "missing.json: no such file"),
-    "a non-UTF-8 mapping": (["convert", "fashionpedia", "x.json", "--out", "o.json", "--mapping", "a.png"], "not UTF-8 text"),
-    "a folder with no model": (["predict", "unet", "a.jpg", "--out", "o", "--weights", "sub"], "no trained U-Net in sub"),
+    "a missing CSV": (
+        ["convert", "imaterialist", "missing.csv", "--labels", "missing.json", "--out", "o.json"],
+        "missing.json: no such file",
+    ),
+    "a non-UTF-8 mapping": (
+        ["convert", "fashionpedia", "x.json", "--out", "o.json", "--mapping", "a.png"],
+        "not UTF-8 text",
+    ),
+    "a folder with no model": (
+        ["predict", "unet", "a.jpg", "--out", "o", "--weights", "sub"],
+        "no trained U-Net in sub",
+    ),
 }
 
 
@@ -560,14 +722,18 @@ def test_cli_unknown_class_is_refused_before_the_model_loads(cli_dir, capsys, mo
     import fashionseg.cli.common as common
 
     monkeypatch.setattr(common, "load_maskrcnn", lambda *a: pytest.fail("the model was loaded"))
-    one_error_line(capsys, main(["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "hat=1"]), "'hat' is not a class")
+    one_error_line(
+        capsys, main(["predict", "maskrcnn", "a.jpg", "--out", "o", "--max-per-class", "hat=1"]), "'hat' is not a class"
+    )
 
 
 def test_cli_store_import_of_a_bad_file_creates_no_store(cli_dir, photos, capsys):
     doc = good_doc()
     doc["annotations"][1]["segmentation"] = [[0, 0, 1e30, 0, 4, 4]]
     write_coco(doc, cli_dir / "in.json")
-    code = main(["store", "import", "in.json", "--images", str(photos), "--name", "t", "--db", "new/store.db", "--quiet"])
+    code = main(
+        ["store", "import", "in.json", "--images", str(photos), "--name", "t", "--db", "new/store.db", "--quiet"]
+    )
     one_error_line(capsys, code, "in.json: annotation 2: bad segmentation", "far outside")
     assert not (cli_dir / "new").exists()
 
@@ -577,10 +743,25 @@ def test_cli_store_import_into_an_existing_store_changes_nothing(cli_dir, photos
     doc = good_doc()
     doc["images"][0]["file_name"] = "../outside.png"
     write_coco(doc, cli_dir / "in.json")
-    code = main(["store", "import", "in.json", "--images", str(photos), "--name", "t", "--db", str(store_with_data), "--quiet"])
+    code = main(
+        ["store", "import", "in.json", "--images", str(photos), "--name", "t", "--db", str(store_with_data), "--quiet"]
+    )
     one_error_line(capsys, code, "leads out of the images folder")
     write_coco(good_doc(), cli_dir / "good.json")
-    code = main(["store", "import", "good.json", "--images", str(photos), "--name", "tiny", "--db", str(store_with_data), "--quiet"])
+    code = main(
+        [
+            "store",
+            "import",
+            "good.json",
+            "--images",
+            str(photos),
+            "--name",
+            "tiny",
+            "--db",
+            str(store_with_data),
+            "--quiet",
+        ]
+    )
     one_error_line(capsys, code, "a data set named 'tiny' exists already")
     assert dump(store_with_data) == before
 
@@ -611,7 +792,11 @@ def test_predict_keeps_photos_of_one_name_in_different_folders_apart(cli_dir, ca
 def test_every_error_type_is_a_fashionseg_error():
     from fashionseg import exceptions
 
-    user_errors = [v for v in vars(exceptions).values() if isinstance(v, type) and issubclass(v, Exception) and v is not FashionSegError]
+    user_errors = [
+        v
+        for v in vars(exceptions).values()
+        if isinstance(v, type) and issubclass(v, Exception) and v is not FashionSegError
+    ]
     assert len(user_errors) >= 15 and all(issubclass(e, FashionSegError) for e in user_errors)
     # the old names and bases still work
     from fashionseg.core.coco import CocoFormatError
@@ -627,7 +812,17 @@ def test_a_real_process_survives_a_nan_polygon_with_one_error_line(tmp_path, pho
     doc = good_doc()
     doc["annotations"][1]["segmentation"] = [[0, 0, math.nan, 0, 4, 4, 1e30, 1e30]]
     (tmp_path / "in.json").write_text(json.dumps(doc))
-    r = run_cli("store", "import", str(tmp_path / "in.json"), "--images", str(photos), "--name", "t", "--db", str(tmp_path / "s.db"))
+    r = run_cli(
+        "store",
+        "import",
+        str(tmp_path / "in.json"),
+        "--images",
+        str(photos),
+        "--name",
+        "t",
+        "--db",
+        str(tmp_path / "s.db"),
+    )
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1 and "NaN or infinite" in r.stderr
     assert not (tmp_path / "s.db").exists()
@@ -637,8 +832,9 @@ def test_a_real_process_survives_a_nan_polygon_with_one_error_line(tmp_path, pho
     folder = model_folder(tmp_path, "maskrcnn")
     (folder / "config.json").write_text(json.dumps(unet_config()))
     r = run_cli("predict", "maskrcnn", str(photos / "a.png"), "--weights", str(folder), "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"error: {folder / 'config.json'}: this is a U-Net's config, "
-                                                                   "not a Mask R-CNN's; is it the right model folder?"], r.stderr
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: {folder / 'config.json'}: this is a U-Net's config, not a Mask R-CNN's; is it the right model folder?"
+    ], r.stderr
     assert not (tmp_path / "o").exists()
 
 
@@ -650,8 +846,15 @@ def test_validation_leaves_good_documents_alone():
     assert [a["segmentation"]["size"] for a in checked["annotations"]] == [[6, 8], [6, 8]]
 
 
-@pytest.mark.parametrize("options", [{"min_confidence": math.nan}, {"max_instances": 0}, {"max_per_class": {"hat": 1}},
-                                     {"max_per_class": {"shoe": -1}}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"min_confidence": math.nan},
+        {"max_instances": 0},
+        {"max_per_class": {"hat": 1}},
+        {"max_per_class": {"shoe": -1}},
+    ],
+)
 def test_predictor_options_are_refused_before_the_model_runs(options):
     from fashionseg.models.maskrcnn.config import MaskRCNNConfig
     from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
@@ -675,12 +878,29 @@ def test_unet_threshold_nan_is_refused_before_the_model_runs():
 APP = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("content, message", [
-    (json.dumps({**good_doc(), "annotations": [{"id": 1, "image_id": 1, "category_id": 0,
-                                                "segmentation": [[0, 0, 1e30, 0, 4, 4]]}]}).encode(), "far outside"),
-    (b"\xff\xfe not UTF-8", "up.json: not UTF-8 text"),
-    (json.dumps({**good_doc(), "images": [{"id": 1, "file_name": "../outside.png", "height": 6, "width": 8}]}).encode(), "leads out"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            json.dumps(
+                {
+                    **good_doc(),
+                    "annotations": [
+                        {"id": 1, "image_id": 1, "category_id": 0, "segmentation": [[0, 0, 1e30, 0, 4, 4]]}
+                    ],
+                }
+            ).encode(),
+            "far outside",
+        ),
+        (b"\xff\xfe not UTF-8", "up.json: not UTF-8 text"),
+        (
+            json.dumps(
+                {**good_doc(), "images": [{"id": 1, "file_name": "../outside.png", "height": 6, "width": 8}]}
+            ).encode(),
+            "leads out",
+        ),
+    ],
+)
 def test_an_uploaded_coco_file_gets_the_imports_checks(store_with_data, photos, content, message):
     from fashionseg.app.annotation_session import import_upload
 
@@ -721,7 +941,11 @@ def test_predict_decodes_every_photo_before_the_first_result(cli_dir, capsys, mo
     monkeypatch.setattr(common, "load_unet", lambda *a: pytest.fail("the model was loaded"))
     whole = png(300, 200)
     (cli_dir / "z.png").write_bytes(whole[: len(whole) // 2])
-    one_error_line(capsys, main(["predict", "unet", "a.jpg", "sub/a.jpg", "z.png", "--out", "o"]), "z.png: corrupt or truncated image")
+    one_error_line(
+        capsys,
+        main(["predict", "unet", "a.jpg", "sub/a.jpg", "z.png", "--out", "o"]),
+        "z.png: corrupt or truncated image",
+    )
     assert not (cli_dir / "o").exists()
 
 
@@ -741,4 +965,6 @@ def test_preannotate_never_reads_outside_the_images_folder(store_with_data):
 
     report = preannotate(AnnotationStore(store_with_data), "tiny", Recorder(), model_name="m", overwrite=True)
     assert Recorder.read == ["a.png"]
-    assert any("../outside.png: file_name '../outside.png' leads out of the images folder" in line for line in report.failed)
+    assert any(
+        "../outside.png: file_name '../outside.png' leads out of the images folder" in line for line in report.failed
+    )

@@ -47,7 +47,9 @@ def test_exif_orientation_is_applied():
 def test_grayscale_palette_cmyk_become_rgb():
     arr = gradient()
     gray = load_image(encode(Image.fromarray(arr[:, :, 0]), "PNG"))
-    assert gray.shape == (40, 30, 3) and (gray[:, :, 0] == arr[:, :, 0]).all() and (gray[:, :, 1] == gray[:, :, 2]).all()
+    assert (
+        gray.shape == (40, 30, 3) and (gray[:, :, 0] == arr[:, :, 0]).all() and (gray[:, :, 1] == gray[:, :, 2]).all()
+    )
     palette = load_image(encode(Image.fromarray(arr).convert("P"), "PNG"))
     assert palette.shape == (40, 30, 3)
     cmyk = load_image(encode(Image.fromarray(arr).convert("CMYK"), "JPEG"))

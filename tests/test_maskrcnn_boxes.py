@@ -40,7 +40,9 @@ def test_delta_encoding_round_trip_and_known_values():
     y, x = rng.uniform(0, 400, (2, 50))
     boxes = np.stack([y, x, y + rng.uniform(5, 100, 50), x + rng.uniform(5, 100, 50)], 1).astype("float32")
     targets = np.stack([y + 3, x - 2, y + 80, x + 60], 1).astype("float32")
-    np.testing.assert_allclose(np.asarray(decode_deltas(boxes, encode_deltas(boxes, targets))), targets, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        np.asarray(decode_deltas(boxes, encode_deltas(boxes, targets))), targets, rtol=1e-4, atol=1e-3
+    )
     deltas = np.asarray(encode_deltas(np.array([[0, 0, 10, 10]], "float32"), np.array([[1, 0, 11, 20]], "float32")))
     np.testing.assert_allclose(deltas, [[0.1 / 0.1, 0.5 / 0.1, 0.0, np.log(2) / 0.2]], rtol=1e-5)
 

@@ -5,7 +5,9 @@ from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 
 def test_defaults_follow_the_thesis_and_the_spec():
     c = MaskRCNNConfig()
-    assert c.BACKBONE == "mobilenet_v2" and c.IMAGE_MIN_DIM == c.IMAGE_MAX_DIM == 512 and c.IMAGE_RESIZE_MODE == "square"
+    assert (
+        c.BACKBONE == "mobilenet_v2" and c.IMAGE_MIN_DIM == c.IMAGE_MAX_DIM == 512 and c.IMAGE_RESIZE_MODE == "square"
+    )
     assert c.RPN_ANCHOR_SCALES == (16, 32, 64, 128, 256) and c.BACKBONE_STRIDES == (8, 16, 32, 64, 128)
     assert (c.POOL_SIZE, c.MASK_POOL_SIZE, c.MASK_SHAPE) == (7, 14, (28, 28))
     assert (c.DETECTION_MAX_INSTANCES, c.DETECTION_MIN_CONFIDENCE, c.DETECTION_NMS_THRESHOLD) == (10, 0.7, 0.3)

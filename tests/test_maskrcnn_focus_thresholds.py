@@ -19,8 +19,12 @@ class ScriptedRuntime:
     def __call__(self, batch):
         self.inputs.append(batch)
         class_id, score, box = self.detections[min(len(self.inputs) - 1, len(self.detections) - 1)]
-        out = {"boxes": np.zeros((1, 10, 4), np.float32), "class_ids": np.zeros((1, 10), np.int32),
-               "scores": np.zeros((1, 10), np.float32), "masks": np.ones((1, 10, 28, 28), np.float32)}
+        out = {
+            "boxes": np.zeros((1, 10, 4), np.float32),
+            "class_ids": np.zeros((1, 10), np.int32),
+            "scores": np.zeros((1, 10), np.float32),
+            "masks": np.ones((1, 10, 28, 28), np.float32),
+        }
         out["boxes"][0, 0], out["class_ids"][0, 0], out["scores"][0, 0] = box, class_id, score
         return out
 
@@ -110,7 +114,9 @@ def test_unet_focus_reruns_the_model_on_a_crop_around_a_small_person():
             square[:] = 1.0
         return square
 
-    segmenter = GarmentSegmenter(run, UNetConfig(architecture="classic", input_size=32, threshold=0.5, focus=True), None, "scripted")
+    segmenter = GarmentSegmenter(
+        run, UNetConfig(architecture="classic", input_size=32, threshold=0.5, focus=True), None, "scripted"
+    )
     result = segmenter.predict(np.zeros((400, 800, 3), np.uint8))
     assert len(calls) == 2 and "focus" in result.timings
     calls.clear()

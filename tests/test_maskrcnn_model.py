@@ -24,9 +24,19 @@ MODEL_SOURCES = [p for p in MASKRCNN_SOURCES if p.name not in ("export.py",)]
 
 
 def tiny_config(**changes) -> MaskRCNNConfig:
-    values = dict(IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128, PRE_NMS_LIMIT=200, POST_NMS_ROIS_TRAINING=64, POST_NMS_ROIS_INFERENCE=32,
-                  TRAIN_ROIS_PER_IMAGE=16, MAX_GT_INSTANCES=6, TOP_DOWN_PYRAMID_SIZE=16, FPN_CLASSIF_FC_LAYERS_SIZE=32,
-                  MASK_HEAD_CONV_LAYERS=1, IMAGES_PER_GPU=2)
+    values = dict(
+        IMAGE_MIN_DIM=128,
+        IMAGE_MAX_DIM=128,
+        PRE_NMS_LIMIT=200,
+        POST_NMS_ROIS_TRAINING=64,
+        POST_NMS_ROIS_INFERENCE=32,
+        TRAIN_ROIS_PER_IMAGE=16,
+        MAX_GT_INSTANCES=6,
+        TOP_DOWN_PYRAMID_SIZE=16,
+        FPN_CLASSIF_FC_LAYERS_SIZE=32,
+        MASK_HEAD_CONV_LAYERS=1,
+        IMAGES_PER_GPU=2,
+    )
     values.update(changes)
     return MaskRCNNConfig(**values)
 
@@ -84,8 +94,12 @@ def test_detection_targets_sample_positives_first_with_their_masks():
     masks = np.zeros((1, 6, 8, 8), "float32")
     masks[0, 0, :, :4] = 1  # the left half of the box
     proposals = np.array([[[0, 0, 64, 64], [0, 0, 64, 128], [64, 64, 128, 128]]], "float32")
-    layer = DetectionTargetLayer(config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO, config.BBOX_STD_DEV, config.MASK_SHAPE[0], seed=0)
-    rois, class_ids, deltas, valid, mask_targets = (np.asarray(x) for x in layer(proposals, np.ones((1, 3), bool), gt_ids, gt_boxes, masks))
+    layer = DetectionTargetLayer(
+        config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO, config.BBOX_STD_DEV, config.MASK_SHAPE[0], seed=0
+    )
+    rois, class_ids, deltas, valid, mask_targets = (
+        np.asarray(x) for x in layer(proposals, np.ones((1, 3), bool), gt_ids, gt_boxes, masks)
+    )
     positives = 3  # round(12 * 0.25)
     assert mask_targets.shape == (1, positives, 4, 4)
     pos = [k for k in range(positives) if valid[0, k]]
@@ -132,14 +146,27 @@ def write_synthetic_set(folder: Path, count: int = 4) -> tuple[Path, Path]:
         image[shoe] = (20, 20, 20)
         name = f"{i:04d}.jpg"
         Image.fromarray(image).save(photos / name)
-        images.append({"id": i + 1, "file_name": name, "height": 160, "width": 120, "split": "val" if i == 0 else "train"})
+        images.append(
+            {"id": i + 1, "file_name": name, "height": 160, "width": 120, "split": "val" if i == 0 else "train"}
+        )
         for cid, m in ((4, pants), (8, shoe)):
-            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": cid, "segmentation": encode_rle(m),
-                                "area": int(m.sum()), "bbox": [0, 0, 1, 1], "iscrowd": 0})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": i + 1,
+                    "category_id": cid,
+                    "segmentation": encode_rle(m),
+                    "area": int(m.sum()),
+                    "bbox": [0, 0, 1, 1],
+                    "iscrowd": 0,
+                }
+            )
     from fashionseg.core.vocabulary import FASHIONSEG11
 
     path = folder / "instances.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": FASHIONSEG11.coco_categories()}))
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": FASHIONSEG11.coco_categories()})
+    )
     return path, photos
 
 
@@ -155,11 +182,17 @@ def test_train_resume_export_predict_and_evaluate(tmp_path):
     train, val = examples_from_coco(instances, photos, "train"), examples_from_coco(instances, photos, "val")
     assert len(train) == 3 and len(val) == 1 and val[0].class_ids == (5, 9)
     run = tmp_path / "run"
-    state = train_maskrcnn(config, TrainSettings(heads_epochs=1, all_epochs=1, steps_per_epoch=1), train, val, run, progress=False)
+    state = train_maskrcnn(
+        config, TrainSettings(heads_epochs=1, all_epochs=1, steps_per_epoch=1), train, val, run, progress=False
+    )
     assert state["epoch"] == 2 and (run / "last_optimizer.npz").is_file()
-    state = train_maskrcnn(config, TrainSettings(heads_epochs=1, all_epochs=2, steps_per_epoch=1), train, val, run, progress=False)
+    state = train_maskrcnn(
+        config, TrainSettings(heads_epochs=1, all_epochs=2, steps_per_epoch=1), train, val, run, progress=False
+    )
     rows = (run / "log.csv").read_text().splitlines()
-    assert state["epoch"] == 3 and len(rows) == 4 and rows[1].split(",")[1] == "heads" and rows[3].split(",")[1] == "all"
+    assert (
+        state["epoch"] == 3 and len(rows) == 4 and rows[1].split(",")[1] == "heads" and rows[3].split(",")[1] == "all"
+    )
     assert all(np.isfinite(float(v)) for v in rows[3].split(",")[3:])
     with pytest.raises(ValueError, match="different model config"):
         train_maskrcnn(tiny_config(TRAIN_ROIS_PER_IMAGE=8), TrainSettings(), train, val, run, progress=False)
@@ -201,7 +234,9 @@ def test_train_resume_export_predict_and_evaluate(tmp_path):
 
     # Evaluation on an untrained model runs end to end and scores it low but validly.
     coco = load_coco(instances)
-    results, _detections = evaluate_maskrcnn(segmenter, coco, photos, client=None, predict_options={"min_confidence": 0.0}, progress=False)
+    results, _detections = evaluate_maskrcnn(
+        segmenter, coco, photos, client=None, predict_options={"min_confidence": 0.0}, progress=False
+    )
     assert results["test"]["images"] == 4 and 0 <= results["test"]["map50"] <= 1 and results["tto"] is None
     assert set(results["per_class"]) >= {"pants", "shoe"} and results["per_class"]["pants"]["true_images"] == 4
 
@@ -210,8 +245,12 @@ class PerfectRuntime:
     """A runtime that 'detects' exactly the ground truth of one photo (boxes and masks in model-input pixels)."""
 
     def __init__(self, boxes, class_ids, masks):
-        self.out = {"boxes": boxes[None], "class_ids": class_ids[None], "scores": np.linspace(0.99, 0.9, len(class_ids))[None],
-                    "masks": masks[None]}
+        self.out = {
+            "boxes": boxes[None],
+            "class_ids": class_ids[None],
+            "scores": np.linspace(0.99, 0.9, len(class_ids))[None],
+            "masks": masks[None],
+        }
 
     def __call__(self, batch):
         return self.out
@@ -236,10 +275,19 @@ def test_evaluation_scores_a_perfect_model_as_perfect(tmp_path):
         masks.append(np.ones((28, 28), "float32"))  # rectangles fill their boxes
     runtime = PerfectRuntime(np.array(boxes, "float32"), np.array([5, 9]), np.array(masks))
     segmenter = InstanceSegmenter(runtime, config)
-    client = {"images": coco["images"], "image_labels": [{"image_id": 1, "category_id": 4}, {"image_id": 1, "category_id": 8}]}
+    client = {
+        "images": coco["images"],
+        "image_labels": [{"image_id": 1, "category_id": 4}, {"image_id": 1, "category_id": 8}],
+    }
     results, _ = evaluate_maskrcnn(segmenter, coco, photos, client=client, progress=False)
     t = results["test"]
-    assert (t["exact_match_ratio"], t["overall_accuracy"], t["jaccard"], t["map50"], t["f1"]) == (1.0, 1.0, 1.0, 1.0, 1.0)
+    assert (t["exact_match_ratio"], t["overall_accuracy"], t["jaccard"], t["map50"], t["f1"]) == (
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    )
     assert t["coco_ap50"] == pytest.approx(1.0) and results["client"]["exact_match_ratio"] == 1.0
     assert results["tto"] == pytest.approx(1.5 * 1.0 + 1.0 + 1.0 - t["inference_seconds"] / 10)
     assert results["per_image"][0]["errors"] == []
@@ -288,7 +336,9 @@ def test_one_training_step_and_inference_on_jax():
     pytest.importorskip("jax")
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(root)}
-    r = subprocess.run([sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True, env=env, cwd=root, timeout=600
+    )
     assert r.returncode == 0 and "jax ok" in r.stdout, r.stderr[-3000:]
 
 
@@ -304,8 +354,15 @@ def test_graph_layers_take_and_save_just_their_arguments():
 
     nets = MaskRCNNNetworks(tiny_config())
     base = set(keras.layers.Layer(name="x").get_config())
-    layers = [nets.proposal_layer(64), nets.detection_target_layer(seed=3), nets.detection_layer(), nets.box_pool, nets.mask_pool,
-              SelectClassMasks(), LossLayer()]
+    layers = [
+        nets.proposal_layer(64),
+        nets.detection_target_layer(seed=3),
+        nets.detection_layer(),
+        nets.box_pool,
+        nets.mask_pool,
+        SelectClassMasks(),
+        LossLayer(),
+    ]
     for layer in layers:
         config = layer.get_config()
         own = type(layer).__init__ is not keras.layers.Layer.__init__
@@ -347,7 +404,9 @@ def test_segment_page_helpers(tmp_path):
     mask = np.zeros((20, 10), bool)
     mask[2:6, 3:8] = True
     result = SegmentationResult([Instance(8, "shoe", 0.9, (3.0, 2.0, 8.0, 6.0), mask)], 20, 10, {"model": 0.1})
-    assert instance_rows(result) == [{"class": "shoe", "score": 0.9, "area %": 10.0, "box (x1, y1, x2, y2)": "3, 2, 8, 6"}]
+    assert instance_rows(result) == [
+        {"class": "shoe", "score": 0.9, "area %": 10.0, "box (x1, y1, x2, y2)": "3, 2, 8, 6"}
+    ]
     doc = json.loads(predictions_coco(result, "a.jpg"))
     assert doc["annotations"][0]["category_id"] == 8 and doc["annotations"][0]["area"] == 20
     names = zipfile.ZipFile(io.BytesIO(masks_zip(result, "../evil <b>name</b>.jpg"))).namelist()
@@ -379,8 +438,14 @@ def test_a_run_begun_before_new_inference_settings_still_resumes(tmp_path):
     state = train_maskrcnn(config, TrainSettings(heads_epochs=1, all_epochs=2), example, example, run, progress=False)
     assert state["epoch"] == 3
     with pytest.raises(ValueError, match="different model config"):
-        train_maskrcnn(MaskRCNNConfig(TOP_DOWN_PYRAMID_SIZE=64), TrainSettings(heads_epochs=1, all_epochs=2), example, example, run,
-                       progress=False)
+        train_maskrcnn(
+            MaskRCNNConfig(TOP_DOWN_PYRAMID_SIZE=64),
+            TrainSettings(heads_epochs=1, all_epochs=2),
+            example,
+            example,
+            run,
+            progress=False,
+        )
 
 
 def test_augmented_batches_depend_only_on_seed_epoch_and_index(tmp_path):
@@ -394,8 +459,9 @@ def test_augmented_batches_depend_only_on_seed_epoch_and_index(tmp_path):
     prepared = prepare_all(examples_from_coco(instances, photos), config.IMAGE_MAX_DIM, progress=False)
 
     def batches():
-        return MaskRCNNBatches(prepared, config, batch_size=2, shuffle=True, augment_images=True,
-                               framing=FramingSettings(), seed=7)
+        return MaskRCNNBatches(
+            prepared, config, batch_size=2, shuffle=True, augment_images=True, framing=FramingSettings(), seed=7
+        )
 
     in_order, reversed_order = batches(), batches()
     first = [in_order[0], in_order[1]]

@@ -13,7 +13,12 @@ def reference_roi_align(features, boxes, stride, size, ratio):
         y0, x0 = int(np.floor(y)), int(np.floor(x))
         y1, x1 = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
         dy, dx = y - y0, x - x0
-        return img[y0, x0] * (1 - dy) * (1 - dx) + img[y0, x1] * (1 - dy) * dx + img[y1, x0] * dy * (1 - dx) + img[y1, x1] * dy * dx
+        return (
+            img[y0, x0] * (1 - dy) * (1 - dx)
+            + img[y0, x1] * (1 - dy) * dx
+            + img[y1, x0] * dy * (1 - dx)
+            + img[y1, x1] * dy * dx
+        )
 
     for i in range(b):
         for n, (y1, x1, y2, x2) in enumerate(boxes[i] / stride):
@@ -33,10 +38,13 @@ def reference_roi_align(features, boxes, stride, size, ratio):
 def test_matches_the_reference():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(2, 16, 12, 3)).astype("float32")
-    boxes = np.array([
-        [[0, 0, 64, 48], [10.3, 5.7, 40.1, 33.3], [-8, -8, 20, 20]],
-        [[30, 20, 31, 21], [0, 0, 4, 4], [60, 40, 64, 48]],
-    ], "float32")
+    boxes = np.array(
+        [
+            [[0, 0, 64, 48], [10.3, 5.7, 40.1, 33.3], [-8, -8, 20, 20]],
+            [[30, 20, 31, 21], [0, 0, 4, 4], [60, 40, 64, 48]],
+        ],
+        "float32",
+    )
     ours = np.asarray(roi_align(features, boxes, stride=4, output_size=3, sampling_ratio=2))
     np.testing.assert_allclose(ours, reference_roi_align(features, boxes, 4, 3, 2), rtol=1e-5, atol=1e-5)
 
@@ -53,6 +61,8 @@ def test_linear_ramp_gives_bin_centres():
 def test_levels_and_pyramid_selection():
     boxes = np.array([[[0, 0, 224, 224], [0, 0, 112, 112], [0, 0, 16, 16], [0, 0, 500, 500]]], "float32")
     np.testing.assert_array_equal(np.asarray(pyramid_level(boxes))[0], [4, 3, 2, 5])
-    maps = [np.full((1, 512 // s, 512 // s, 1), float(level), "float32") for s, level in ((4, 2), (8, 3), (16, 4), (32, 5))]
+    maps = [
+        np.full((1, 512 // s, 512 // s, 1), float(level), "float32") for s, level in ((4, 2), (8, 3), (16, 4), (32, 5))
+    ]
     pooled = np.asarray(pyramid_roi_align(maps, boxes, (4, 8, 16, 32), output_size=2))
     np.testing.assert_array_equal(pooled[0, :, 0, 0, 0], [4, 3, 2, 5])

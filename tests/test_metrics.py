@@ -46,20 +46,35 @@ def test_table_11_example_over_11_classes():
 
 # Thesis Table 8 (client: EMR, OA, JSS), Table 9 (test: seconds, EMR, OA, JSS, mAP, F1), Table 10 (TTO).
 TABLE_8 = {
-    "Base1": (0.354, 0.810, 0.742), "Base2": (0.318, 0.788, 0.715), "Base3": (0.332, 0.794, 0.736), "Base4": (0.049, 0.617, 0.411),
-    "Full1": (0.255, 0.875, 0.668), "Full2": (0.013, 0.839, 0.509), "Full3": (0.134, 0.864, 0.609), "Full4": (0.292, 0.887, 0.699),
+    "Base1": (0.354, 0.810, 0.742),
+    "Base2": (0.318, 0.788, 0.715),
+    "Base3": (0.332, 0.794, 0.736),
+    "Base4": (0.049, 0.617, 0.411),
+    "Full1": (0.255, 0.875, 0.668),
+    "Full2": (0.013, 0.839, 0.509),
+    "Full3": (0.134, 0.864, 0.609),
+    "Full4": (0.292, 0.887, 0.699),
 }
 TABLE_9 = {
-    "Base1": (1.35, 0.289, 0.771, 0.622, 0.63, 0.51), "Base2": (1.39, 0.232, 0.746, 0.591, 0.62, 0.50),
-    "Base3": (1.34, 0.231, 0.747, 0.608, 0.65, 0.52), "Base4": (0.66, 0.143, 0.694, 0.398, 0.09, 0.09),
-    "Full1": (1.39, 0.303, 0.881, 0.611, 0.62, 0.52), "Full2": (1.36, 0.323, 0.881, 0.579, 0.58, 0.51),
-    "Full3": (1.35, 0.367, 0.894, 0.635, 0.65, 0.54), "Full4": (1.37, 0.379, 0.896, 0.677, 0.71, 0.56),
+    "Base1": (1.35, 0.289, 0.771, 0.622, 0.63, 0.51),
+    "Base2": (1.39, 0.232, 0.746, 0.591, 0.62, 0.50),
+    "Base3": (1.34, 0.231, 0.747, 0.608, 0.65, 0.52),
+    "Base4": (0.66, 0.143, 0.694, 0.398, 0.09, 0.09),
+    "Full1": (1.39, 0.303, 0.881, 0.611, 0.62, 0.52),
+    "Full2": (1.36, 0.323, 0.881, 0.579, 0.58, 0.51),
+    "Full3": (1.35, 0.367, 0.894, 0.635, 0.65, 0.54),
+    "Full4": (1.37, 0.379, 0.896, 0.677, 0.71, 0.56),
 }
 # Class_C, Class_M, Segmentation, Speed, TTO as printed in Table 10.
 TABLE_10 = {
-    "Base1": (0.56, 0.48, 0.57, 0.14, 1.75), "Base2": (0.53, 0.44, 0.56, 0.14, 1.75), "Base3": (0.54, 0.44, 0.59, 0.13, 1.71),
-    "Base4": (0.26, 0.32, 0.09, 0.07, 0.74), "Full1": (0.50, 0.50, 0.57, 0.14, 1.68), "Full2": (0.32, 0.50, 0.55, 0.14, 1.38),
-    "Full3": (0.41, 0.54, 0.60, 0.14, 1.63), "Full4": (0.53, 0.56, 0.64, 0.14, 1.85),
+    "Base1": (0.56, 0.48, 0.57, 0.14, 1.75),
+    "Base2": (0.53, 0.44, 0.56, 0.14, 1.75),
+    "Base3": (0.54, 0.44, 0.59, 0.13, 1.71),
+    "Base4": (0.26, 0.32, 0.09, 0.07, 0.74),
+    "Full1": (0.50, 0.50, 0.57, 0.14, 1.68),
+    "Full2": (0.32, 0.50, 0.55, 0.14, 1.38),
+    "Full3": (0.41, 0.54, 0.60, 0.14, 1.63),
+    "Full4": (0.53, 0.56, 0.64, 0.14, 1.85),
 }
 
 
@@ -163,16 +178,29 @@ def test_dice():
 
 def coco_gt(masks, classes):
     anns = [
-        {"id": i + 1, "image_id": 1, "category_id": c, "segmentation": encode_rle(m), "area": int(m.sum()), "bbox": [0, 0, 1, 1], "iscrowd": 0}
+        {
+            "id": i + 1,
+            "image_id": 1,
+            "category_id": c,
+            "segmentation": encode_rle(m),
+            "area": int(m.sum()),
+            "bbox": [0, 0, 1, 1],
+            "iscrowd": 0,
+        }
         for i, (m, c) in enumerate(zip(masks, classes))
     ]
-    return {"images": [{"id": 1, "height": 20, "width": 20, "file_name": "x.jpg"}], "annotations": anns,
-            "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+    return {
+        "images": [{"id": 1, "height": 20, "width": 20, "file_name": "x.jpg"}],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+    }
 
 
 def test_coco_mask_ap_with_pycocotools():
     gt = coco_gt([A, B], [1, 2])
-    perfect = [{"image_id": 1, "category_id": c, "segmentation": encode_rle(m), "score": 0.9} for m, c in ((A, 1), (B, 2))]
+    perfect = [
+        {"image_id": 1, "category_id": c, "segmentation": encode_rle(m), "score": 0.9} for m, c in ((A, 1), (B, 2))
+    ]
     result = coco_mask_ap(gt, perfect)
     assert result["ap"] == pytest.approx(1.0) and result["ap50"] == pytest.approx(1.0)
     half = box(20, 20, 0, 10, 0, 6)  # IoU 0.6 with A: a hit at thresholds .50, .55 and .60

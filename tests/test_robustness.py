@@ -16,7 +16,17 @@ from fashionseg.core.vocabulary import FASHIONSEG11
 from fashionseg.evaluation import robustness
 
 COLOURS = {4: (230, 20, 20), 3: (20, 230, 20), 8: (20, 20, 230)}  # pants, jacket, shoe
-GEOMETRIC = ("original", "waist_up", "lower_body", "wide_0.3", "wide_0.5", "wide_0.8", "square_0.5", "group", "rotate_10")
+GEOMETRIC = (
+    "original",
+    "waist_up",
+    "lower_body",
+    "wide_0.3",
+    "wide_0.5",
+    "wide_0.8",
+    "square_0.5",
+    "group",
+    "rotate_10",
+)
 
 
 @pytest.fixture()
@@ -33,8 +43,15 @@ def painted_set(tmp_path):
             mask = np.zeros((h, w), bool)
             mask[y1:y2, x1:x2] = True
             image[mask] = COLOURS[category_id]
-            annotations.append({"id": len(annotations) + 1, "image_id": k + 1, "category_id": category_id,
-                                "segmentation": encode_rle(mask), "iscrowd": 0})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": k + 1,
+                    "category_id": category_id,
+                    "segmentation": encode_rle(mask),
+                    "iscrowd": 0,
+                }
+            )
         name = f"sub/p{k}.png" if k == 2 else f"p{k}.png"
         Image.fromarray(image).save(photos / name)
         images.append({"id": k + 1, "file_name": name, "height": h, "width": w, "split": "val"})
@@ -52,7 +69,9 @@ def read_variant(path):
 
 def test_variant_masks_sit_on_their_garments_pixels(painted_set, tmp_path):
     coco, photos = painted_set
-    files = robustness.build_variants(coco, photos, tmp_path / "out", robustness.variants_named(list(GEOMETRIC)), progress=False)
+    files = robustness.build_variants(
+        coco, photos, tmp_path / "out", robustness.variants_named(list(GEOMETRIC)), progress=False
+    )
     assert set(files) == set(GEOMETRIC)
     for name, path in files.items():
         for im, image, anns in read_variant(path):
@@ -76,8 +95,9 @@ def test_variant_masks_sit_on_their_garments_pixels(painted_set, tmp_path):
 
 def test_crops_keep_whole_pixels_and_drop_cut_away_instances(painted_set, tmp_path):
     coco, photos = painted_set
-    files = robustness.build_variants(coco, photos, tmp_path / "out", robustness.variants_named(["waist_up", "lower_body"]),
-                                      progress=False)
+    files = robustness.build_variants(
+        coco, photos, tmp_path / "out", robustness.variants_named(["waist_up", "lower_body"]), progress=False
+    )
     waist = read_coco(files["waist_up"])
     assert {a["category_id"] for a in waist["annotations"]} == {3, 4}  # the shoes are below the crop
     assert [im["height"] for im in waist["images"]] == [150, 160, 170]
@@ -91,20 +111,23 @@ def test_crops_keep_whole_pixels_and_drop_cut_away_instances(painted_set, tmp_pa
 
 def test_min_area_drops_instances_shrunk_to_specks(painted_set, tmp_path):
     coco, photos = painted_set
-    files = robustness.build_variants(coco, photos, tmp_path / "out", robustness.variants_named(["wide_0.3"]), min_area=100,
-                                      progress=False)
+    files = robustness.build_variants(
+        coco, photos, tmp_path / "out", robustness.variants_named(["wide_0.3"]), min_area=100, progress=False
+    )
     kept = read_coco(files["wide_0.3"])["annotations"]
     # a 16 x 40 shoe at 0.3 of a frame as tall as the photo keeps ~58 px: dropped; jackets and pants stay
     assert {a["category_id"] for a in kept} == {3, 4}
-    files = robustness.build_variants(coco, photos, tmp_path / "out2", robustness.variants_named(["wide_0.3"]), min_area=10,
-                                      progress=False)
+    files = robustness.build_variants(
+        coco, photos, tmp_path / "out2", robustness.variants_named(["wide_0.3"]), min_area=10, progress=False
+    )
     assert {a["category_id"] for a in read_coco(files["wide_0.3"])["annotations"]} == {3, 4, 8}
 
 
 def test_light_and_compression_change_pixels_not_masks(painted_set, tmp_path):
     coco, photos = painted_set
-    files = robustness.build_variants(coco, photos, tmp_path / "out", robustness.variants_named(["low_light", "dark_jpeg_25"]),
-                                      progress=False)
+    files = robustness.build_variants(
+        coco, photos, tmp_path / "out", robustness.variants_named(["low_light", "dark_jpeg_25"]), progress=False
+    )
     for path in files.values():
         variant = read_coco(path)
         assert [a["segmentation"] for a in variant["annotations"]] == [a["segmentation"] for a in coco["annotations"]]
@@ -116,12 +139,23 @@ def test_light_and_compression_change_pixels_not_masks(painted_set, tmp_path):
 def test_variants_are_deterministic_and_independent_of_the_other_photos(painted_set, tmp_path):
     coco, photos = painted_set
     names = ["wide_0.5", "rotate_10", "low_light"]
-    first = robustness.build_variants(coco, photos, tmp_path / "a", robustness.variants_named(names), seed=3, progress=False)
-    again = robustness.build_variants(coco, photos, tmp_path / "b", robustness.variants_named(names), seed=3, progress=False)
-    alone = {**coco, "images": coco["images"][1:2], "annotations": [a for a in coco["annotations"] if a["image_id"] == 2]}
-    single = robustness.build_variants(alone, photos, tmp_path / "c", robustness.variants_named(names), seed=3, progress=False)
-    other_seed = robustness.build_variants(coco, photos, tmp_path / "d", robustness.variants_named(["wide_0.5"]), seed=4,
-                                           progress=False)
+    first = robustness.build_variants(
+        coco, photos, tmp_path / "a", robustness.variants_named(names), seed=3, progress=False
+    )
+    again = robustness.build_variants(
+        coco, photos, tmp_path / "b", robustness.variants_named(names), seed=3, progress=False
+    )
+    alone = {
+        **coco,
+        "images": coco["images"][1:2],
+        "annotations": [a for a in coco["annotations"] if a["image_id"] == 2],
+    }
+    single = robustness.build_variants(
+        alone, photos, tmp_path / "c", robustness.variants_named(names), seed=3, progress=False
+    )
+    other_seed = robustness.build_variants(
+        coco, photos, tmp_path / "d", robustness.variants_named(["wide_0.5"]), seed=4, progress=False
+    )
     for name in names:
         assert first[name].read_bytes() == again[name].read_bytes()
         assert (first[name].parent / "p1.jpg").read_bytes() == (single[name].parent / "p1.jpg").read_bytes()
@@ -130,7 +164,9 @@ def test_variants_are_deterministic_and_independent_of_the_other_photos(painted_
 
 def test_group_holds_three_people_with_all_their_instances(painted_set, tmp_path):
     coco, photos = painted_set
-    files = robustness.build_variants(coco, photos, tmp_path / "out", robustness.variants_named(["group"]), progress=False)
+    files = robustness.build_variants(
+        coco, photos, tmp_path / "out", robustness.variants_named(["group"]), progress=False
+    )
     group = read_coco(files["group"])
     first = group["images"][0]
     assert first["width"] == round(first["height"] * 16 / 9)
@@ -151,10 +187,19 @@ def test_tiny_robustness_run_with_the_trained_unet(ccp_subset, ccp_root, tmp_pat
     segmenter = GarmentSegmenter.load(settings.default_weights("unet"))
     coco = load_coco(ccp_subset / "garment.json")
     coco = {**coco, "images": coco["images"][:3]}
-    result = robustness.run_robustness("unet", segmenter, coco, ccp_root / "photos", tmp_path / "work",
-                                       robustness.variants_named(["original", "waist_up", "wide_0.5"]), progress=False)
+    result = robustness.run_robustness(
+        "unet",
+        segmenter,
+        coco,
+        ccp_root / "photos",
+        tmp_path / "work",
+        robustness.variants_named(["original", "waist_up", "wide_0.5"]),
+        progress=False,
+    )
     assert list(result["variants"]) == ["original", "waist_up", "wide_0.5"] and result["images"] == 3
-    direct = evaluate_unet(segmenter, examples_from_coco(ccp_subset / "garment.json", ccp_root / "photos")[:3], progress=False)
+    direct = evaluate_unet(
+        segmenter, examples_from_coco(ccp_subset / "garment.json", ccp_root / "photos")[:3], progress=False
+    )
     # the untouched variant is the photo re-saved as JPEG 95: Dice within a hair of the photo's own
     assert result["variants"]["original"]["dice_mean"] == pytest.approx(direct["dice_mean"], abs=0.01)
     assert "| wide_0.5 |" in robustness.format_table(result)
@@ -163,8 +208,23 @@ def test_tiny_robustness_run_with_the_trained_unet(ccp_subset, ccp_root, tmp_pat
 def test_robustness_cli_writes_json_and_a_registry_record(ccp_subset, ccp_root, tmp_path, run_cli):
     env = {**os.environ, "FASHIONSEG_EXPERIMENTS": str(tmp_path / "registry")}
     out = tmp_path / "robustness.json"
-    r = run_cli("robustness", "maskrcnn", "--test", str(ccp_subset / "instances.json"), "--images", str(ccp_root / "photos"),
-                "--limit", "2", "--variants", "original", "waist_up", "--out", str(out), "--quiet", env=env)
+    r = run_cli(
+        "robustness",
+        "maskrcnn",
+        "--test",
+        str(ccp_subset / "instances.json"),
+        "--images",
+        str(ccp_root / "photos"),
+        "--limit",
+        "2",
+        "--variants",
+        "original",
+        "waist_up",
+        "--out",
+        str(out),
+        "--quiet",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     result = json.loads(out.read_text())
     assert list(result["variants"]) == ["original", "waist_up"]
@@ -174,6 +234,17 @@ def test_robustness_cli_writes_json_and_a_registry_record(ccp_subset, ccp_root, 
     saved = json.loads(record.read_text())
     assert saved["kind"] == "robustness" and saved["config"]["model_kind"] == "maskrcnn"
     assert saved["metrics"]["variants"] == result["variants"]
-    bad = run_cli("robustness", "maskrcnn", "--test", str(ccp_subset / "instances.json"), "--images", str(ccp_root / "photos"),
-                  "--variants", "sideways", "--out", str(tmp_path / "x.json"), env=env)
+    bad = run_cli(
+        "robustness",
+        "maskrcnn",
+        "--test",
+        str(ccp_subset / "instances.json"),
+        "--images",
+        str(ccp_root / "photos"),
+        "--variants",
+        "sideways",
+        "--out",
+        str(tmp_path / "x.json"),
+        env=env,
+    )
     assert bad.returncode == 2 and "unknown variant" in bad.stderr and not (tmp_path / "x.json").exists()

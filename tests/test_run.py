@@ -47,7 +47,9 @@ def log_epochs(folder) -> list[int]:
 
 def train_toy(folder, epochs: int, config: ToyConfig | None = None) -> dict:
     config = config or ToyConfig()
-    run = TrainingRun(folder, Monitor("val_loss", "best_val_loss"), ("epoch", "loss", "val_loss", "learning_rate", "seconds"))
+    run = TrainingRun(
+        folder, Monitor("val_loss", "best_val_loss"), ("epoch", "loss", "val_loss", "learning_rate", "seconds")
+    )
     state = run.start(config, {"settings": {"epochs": epochs}})
     if (folder / "last.keras").exists():
         model = keras.models.load_model(folder / "last.keras")
@@ -58,7 +60,9 @@ def train_toy(folder, epochs: int, config: ToyConfig | None = None) -> dict:
     x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
     checkpoint = run.checkpoint(lambda m: run.replace_atomically("last.keras", lambda path: m.save(str(path))))
-    model.fit(x, y, validation_data=(x, y), epochs=epochs, initial_epoch=state["epoch"], callbacks=[checkpoint], verbose=0)
+    model.fit(
+        x, y, validation_data=(x, y), epochs=epochs, initial_epoch=state["epoch"], callbacks=[checkpoint], verbose=0
+    )
     return run.finish()
 
 
@@ -84,7 +88,10 @@ def test_a_run_resumes_after_its_last_finished_epoch_and_its_log_goes_on(tmp_pat
 
 
 def test_the_monitor_picks_the_best_epoch_either_way():
-    lowest, highest = Monitor("val_loss", "best_val_loss"), Monitor("val_dice", "best_val_dice", "max", 0.01, initial=-1.0)
+    lowest, highest = (
+        Monitor("val_loss", "best_val_loss"),
+        Monitor("val_dice", "best_val_dice", "max", 0.01, initial=-1.0),
+    )
     assert (lowest.start(), highest.start()) == (float("inf"), -1.0)
     assert lowest.improves(0.5, 0.6) and not lowest.improves(0.6, 0.6) and not lowest.improves(float("nan"), 0.6)
     assert highest.improves(0.62, 0.6) and not highest.improves(0.605, 0.6)
@@ -149,8 +156,9 @@ def test_maskrcnn_run_resumes_after_an_interruption_with_its_optimizer(tmp_path,
 
     restored = []
     real = run_module.restore_optimizer
-    monkeypatch.setattr("fashionseg.models.maskrcnn.train.restore_optimizer",
-                        lambda *args: restored.append(True) or real(*args))
+    monkeypatch.setattr(
+        "fashionseg.models.maskrcnn.train.restore_optimizer", lambda *args: restored.append(True) or real(*args)
+    )
     state = train_maskrcnn(tiny_config(), settings, train, val, run, progress=False)
     assert restored and state["epoch"] == 2 and state["stage"] == "heads" and state["finished"]
     assert log_epochs(run) == [1, 2]

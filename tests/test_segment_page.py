@@ -92,6 +92,7 @@ def model_calls(monkeypatch):
 
     calls = {"Mask R-CNN": [], "U-Net": []}
     for pipeline, cls in (("Mask R-CNN", InstanceSegmenter), ("U-Net", GarmentSegmenter)):
+
         def counting(self, source, *args, _predict=cls.predict, _pipeline=pipeline, **kwargs):
             if not (isinstance(source, np.ndarray) and not source.any()):
                 calls[_pipeline].append(kwargs)
@@ -201,7 +202,9 @@ def test_sample_photos_from_the_data_folder(ccp_root):
     assert any("Add a photo to start" in i.value for i in at.info)
     widget(at.button, "Try the sample photos").click().run()
     assert not at.exception
-    assert [s.value.split(" ", 1)[1].replace("\\", "") for s in at.subheader[: len(SAMPLE_PHOTOS)]] == list(SAMPLE_PHOTOS)
+    assert [s.value.split(" ", 1)[1].replace("\\", "") for s in at.subheader[: len(SAMPLE_PHOTOS)]] == list(
+        SAMPLE_PHOTOS
+    )
 
 
 def test_without_the_data_folder_the_page_says_how_to_add_photos(monkeypatch, tmp_path):
@@ -213,7 +216,9 @@ def test_without_the_data_folder_the_page_says_how_to_add_photos(monkeypatch, tm
 
 
 def test_a_broken_model_folder_is_an_error_box_not_a_traceback(monkeypatch, tmp_path):
-    shutil.copytree(ROOT / "weights" / "unet_mobilenet_v2_320", tmp_path / "unet", ignore=shutil.ignore_patterns("*.h5", "*.onnx"))
+    shutil.copytree(
+        ROOT / "weights" / "unet_mobilenet_v2_320", tmp_path / "unet", ignore=shutil.ignore_patterns("*.h5", "*.onnx")
+    )
     (tmp_path / "maskrcnn").mkdir()
     (tmp_path / "maskrcnn" / "config.json").write_text("{not json")
     (tmp_path / "maskrcnn" / "model.weights.h5").write_bytes(b"")
@@ -223,7 +228,9 @@ def test_a_broken_model_folder_is_an_error_box_not_a_traceback(monkeypatch, tmp_
     assert not at.exception
     errors = [e.value.replace("\\", "") for e in at.error]  # shown as text: markdown characters escaped
     assert any(e.startswith("Mask R-CNN: ") and "config.json: not valid JSON" in e for e in errors)
-    assert any(e.startswith("U-Net: ") and "model.weights.h5" in e for e in errors)  # found when it loads, shown the same way
+    assert any(
+        e.startswith("U-Net: ") and "model.weights.h5" in e for e in errors
+    )  # found when it loads, shown the same way
 
 
 # ---------------------------------------------------------------- the package functions the page calls
@@ -232,14 +239,27 @@ def test_a_broken_model_folder_is_an_error_box_not_a_traceback(monkeypatch, tmp_
 def fake_detections(scores_by_class: list[tuple[str, float]]) -> InstanceDetections:
     names = MaskRCNNConfig().CLASS_NAMES[1:]
     mask = np.zeros((4, 4), bool)
-    return InstanceDetections([Detection(names.index(n), n, s, (0, 0, 1, 1), 0, PackedMask.pack(mask), mask) for n, s in scores_by_class],
-                              4, 4, {}, 0.0)
+    return InstanceDetections(
+        [Detection(names.index(n), n, s, (0, 0, 1, 1), 0, PackedMask.pack(mask), mask) for n, s in scores_by_class],
+        4,
+        4,
+        {},
+        0.0,
+    )
 
 
 def test_the_default_confidence_means_the_models_own_per_class_thresholds():
-    config = MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.7, DETECTION_MIN_CONFIDENCE_PER_CLASS={"shoe": 0.3}, DETECTION_MAX_PER_CLASS={"shoe": 2})
+    config = MaskRCNNConfig(
+        DETECTION_MIN_CONFIDENCE=0.7,
+        DETECTION_MIN_CONFIDENCE_PER_CLASS={"shoe": 0.3},
+        DETECTION_MAX_PER_CLASS={"shoe": 2},
+    )
     found = fake_detections([("pants", 0.9), ("shoe", 0.5), ("shoe", 0.4), ("shoe", 0.35), ("bag, wallet", 0.6)])
-    assert [(d.class_name, d.score) for d in select_instances(found, config).instances] == [("pants", 0.9), ("shoe", 0.5), ("shoe", 0.4)]
+    assert [(d.class_name, d.score) for d in select_instances(found, config).instances] == [
+        ("pants", 0.9),
+        ("shoe", 0.5),
+        ("shoe", 0.4),
+    ]
     chosen = select_instances(found, config, min_confidence=0.45, max_per_class={})
     assert [(d.class_name, d.score) for d in chosen.instances] == [("pants", 0.9), ("bag, wallet", 0.6), ("shoe", 0.5)]
     assert len(select_instances(found, config, min_confidence=0.0, max_instances=2).instances) == 2
@@ -275,7 +295,9 @@ def test_a_12_mp_photo_is_drawn_at_display_size_and_downloaded_at_full_size(ccp_
     assert cut.display_probability.shape == shown.shape and cut.probability.shape == (4240, 2832)
     full = np.asarray(Image.open(io.BytesIO(cut.cutout_png(buffer.getvalue(), 0.6))))
     expected = segmenter.predict(buffer.getvalue(), threshold=0.6).mask
-    assert full.shape == (4240, 2832, 4) and np.mean((full[:, :, 3] > 0) != expected) < 1e-4  # float16 kept: only ties differ
+    assert (
+        full.shape == (4240, 2832, 4) and np.mean((full[:, :, 3] > 0) != expected) < 1e-4
+    )  # float16 kept: only ties differ
 
 
 def test_labels_of_overlapping_instances_do_not_collide():

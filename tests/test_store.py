@@ -85,7 +85,9 @@ def test_save_conflict_between_two_annotators(tmp_path, filled_store):
     image = alice.images("client")[0]
     opened_at = image.revision
     mask = square_mask(image, 10, 60, 10, 60)
-    new_rev = alice.save_annotations(image.id, [NewAnnotation.from_mask(3, mask)], expected_revision=opened_at, author="alice")
+    new_rev = alice.save_annotations(
+        image.id, [NewAnnotation.from_mask(3, mask)], expected_revision=opened_at, author="alice"
+    )
     with pytest.raises(ConflictError, match="saved by alice") as err:
         bob.save_annotations(image.id, [], expected_revision=opened_at, author="bob")
     assert err.value.current == new_rev
@@ -107,7 +109,9 @@ def test_concurrent_saves_from_processes_exactly_one_wins(filled_store):
     image = filled_store.images("client")[1]
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
-    workers = [ctx.Process(target=_race, args=(path, image.id, image.revision, f"annotator{i}", results)) for i in range(4)]
+    workers = [
+        ctx.Process(target=_race, args=(path, image.id, image.revision, f"annotator{i}", results)) for i in range(4)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -210,7 +214,9 @@ def test_mapping_edit_and_remap(new_store, tmp_path, ccp_root, ccp_subset):
     labels = [x for im in store.images("client") for x in store.image_labels(im.id)]
     assert all(x.count == 1 for x in labels if x.raw_label == "shoes")
     assert all(x.category_id == 4 for x in labels if x.raw_label == "shorts")
-    assert changed == sum(1 for im in store.images("client") if any(x.raw_label in ("shoes", "shorts") for x in store.image_labels(im.id)))
+    assert changed == sum(
+        1 for im in store.images("client") if any(x.raw_label in ("shoes", "shorts") for x in store.image_labels(im.id))
+    )
     assert store.remap_image_labels("client", author="carol") == 0
 
 
@@ -226,7 +232,10 @@ def tiny(tmp_path):
     mask = np.zeros((6, 8), bool)
     mask[1:3, 2:5] = True
     doc = {
-        "images": [{"id": 1, "file_name": "a.png", "height": 6, "width": 8}, {"id": 2, "file_name": "b.png", "height": 6, "width": 8}],
+        "images": [
+            {"id": 1, "file_name": "a.png", "height": 6, "width": 8},
+            {"id": 2, "file_name": "b.png", "height": 6, "width": 8},
+        ],
         "annotations": [
             {"id": 1, "image_id": 1, "category_id": 0, "segmentation": encode_rle(mask)},
             {"id": 2, "image_id": 2, "category_id": 0, "segmentation": [[0, 0, 4, 0, 4, 4, 0, 4]]},
@@ -251,7 +260,10 @@ def test_tiny_import_polygons_become_rle(new_store, tmp_path, tiny):
         (lambda d: d.pop("categories"), "missing 'categories' list"),
         (lambda d: d["images"][0].pop("width"), "lacks width"),
         (lambda d: d["annotations"][0].update(category_id=7), "unknown category 7"),
-        (lambda d: d["annotations"][1].update(segmentation=encode_rle(np.zeros((5, 5), bool))), r"mask size \[5, 5\] does not match"),
+        (
+            lambda d: d["annotations"][1].update(segmentation=encode_rle(np.zeros((5, 5), bool))),
+            r"mask size \[5, 5\] does not match",
+        ),
         (lambda d: d["annotations"][1].update(id=1), "duplicate annotation id 1"),
         (lambda d: d["images"][1].update(id=1), "duplicate image id 1"),
         (lambda d: d["annotations"][1].update(image_id=9), "unknown image 9"),
@@ -296,7 +308,18 @@ def test_store_cli_round_trip(new_store, tmp_path, tiny, run_cli):
     doc, folder = tiny
     write_coco(doc, tmp_path / "in.json")
     db = new_store()
-    r = run_cli("store", "import", str(tmp_path / "in.json"), "--images", str(folder), "--name", "tiny", "--db", str(db), "--quiet")
+    r = run_cli(
+        "store",
+        "import",
+        str(tmp_path / "in.json"),
+        "--images",
+        str(folder),
+        "--name",
+        "tiny",
+        "--db",
+        str(db),
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     assert "tiny: 2 images, 0 reviewed" in run_cli("store", "list", "--db", str(db)).stdout
     r = run_cli("store", "export", "tiny", "--out", str(tmp_path / "out.json"), "--db", str(db))
@@ -306,7 +329,21 @@ def test_store_cli_round_trip(new_store, tmp_path, tiny, run_cli):
     store.save_annotations(first.id, [], expected_revision=first.revision, author="alice")  # reviewed, now empty
     r = run_cli("store", "export", "tiny", "--reviewed-only", "--out", str(tmp_path / "reviewed.json"), "--db", str(db))
     reviewed = read_coco(tmp_path / "reviewed.json")
-    assert r.returncode == 0 and [im["id"] for im in reviewed["images"]] == [first.coco_id] and reviewed["annotations"] == []
-    r = run_cli("store", "import", str(tmp_path / "in.json"), "--images", str(tmp_path / "nowhere"), "--name", "t2", "--db", str(db))
+    assert (
+        r.returncode == 0
+        and [im["id"] for im in reviewed["images"]] == [first.coco_id]
+        and reviewed["annotations"] == []
+    )
+    r = run_cli(
+        "store",
+        "import",
+        str(tmp_path / "in.json"),
+        "--images",
+        str(tmp_path / "nowhere"),
+        "--name",
+        "t2",
+        "--db",
+        str(db),
+    )
     assert r.returncode == 2 and "image folder" in r.stderr and "Traceback" not in r.stderr
     assert AnnotationStore(db, create=False).datasets() == ["tiny"]

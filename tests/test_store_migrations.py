@@ -22,11 +22,14 @@ def _doc(folder, first_id=1):
     for k in range(2):
         Image.new("RGB", (8, 6), (40 * k, 0, 0)).save(folder / f"p{k}.png")
         mask = np.zeros((6, 8), bool)
-        mask[1:3 + k, 2:5] = True
+        mask[1 : 3 + k, 2:5] = True
         images.append({"id": first_id + k, "file_name": f"p{k}.png", "height": 6, "width": 8, "split": "train"})
-        annotations.append({"id": first_id + k, "image_id": first_id + k, "category_id": k, "segmentation": encode_rle(mask)})
+        annotations.append(
+            {"id": first_id + k, "image_id": first_id + k, "category_id": k, "segmentation": encode_rle(mask)}
+        )
     return {
-        "images": images, "annotations": annotations,
+        "images": images,
+        "annotations": annotations,
         "categories": [{"id": 0, "name": "shirt, blouse"}, {"id": 1, "name": "shoe"}],
         "image_labels": [{"id": first_id, "image_id": first_id, "raw_label": "shoes", "category_id": 1, "count": 2}],
         "fashionseg": {"label_mapping": {"name": "client", "rules": {"shoes": ["shoe", "shoe"]}}},
@@ -37,7 +40,10 @@ def _rows(url):
     """Every row of every table of the store, in id order."""
     engine = create_engine(AnnotationStore(url, create=False, check_schema=False).url)
     with engine.connect() as c:
-        return {table.name: [dict(r._mapping) for r in c.execute(select(table).order_by(table.c.id))] for table in schema.metadata.sorted_tables}
+        return {
+            table.name: [dict(r._mapping) for r in c.execute(select(table).order_by(table.c.id))]
+            for table in schema.metadata.sorted_tables
+        }
 
 
 def _revision(url):
@@ -54,14 +60,19 @@ def test_a_first_release_store_is_refused_then_upgraded_and_keeps_everything(new
     old = AnnotationStore(url, check_schema=False)
     import_coco(old, _doc(tmp_path / "photos"), tmp_path / "photos", "client")
     first, second = old.images("client")
-    rev = old.save_annotations(first.id, [NewAnnotation(1, old.annotations(first.id)[0].rle, coco_id=1)], expected_revision=0, author="ann")
+    rev = old.save_annotations(
+        first.id, [NewAnnotation(1, old.annotations(first.id)[0].rle, coco_id=1)], expected_revision=0, author="ann"
+    )
     rev = old.save_annotations(first.id, [], expected_revision=rev, author="ann")
     old.save_image_labels(second.id, [ImageLabel("bag", None, 0)], expected_revision=0, author="bob")
     rev = old.undo(first.id, expected_revision=rev, author="ann")
     before_rows, before_export = _rows(url), export_coco(old, "client")
     old.engine.dispose()
 
-    with pytest.raises(StoreSchemaError, match=r"schema revision 0001, older than this FashionSeg's \(0002\); upgrade it with 'fashionseg store upgrade --db"):
+    with pytest.raises(
+        StoreSchemaError,
+        match=r"schema revision 0001, older than this FashionSeg's \(0002\); upgrade it with 'fashionseg store upgrade --db",
+    ):
         AnnotationStore(url, create=False)
     listed = run_cli("store", "list", "--db", url)
     assert listed.returncode == 2 and "fashionseg store upgrade" in listed.stderr and "Traceback" not in listed.stderr
@@ -73,7 +84,13 @@ def test_a_first_release_store_is_refused_then_upgraded_and_keeps_everything(new
     assert _rows(url) == before_rows  # every annotation, label, mapping, history entry and revision
     store = AnnotationStore(url, create=False)
     assert export_coco(store, "client") == before_export
-    assert [h["action"] for h in store.history("client")] == ["import", "save_annotations", "save_annotations", "save_image_labels", "undo"]
+    assert [h["action"] for h in store.history("client")] == [
+        "import",
+        "save_annotations",
+        "save_annotations",
+        "save_image_labels",
+        "undo",
+    ]
     # The history from before the upgrade still drives undo ...
     store.undo(first.id, expected_revision=rev, author="ann")
     assert [a.category_id for a in store.annotations(first.id)] == [0]
@@ -109,5 +126,9 @@ def test_a_newer_schema_is_refused_and_left_alone(new_store, run_cli):
     with pytest.raises(StoreSchemaError, match="schema revision 0099, newer than this FashionSeg knows"):
         AnnotationStore(url)
     refused = run_cli("store", "upgrade", "--db", url)
-    assert refused.returncode == 2 and "newer than this FashionSeg knows" in refused.stderr and "Traceback" not in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "newer than this FashionSeg knows" in refused.stderr
+        and "Traceback" not in refused.stderr
+    )
     assert _revision(url) == "0099"

@@ -14,7 +14,10 @@ from fashionseg.store.store import StoreBusyError, StoreUnreachableError
 
 
 def _admin(server):
-    return psycopg.connect(f"host=127.0.0.1 port={server.port} user={server.user} password={server.password} dbname=postgres", autocommit=True)
+    return psycopg.connect(
+        f"host=127.0.0.1 port={server.port} user={server.user} password={server.password} dbname=postgres",
+        autocommit=True,
+    )
 
 
 def _free_port():
@@ -28,7 +31,10 @@ def test_connection_problems_are_one_clear_error(postgres_server, run_cli):
     AnnotationStore(url)
     name = url.rsplit("/", 1)[1]
     cases = {
-        "server down": (url.replace(f":{postgres_server.port}/", f":{_free_port()}/"), "the server is not running or not reachable"),
+        "server down": (
+            url.replace(f":{postgres_server.port}/", f":{_free_port()}/"),
+            "the server is not running or not reachable",
+        ),
         "wrong password": (postgres_server.url(name, password="wrong"), "the server refused the user name or password"),
         "missing database": (postgres_server.url("no_such_db"), "the server has no such database"),
     }
@@ -61,7 +67,9 @@ def test_a_connection_the_server_dropped_is_redone(postgres_server, synthetic_st
     store = AnnotationStore(url)
     import_coco(store, export_coco(AnnotationStore(path), name), path.parent / "photos", name)
     with _admin(postgres_server) as admin:  # a server restart or an idle timeout ends pooled connections
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (url.rsplit("/", 1)[1],))
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (url.rsplit("/", 1)[1],)
+        )
     image = store.images(name)[0]
     assert store.save_annotations(image.id, [], expected_revision=0, author="ann") == 1
 
@@ -73,7 +81,9 @@ def _take_away(server, database, to):
         admin.execute(f"ALTER DATABASE {database} RENAME TO {to}")
 
 
-def test_the_annotate_page_says_the_store_is_unreachable_and_keeps_the_edits(monkeypatch, tmp_path, postgres_server, synthetic_store):
+def test_the_annotate_page_says_the_store_is_unreachable_and_keeps_the_edits(
+    monkeypatch, tmp_path, postgres_server, synthetic_store
+):
     url = postgres_server.new_database()
     database = url.rsplit("/", 1)[1]
     path, name = synthetic_store

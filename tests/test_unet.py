@@ -94,7 +94,9 @@ def test_threshold_search_matches_brute_force():
     probability = np.clip(np.where(truth, 0.7, 0.3) + rng.normal(0, 0.2, truth.shape), 0, 1)
     probability = (np.floor(probability * 1000) + 0.5) / 1000  # keep pixels off bin edges
     grid = np.array([0.2, 0.4, 0.5, 0.6, 0.8])
-    np.testing.assert_allclose(dice_per_threshold(probability, truth, grid), [dice(truth, probability >= t) for t in grid])
+    np.testing.assert_allclose(
+        dice_per_threshold(probability, truth, grid), [dice(truth, probability >= t) for t in grid]
+    )
     best, at_best, curve = choose_threshold([probability], [truth])
     assert 0.4 <= best <= 0.6 and at_best == pytest.approx(curve.max())
 
@@ -187,7 +189,14 @@ def test_train_resume_export_predict_double_pass(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and state["epoch"] == 3
     assert all(float(r["val_dice"]) > 0 for r in rows)
     with pytest.raises(ValueError, match="different model config"):
-        train_unet(UNetConfig(architecture="classic", input_size=64, base_filters=4, depth=2), settings, train, val, run, progress=False)
+        train_unet(
+            UNetConfig(architecture="classic", input_size=64, base_filters=4, depth=2),
+            settings,
+            train,
+            val,
+            run,
+            progress=False,
+        )
 
     weights = tmp_path / "weights" / "unet_tiny"
     export_run(run, weights)
@@ -200,8 +209,25 @@ def test_train_resume_export_predict_double_pass(tmp_path):
     with pytest.raises(ModelNotTrainedError, match="second-pass"):
         segmenter.predict(photos / "item07.jpg", double_pass=True)
 
-    second = UNetConfig(architecture="classic", input_size=32, base_filters=4, depth=2, mean=(128,) * 3, std=(64,) * 3, double_pass_dilation=3)
-    train_unet(second, settings, train, val, tmp_path / "run2", first_pass=segmenter, progress=False, init_weights=weights / "model.weights.h5")
+    second = UNetConfig(
+        architecture="classic",
+        input_size=32,
+        base_filters=4,
+        depth=2,
+        mean=(128,) * 3,
+        std=(64,) * 3,
+        double_pass_dilation=3,
+    )
+    train_unet(
+        second,
+        settings,
+        train,
+        val,
+        tmp_path / "run2",
+        first_pass=segmenter,
+        progress=False,
+        init_weights=weights / "model.weights.h5",
+    )
     export_run(tmp_path / "run2", weights, second_pass=True)
     both = GarmentSegmenter.load(weights)
     assert both.second_pass is not None and both.second_pass.config.double_pass_dilation == 3

@@ -53,8 +53,20 @@ def test_bad_photos_get_clear_errors(segmenter):
 def test_evaluate_cli_writes_metrics_and_a_registry_record(segmenter, tmp_path, ccp_subset, ccp_root, run_cli):
     env = {**os.environ, "FASHIONSEG_EXPERIMENTS": str(tmp_path / "registry")}
     out = tmp_path / "metrics.json"
-    r = run_cli("evaluate", "unet", "--weights", str(WEIGHTS), "--test", str(ccp_subset / "garment.json"),
-                "--images", str(ccp_root / "photos"), "--out", str(out), "--quiet", env=env)
+    r = run_cli(
+        "evaluate",
+        "unet",
+        "--weights",
+        str(WEIGHTS),
+        "--test",
+        str(ccp_subset / "garment.json"),
+        "--images",
+        str(ccp_root / "photos"),
+        "--out",
+        str(out),
+        "--quiet",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     metrics = json.loads(out.read_text())
     for key in ("dice_mean", "dice_median", "dice_mean_outlier_corrected", "outliers_removed", "inference_seconds"):
@@ -98,10 +110,15 @@ def test_onnx_export_is_the_default_and_agrees_with_keras(folder, ccp_root, tmp_
     keras_model = GarmentSegmenter.load(folder, runtime="keras")
     photos = sorted((ccp_root / "photos").glob("*.jpg"))[:3]
     small = tmp_path / "small.png"  # a person at a third of a wide frame: the focus pass runs
-    Image.fromarray(np.pad(np.asarray(Image.open(photos[0]).convert("RGB").reduce(3)), ((275, 275), (700, 700), (0, 0)))).save(small)
+    Image.fromarray(
+        np.pad(np.asarray(Image.open(photos[0]).convert("RGB").reduce(3)), ((275, 275), (700, 700), (0, 0)))
+    ).save(small)
     for photo in photos + [small]:
         for double_pass in (False, True) if segmenter.second_pass is not None else (False,):
-            a, b = keras_model.predict(photo, double_pass=double_pass), segmenter.predict(photo, double_pass=double_pass)
+            a, b = (
+                keras_model.predict(photo, double_pass=double_pass),
+                segmenter.predict(photo, double_pass=double_pass),
+            )
             assert np.abs(a.probability - b.probability).max() < 1e-3
             assert (a.mask != b.mask).mean() < 1e-4
     # Without an export the Keras model is used; asking for ONNX then says how to make one.

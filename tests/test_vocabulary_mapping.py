@@ -1,4 +1,3 @@
-
 import pytest
 
 from fashionseg.core.mapping import LabelMapping, MappingError, load_mapping, mapping_table
@@ -7,11 +6,25 @@ from fashionseg.core.vocabulary import BASE5, CCP59, FASHIONSEG11, IMATERIALIST4
 
 def test_vocabularies_match_the_thesis_and_ccp():
     assert FASHIONSEG11.names == (
-        "shirt, blouse", "top, t-shirt, sweatshirt", "sweater", "jacket", "pants", "skirt", "dress", "tie", "shoe", "bag, wallet", "umbrella"
+        "shirt, blouse",
+        "top, t-shirt, sweatshirt",
+        "sweater",
+        "jacket",
+        "pants",
+        "skirt",
+        "dress",
+        "tie",
+        "shoe",
+        "bag, wallet",
+        "umbrella",
     )
     assert FASHIONSEG11.ids == tuple(range(11))
     assert BASE5.names == ("top, t-shirt, sweatshirt", "jacket", "pants", "dress", "shoe")
-    assert len(IMATERIALIST46) == 46 and IMATERIALIST46.name_of(0) == "shirt, blouse" and IMATERIALIST46.name_of(23) == "shoe"
+    assert (
+        len(IMATERIALIST46) == 46
+        and IMATERIALIST46.name_of(0) == "shirt, blouse"
+        and IMATERIALIST46.name_of(23) == "shoe"
+    )
     supers = {c.supercategory for c in IMATERIALIST46.categories}
     assert len(supers) == 12  # Table 4
     assert len(CCP59) == 59 and CCP59.name_of(0) == "null" and CCP59.name_of(58) == "wedges"

@@ -147,7 +147,9 @@ def _path_points(commands: list) -> list[list[tuple[float, float]]]:
         elif op in ("C", "c"):
             start, c1, c2, end = np.array(current[-1]), np.array(args[0:2]), np.array(args[2:4]), np.array(args[4:6])
             for t in np.linspace(0.125, 1.0, 8):
-                current.append(tuple((1 - t) ** 3 * start + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t**2 * c2 + t**3 * end))
+                current.append(
+                    tuple((1 - t) ** 3 * start + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t**2 * c2 + t**3 * end)
+                )
         elif op in ("Z", "z"):
             continue
         else:

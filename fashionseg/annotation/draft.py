@@ -41,7 +41,9 @@ class DraftInstance:
     score: float | None = None
     coco_id: int | None = None  # the store's annotation id, kept across saves
     keep: bool = True
-    rle: dict | None = None  # the store's compressed RLE of ``mask`` while the mask is unchanged (saves re-encode nothing)
+    rle: dict | None = (
+        None  # the store's compressed RLE of ``mask`` while the mask is unchanged (saves re-encode nothing)
+    )
 
     @property
     def area(self) -> int:
@@ -62,15 +64,24 @@ class Draft:
 
     @classmethod
     def from_store(cls, store: AnnotationStore, image: ImageRecord) -> Draft:
-        instances = [DraftInstance(a.category_name, a.mask(), a.origin, a.score, a.coco_id, rle=a.rle) for a in store.annotations(image.id)]
+        instances = [
+            DraftInstance(a.category_name, a.mask(), a.origin, a.score, a.coco_id, rle=a.rle)
+            for a in store.annotations(image.id)
+        ]
         return cls(image.id, image.revision, image.height, image.width, instances, "store")
 
     @classmethod
     def from_prediction(cls, image: ImageRecord, result, classes: list[str]) -> Draft:
         """The model's instances as a pre-annotation; classes the data set lacks are left out."""
         if (result.height, result.width) != (image.height, image.width):
-            raise ValueError(f"the photo decodes to {result.width} x {result.height}, the store has {image.width} x {image.height}")
-        instances = [DraftInstance(i.class_name, i.mask, "model", float(i.score)) for i in result.instances if i.class_name in classes]
+            raise ValueError(
+                f"the photo decodes to {result.width} x {result.height}, the store has {image.width} x {image.height}"
+            )
+        instances = [
+            DraftInstance(i.class_name, i.mask, "model", float(i.score))
+            for i in result.instances
+            if i.class_name in classes
+        ]
         return cls(image.id, image.revision, image.height, image.width, instances, "model")
 
     def kept(self) -> list[DraftInstance]:
@@ -87,7 +98,9 @@ class Draft:
             instance.class_name, instance.origin = class_name, "annotator"
             self.changed = True
 
-    def draw(self, index: int | None, objects: list[dict], frame: CanvasFrame, class_name: str | None = None) -> int | None:
+    def draw(
+        self, index: int | None, objects: list[dict], frame: CanvasFrame, class_name: str | None = None
+    ) -> int | None:
         """Apply canvas shapes to instance ``index``, or to a new instance of ``class_name`` when ``index`` is None.
 
         Returns the index drawn on (None when there was nothing to apply).
@@ -95,7 +108,9 @@ class Draft:
         if not objects:
             return index
         if (frame.height, frame.width) != (self.height, self.width):
-            raise ValueError(f"the canvas frame is for a {frame.width} x {frame.height} photo, this one is {self.width} x {self.height}")
+            raise ValueError(
+                f"the canvas frame is for a {frame.width} x {frame.height} photo, this one is {self.width} x {self.height}"
+            )
         if index is None:
             if class_name is None:
                 raise ValueError("a new instance needs a class")
@@ -117,8 +132,13 @@ class Draft:
         if missing:
             raise StoreError(f"the data set has no category {', '.join(missing)}")
         return [
-            NewAnnotation(category_ids[i.class_name], i.rle if i.rle is not None else encode_rle(i.mask), i.origin,
-                          i.score if i.origin == "model" else None, coco_id=i.coco_id)
+            NewAnnotation(
+                category_ids[i.class_name],
+                i.rle if i.rle is not None else encode_rle(i.mask),
+                i.origin,
+                i.score if i.origin == "model" else None,
+                coco_id=i.coco_id,
+            )
             for i in self.kept()
         ]
 
@@ -128,8 +148,13 @@ class Draft:
         Raises:
             ConflictError: someone saved the image after this draft's revision; nothing was written.
         """
-        revision = store.save_annotations(self.image_id, self.new_annotations(store.category_ids(dataset)), expected_revision=self.revision,
-                                          author=author, reviewed=reviewed)
+        revision = store.save_annotations(
+            self.image_id,
+            self.new_annotations(store.category_ids(dataset)),
+            expected_revision=self.revision,
+            author=author,
+            reviewed=reviewed,
+        )
         self.revision, self.changed, self.source = revision, False, "store"
         return revision
 
@@ -149,4 +174,3 @@ def instance_names(instances: list[DraftInstance]) -> list[str]:
         seen[instance.class_name] = seen.get(instance.class_name, 0) + 1
         names.append(f"{instance.class_name} {seen[instance.class_name]}")
     return names
-

@@ -75,8 +75,13 @@ def preannotate(
             report.failed.append(f"{image.file_name}: {exc}")
             continue
         try:
-            store.save_annotations(image.id, draft.new_annotations(category_ids), expected_revision=image.revision,
-                                   author=author, reviewed=False)
+            store.save_annotations(
+                image.id,
+                draft.new_annotations(category_ids),
+                expected_revision=image.revision,
+                author=author,
+                reviewed=False,
+            )
         except ConflictError:
             report.conflicts += 1
             continue
@@ -85,4 +90,3 @@ def preannotate(
     if on_progress is not None:
         on_progress(len(todo), len(todo), "")
     return report
-

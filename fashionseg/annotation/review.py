@@ -21,9 +21,12 @@ def last_change(store: AnnotationStore, image_id: int) -> dict | None:
     """The image's latest change (``author``, ``at``, ``action``, ``revision``), or None; flags are not changes."""
     history = t.history.c
     with store.reading() as c:
-        row = c.execute(select(history.author, history.at, history.action, history.revision)
-                        .where(history.image_id == image_id, history.revision.is_not(None))
-                        .order_by(history.id.desc()).limit(1)).first()
+        row = c.execute(
+            select(history.author, history.at, history.action, history.revision)
+            .where(history.image_id == image_id, history.revision.is_not(None))
+            .order_by(history.id.desc())
+            .limit(1)
+        ).first()
     return None if row is None else dict(row._mapping)
 
 
@@ -50,7 +53,9 @@ def conflict_text(store: AnnotationStore, image: ImageRecord) -> str:
 FLAG_ACTION = "flag"
 
 
-def flag_ground_truth(store: AnnotationStore, image_id: int, author: str, note: str, details: dict | None = None) -> None:
+def flag_ground_truth(
+    store: AnnotationStore, image_id: int, author: str, note: str, details: dict | None = None
+) -> None:
     """Record that an image's ground truth looks wrong, in the store's history (action ``flag``).
 
     A flag changes no annotation and no revision, so it never conflicts with
@@ -62,25 +67,44 @@ def flag_ground_truth(store: AnnotationStore, image_id: int, author: str, note: 
         raise UsageError("say what is wrong with the ground truth")
     image = store.image(image_id)
     with store.writing() as c:
-        c.execute(insert(t.history).values(
-            dataset_id=image.dataset_id, image_id=image.id, action=FLAG_ACTION, author=author.strip(), at=store_now(),
-            revision=None, undoes=None, before=None,
-            after=json.dumps({"note": note.strip()[:2000], **(details or {})}, sort_keys=True),
-        ))
+        c.execute(
+            insert(t.history).values(
+                dataset_id=image.dataset_id,
+                image_id=image.id,
+                action=FLAG_ACTION,
+                author=author.strip(),
+                at=store_now(),
+                revision=None,
+                undoes=None,
+                before=None,
+                after=json.dumps({"note": note.strip()[:2000], **(details or {})}, sort_keys=True),
+            )
+        )
 
 
 def flags(store: AnnotationStore, dataset: str, image_id: int | None = None) -> list[dict]:
     """The data set's ground-truth flags, oldest first: file name, author, time, note and what was seen."""
     history, images = t.history.c, t.images.c
-    query = (select(history.image_id, history.author, history.at, history.after, images.file_name)
-             .join(t.images, images.id == history.image_id)
-             .where(history.dataset_id == store.dataset_id(dataset), history.action == FLAG_ACTION).order_by(history.id))
+    query = (
+        select(history.image_id, history.author, history.at, history.after, images.file_name)
+        .join(t.images, images.id == history.image_id)
+        .where(history.dataset_id == store.dataset_id(dataset), history.action == FLAG_ACTION)
+        .order_by(history.id)
+    )
     if image_id is not None:
         query = query.where(history.image_id == image_id)
     with store.reading() as c:
         rows = c.execute(query).all()
-    return [{"image_id": r.image_id, "file_name": r.file_name, "author": r.author, "at": r.at, **json.loads(r.after or "{}")}
-            for r in rows]
+    return [
+        {
+            "image_id": r.image_id,
+            "file_name": r.file_name,
+            "author": r.author,
+            "at": r.at,
+            **json.loads(r.after or "{}"),
+        }
+        for r in rows
+    ]
 
 
 def locate_photo(store: AnnotationStore, file_name: str, photos_dir: str | Path) -> tuple[str, ImageRecord] | None:
@@ -94,8 +118,11 @@ def locate_photo(store: AnnotationStore, file_name: str, photos_dir: str | Path)
         for image in store.images(dataset):
             if image.file_name == file_name and image.path.parent.resolve() == (folder / file_name).parent:
                 with store.reading() as c:
-                    has_truth = c.scalar(select(t.annotations.c.id).where(t.annotations.c.image_id == image.id,
-                                                                         t.annotations.c.origin == "ground_truth").limit(1))
+                    has_truth = c.scalar(
+                        select(t.annotations.c.id)
+                        .where(t.annotations.c.image_id == image.id, t.annotations.c.origin == "ground_truth")
+                        .limit(1)
+                    )
                 found.append((has_truth is None, dataset, image))
                 break
     if not found:
@@ -114,9 +141,11 @@ def reviewed_only(document: dict) -> dict:
     ([1], [5], [])
     """
     keep = {im["id"] for im in document["images"] if im.get("reviewed")}
-    out = {**document, "images": [im for im in document["images"] if im["id"] in keep],
-           "annotations": [a for a in document["annotations"] if a["image_id"] in keep]}
+    out = {
+        **document,
+        "images": [im for im in document["images"] if im["id"] in keep],
+        "annotations": [a for a in document["annotations"] if a["image_id"] in keep],
+    }
     if "image_labels" in document:
         out["image_labels"] = [x for x in document["image_labels"] if x["image_id"] in keep]
     return out
-

@@ -28,9 +28,9 @@ from fashionseg.store import AnnotationStore, ImageLabel, ImageRecord, StoreErro
 # ---------------------------------------------------------------- what the canvas shows
 
 
-
-
-def canvas_background(photo: np.ndarray, draft: Draft, selected: int | None, frame: CanvasFrame, quality: int = 90) -> bytes:
+def canvas_background(
+    photo: np.ndarray, draft: Draft, selected: int | None, frame: CanvasFrame, quality: int = 90
+) -> bytes:
     """JPEG of the photo at canvas size with the kept instances tinted and numbered, the one being edited strongest.
 
     Drawn at canvas size (masks shrunk to it), so labels are as large on a 12 MP photo as on a small one.
@@ -85,8 +85,10 @@ class LabelRow:
 
 def label_rows(store: AnnotationStore, dataset: str, image_id: int) -> list[LabelRow]:
     names = store.categories(dataset)
-    return [LabelRow(x.raw_label, names.get(x.category_id) if x.category_id is not None else None, x.count)
-            for x in store.image_labels(image_id)]
+    return [
+        LabelRow(x.raw_label, names.get(x.category_id) if x.category_id is not None else None, x.count)
+        for x in store.image_labels(image_id)
+    ]
 
 
 def save_label_rows(store: AnnotationStore, dataset: str, image: ImageRecord, rows: list[LabelRow], author: str) -> int:
@@ -99,7 +101,11 @@ def save_label_rows(store: AnnotationStore, dataset: str, image: ImageRecord, ro
         if row.class_name is not None and row.class_name not in ids:
             raise StoreError(f"the data set has no category {row.class_name!r}")
         dropped = row.class_name is None or row.count == 0
-        labels.append(ImageLabel(row.raw_label.strip(), None if dropped else ids[row.class_name], 0 if dropped else int(row.count)))
+        labels.append(
+            ImageLabel(
+                row.raw_label.strip(), None if dropped else ids[row.class_name], 0 if dropped else int(row.count)
+            )
+        )
     return store.save_image_labels(image.id, labels, expected_revision=image.revision, author=author)
 
 
@@ -111,8 +117,9 @@ def rule_from_counts(counts: dict[str, int]) -> list[str]:
 # ---------------------------------------------------------------- importing an upload
 
 
-def import_upload(store: AnnotationStore, data: bytes, file_name: str, image_dir: str, dataset: str, author: str,
-                  on_progress=None) -> int:
+def import_upload(
+    store: AnnotationStore, data: bytes, file_name: str, image_dir: str, dataset: str, author: str, on_progress=None
+) -> int:
     """Import an uploaded COCO file and its images folder as a new data set; returns its id.
 
     The same checks as ``fashionseg store import``, all before anything is written
@@ -200,7 +207,9 @@ class AnnotationSession:
 
     # ---- the draft of an image
 
-    def draft(self, store: AnnotationStore, image: ImageRecord, predict: Callable[[ImageRecord], Draft | None] | None = None) -> tuple[int, Draft]:
+    def draft(
+        self, store: AnnotationStore, image: ImageRecord, predict: Callable[[ImageRecord], Draft | None] | None = None
+    ) -> tuple[int, Draft]:
         """``(serial, draft)`` of ``image``: the one being edited, or a fresh one from the store.
 
         An unedited draft follows the store (someone else's save is simply shown); an edited one is kept
@@ -274,23 +283,7 @@ class AnnotationSession:
 # ---------------------------------------------------------------- who changed what, and flags
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------- export
-
-
 
 
 # ---------------------------------------------------------------- labels the annotator adds
@@ -298,7 +291,9 @@ class AnnotationSession:
 DROPPED = "(dropped)"
 
 
-def added_label_rows(mapping: LabelMapping | None, raw: str, chosen: str | None, count: int) -> tuple[list[LabelRow], str | None]:
+def added_label_rows(
+    mapping: LabelMapping | None, raw: str, chosen: str | None, count: int
+) -> tuple[list[LabelRow], str | None]:
     """The rows of a client label the annotator adds, or ``([], why)`` while its class is still open.
 
     A label the data set's mapping knows gets the mapping's classes unless a class is chosen; an unknown
@@ -325,7 +320,3 @@ def added_label_rows(mapping: LabelMapping | None, raw: str, chosen: str | None,
 
 
 # ---------------------------------------------------------------- batch pre-annotation
-
-
-
-

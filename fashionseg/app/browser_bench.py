@@ -39,8 +39,15 @@ from pathlib import Path
 from fashionseg import settings
 from fashionseg.exceptions import UsageError
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PARTS = ("first-visit", "segment", "annotate", "errors")
 MODEL_WAIT_MS = 300_000
 
@@ -79,13 +86,23 @@ class App:
     def __init__(self, app_dir: Path, store: Path, log: Path):
         self.port = free_port()
         self.url = f"http://localhost:{self.port}"
-        env = {**os.environ, "FASHIONSEG_STORE": str(store), "FASHIONSEG_WEIGHTS": str(settings.weights_dir()),
-               "FASHIONSEG_CCP_ROOT": str(settings.ccp_root())}
+        env = {
+            **os.environ,
+            "FASHIONSEG_STORE": str(store),
+            "FASHIONSEG_WEIGHTS": str(settings.weights_dir()),
+            "FASHIONSEG_CCP_ROOT": str(settings.ccp_root()),
+        }
         streamlit = Path(sys.executable).parent / "streamlit"
         self.started = time.perf_counter()
         with open(log, "w") as output:  # the app writes to its own copy of the file descriptor
-            self.process = subprocess.Popen([str(streamlit), "run", "app.py", "--server.port", str(self.port)], cwd=app_dir,
-                                            env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                [str(streamlit), "run", "app.py", "--server.port", str(self.port)],
+                cwd=app_dir,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout: float = 180) -> None:
         deadline = time.time() + timeout
@@ -111,7 +128,9 @@ def make_photos(source: Path, folder: Path) -> dict[str, Path]:
 
     image = Image.open(source).convert("RGB")
     width, height = image.size
-    small = image.resize((round(width * 512 / max(width, height)), round(height * 512 / max(width, height))), Image.LANCZOS)
+    small = image.resize(
+        (round(width * 512 / max(width, height)), round(height * 512 / max(width, height))), Image.LANCZOS
+    )
     factor = (12e6 / (width * height)) ** 0.5
     large = image.resize((round(width * factor), round(height * factor)), Image.BICUBIC)
     paths = {"512 px": folder / "photo_512.jpg", "12 MP": folder / "photo_12mp.jpg"}
@@ -132,7 +151,10 @@ def bench_first_visit(browser, app: App) -> dict[str, list[float]]:
     page.get_by_text(re.compile("Add a photo to start|Choose a model")).wait_for(timeout=120_000)
     shown = time.perf_counter()
     page.close()
-    return {"server start to Segment shown": [shown - app.started], "Segment shown after the server answered": [shown - answered]}
+    return {
+        "server start to Segment shown": [shown - app.started],
+        "Segment shown after the server answered": [shown - answered],
+    }
 
 
 def bench_segment(browser, app: App, photos: dict[str, Path], repeat: int) -> dict[str, list[float]]:
@@ -148,7 +170,11 @@ def bench_segment(browser, app: App, photos: dict[str, Path], repeat: int) -> di
         overlay = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').first
         # Each change must alter the overlay (its URL is its content's hash): min confidence to 1.0
         # (no instance shown), back to 0.05 (all the model kept), opacity one step.
-        steps = [("min confidence", "Min confidence", "End"), ("min confidence", "Min confidence", "Home"), ("opacity", "Mask opacity", None)]
+        steps = [
+            ("min confidence", "Min confidence", "End"),
+            ("min confidence", "Min confidence", "Home"),
+            ("opacity", "Mask opacity", None),
+        ]
         times = {"min confidence": [], "opacity": []}
         for k in range(repeat):
             for what, label, key in steps:
@@ -157,9 +183,13 @@ def bench_segment(browser, app: App, photos: dict[str, Path], repeat: int) -> di
                 slider.focus()
                 start = time.perf_counter()
                 slider.press(key or ("ArrowRight", "ArrowLeft")[k % 2])
-                page.wait_for_function("(before) => { const img = document.querySelector('[data-testid=stMain] [data-testid=stImage] img');"
-                                       " return img && img.src !== before && img.complete && img.naturalWidth > 0; }",
-                                       arg=before, polling=20, timeout=60_000)
+                page.wait_for_function(
+                    "(before) => { const img = document.querySelector('[data-testid=stMain] [data-testid=stImage] img');"
+                    " return img && img.src !== before && img.complete && img.naturalWidth > 0; }",
+                    arg=before,
+                    polling=20,
+                    timeout=60_000,
+                )
                 times[what].append(time.perf_counter() - start)
                 wait_idle(page)
         for what, t in times.items():
@@ -197,10 +227,14 @@ def bench_annotate(browser, app: App, repeat: int, total: int) -> dict[str, list
     wait_idle(page)
     accept, following = [], []
     caption = "[data-testid=stCaptionContainer]"
-    shown = ("(b) => { const c = [...document.querySelectorAll('" + caption + "')].map(e => e.innerText)"
-             ".find(t => /^\\S+ \\S \\d+ x \\d+ \\S revision/.test(t)); return c && c !== b; }")
+    shown = (
+        "(b) => { const c = [...document.querySelectorAll('" + caption + "')].map(e => e.innerText)"
+        ".find(t => /^\\S+ \\S \\d+ x \\d+ \\S revision/.test(t)); return c && c !== b; }"
+    )
 
-    canvas = page.locator("canvas.upper-canvas").first  # inside the component's shadow root: a locator, not querySelector
+    canvas = page.locator(
+        "canvas.upper-canvas"
+    ).first  # inside the component's shadow root: a locator, not querySelector
 
     def current() -> str:
         return page.locator(caption).filter(has_text=re.compile(r"^\S+ · \d+ x \d+ · revision")).first.inner_text()
@@ -214,7 +248,9 @@ def bench_annotate(browser, app: App, repeat: int, total: int) -> dict[str, list
             page.wait_for_function(shown, arg=before, polling=20)
         except Exception:
             page.screenshot(path=str(Path(tempfile.gettempdir()) / "fashionseg-bench-annotate.png"), full_page=True)
-            raise RuntimeError(f"accept {k + 1}: the page did not move on from {before!r} (screenshot in {tempfile.gettempdir()})") from None
+            raise RuntimeError(
+                f"accept {k + 1}: the page did not move on from {before!r} (screenshot in {tempfile.gettempdir()})"
+            ) from None
         canvas.wait_for()
         accept.append(time.perf_counter() - start)
         wait_idle(page)
@@ -226,13 +262,17 @@ def bench_annotate(browser, app: App, repeat: int, total: int) -> dict[str, list
             page.wait_for_function(shown, arg=before, polling=20)
         except Exception:
             page.screenshot(path=str(Path(tempfile.gettempdir()) / "fashionseg-bench-annotate.png"), full_page=True)
-            raise RuntimeError(f"next: the page did not move on from {before!r} (screenshot in {tempfile.gettempdir()})") from None
+            raise RuntimeError(
+                f"next: the page did not move on from {before!r} (screenshot in {tempfile.gettempdir()})"
+            ) from None
         canvas.wait_for()
         following.append(time.perf_counter() - start)
         wait_idle(page)
     page.close()
-    return {"Annotate: accept an unchanged pre-annotation, to the next image shown": accept,
-            "Annotate: next image (pre-annotated) shown": following}
+    return {
+        "Annotate: accept an unchanged pre-annotation, to the next image shown": accept,
+        "Annotate: next image (pre-annotated) shown": following,
+    }
 
 
 def bench_errors(browser, app: App, repeat: int) -> dict[str, list[float]]:

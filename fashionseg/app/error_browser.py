@@ -65,7 +65,9 @@ def photos_folder(recorded: str | None) -> Path:
     return ccp_root() / "photos"
 
 
-def load_evaluation(record: dict, images_dir: str | Path | None = None, ground_truth_file: str | Path | None = None) -> Evaluation:
+def load_evaluation(
+    record: dict, images_dir: str | Path | None = None, ground_truth_file: str | Path | None = None
+) -> Evaluation:
     """The evaluation behind a registry record (its ``data.metrics_file`` and ``data.detections_file``)."""
     data = record.get("data", {})
     metrics_file = project_path(data.get("metrics_file"))
@@ -89,20 +91,34 @@ def error_table(evaluation: Evaluation) -> pd.DataFrame:
     rows = []
     for photo in evaluation.per_image:
         for n, error in enumerate(photo.get("errors", [])):
-            predicted = error.get("predicted_class_id", error["class_id"] if error["type"] == "false_positive" else None)
-            rows.append({
-                "image_id": photo["image_id"], "file_name": photo["file_name"], "error": n, "type": error["type"],
-                "class": FASHIONSEG11.name_of(error["class_id"]) if error["type"] != "false_positive" else None,
-                "predicted": None if predicted is None else FASHIONSEG11.name_of(predicted),
-                "iou": error.get("iou"), "score": error.get("score"),
-                "gt_index": error.get("gt_index"), "pred_index": error.get("pred_index"),
-            })
+            predicted = error.get(
+                "predicted_class_id", error["class_id"] if error["type"] == "false_positive" else None
+            )
+            rows.append(
+                {
+                    "image_id": photo["image_id"],
+                    "file_name": photo["file_name"],
+                    "error": n,
+                    "type": error["type"],
+                    "class": FASHIONSEG11.name_of(error["class_id"]) if error["type"] != "false_positive" else None,
+                    "predicted": None if predicted is None else FASHIONSEG11.name_of(predicted),
+                    "iou": error.get("iou"),
+                    "score": error.get("score"),
+                    "gt_index": error.get("gt_index"),
+                    "pred_index": error.get("pred_index"),
+                }
+            )
     columns = ["image_id", "file_name", "error", "type", "class", "predicted", "iou", "score", "gt_index", "pred_index"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def filter_errors(table: pd.DataFrame, classes: list[str] | None = None, types: list[str] | None = None,
-                  sort_by: str = "score", descending: bool = True) -> pd.DataFrame:
+def filter_errors(
+    table: pd.DataFrame,
+    classes: list[str] | None = None,
+    types: list[str] | None = None,
+    sort_by: str = "score",
+    descending: bool = True,
+) -> pd.DataFrame:
     """Errors of the given types whose true or predicted class is one of ``classes``, sorted."""
     shown = table
     if types:
@@ -116,7 +132,9 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Errors per class and type (a false positive counts for its predicted class)."""
     counted = table.assign(for_class=table["class"].fillna(table["predicted"]))
     pivot = counted.pivot_table(index="for_class", columns="type", values="error", aggfunc="count", fill_value=0)
-    pivot = pivot.reindex(index=[c for c in FASHIONSEG11.names if c in pivot.index], columns=list(ERROR_TYPES), fill_value=0)
+    pivot = pivot.reindex(
+        index=[c for c in FASHIONSEG11.names if c in pivot.index], columns=list(ERROR_TYPES), fill_value=0
+    )
     return pivot.rename_axis(index="class", columns=None).reset_index()
 
 
@@ -162,7 +180,9 @@ def _as_overlay(image: np.ndarray, name, box, mask, score):
     return name, score, box, np.zeros(image.shape[:2], bool) if mask is None else mask
 
 
-def _label_thumbnail(thumbnail: np.ndarray, involved: tuple | None, window: tuple[int, int, int, int], scale: float) -> np.ndarray:
+def _label_thumbnail(
+    thumbnail: np.ndarray, involved: tuple | None, window: tuple[int, int, int, int], scale: float
+) -> np.ndarray:
     """The error's label drawn on the thumbnail itself: sized for it and kept inside it (drawn on the photo
     and then cropped, it was cut off at the crop's edge and as large as the photo's own labels)."""
     if involved is None:
@@ -173,11 +193,20 @@ def _label_thumbnail(thumbnail: np.ndarray, involved: tuple | None, window: tupl
     text = name if score is None else f"{name} {score:.2f}"
     # Large enough to read with the thumbnail shown at half its size in the gallery, small enough to fit it.
     scale = fitting_scale(text, thumbnail.shape[1], largest=0.8)
-    return draw_instances(thumbnail, [(name, score, box, np.zeros(thumbnail.shape[:2], bool))], opacity=0.0, boxes=False,
-                          labels=True, texts=[text], text_scale=scale)
+    return draw_instances(
+        thumbnail,
+        [(name, score, box, np.zeros(thumbnail.shape[:2], bool))],
+        opacity=0.0,
+        boxes=False,
+        labels=True,
+        texts=[text],
+        text_scale=scale,
+    )
 
 
-def error_views(evaluation: Evaluation, row: pd.Series | dict, crop: bool = True, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def error_views(
+    evaluation: Evaluation, row: pd.Series | dict, crop: bool = True, size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """(ground truth, prediction) images of one error, cropped around it and fitted into ``size`` unless ``crop`` is False.
 
     Each side shows all of the photo's instances faintly and the one in the error strongly, labelled.
@@ -198,8 +227,10 @@ def error_views(evaluation: Evaluation, row: pd.Series | dict, crop: bool = True
         return gt_view, pred_view
     window = x1, y1, x2, y2 = _crop_window(boxes, image.shape[:2])
     scale = size / max(y2 - y1, x2 - x1)
-    return (_label_thumbnail(_fit(gt_view[y1:y2, x1:x2], size), truth, window, scale),
-            _label_thumbnail(_fit(pred_view[y1:y2, x1:x2], size), prediction, window, scale))
+    return (
+        _label_thumbnail(_fit(gt_view[y1:y2, x1:x2], size), truth, window, scale),
+        _label_thumbnail(_fit(pred_view[y1:y2, x1:x2], size), prediction, window, scale),
+    )
 
 
 def _crop_window(boxes, shape: tuple[int, int], margin: float = 0.25) -> tuple[int, int, int, int]:
@@ -209,10 +240,18 @@ def _crop_window(boxes, shape: tuple[int, int], margin: float = 0.25) -> tuple[i
     x2 = max(b[2] for b in boxes)
     y2 = max(b[3] for b in boxes)
     pad = margin * max(x2 - x1, y2 - y1, 32)
-    return (max(0, int(x1 - pad)), max(0, int(y1 - pad)), min(width, int(np.ceil(x2 + pad))), min(height, int(np.ceil(y2 + pad))))
+    return (
+        max(0, int(x1 - pad)),
+        max(0, int(y1 - pad)),
+        min(width, int(np.ceil(x2 + pad))),
+        min(height, int(np.ceil(y2 + pad))),
+    )
 
 
 def _fit(image: np.ndarray, size: int) -> np.ndarray:
     scale = size / max(image.shape[:2])
-    return cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
-                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return cv2.resize(
+        image,
+        (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+    )

@@ -38,9 +38,34 @@ LOSS_COMPONENTS = ("loss", "rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss"
 
 # Columns in the order the page shows them.
 RUN_COLUMNS = [
-    "source", "run", "run id", "label", "weights", "backbone", "input size", "data", "images", "seconds",
-    "EMR", "OA", "JSS", "mAP@50", "F1", "COCO AP", "client EMR", "client OA", "client JSS",
-    "Class_C", "Class_M", "Segmentation", "Speed", "TO", "TTO", "TTO (printed)", "evaluated", "record",
+    "source",
+    "run",
+    "run id",
+    "label",
+    "weights",
+    "backbone",
+    "input size",
+    "data",
+    "images",
+    "seconds",
+    "EMR",
+    "OA",
+    "JSS",
+    "mAP@50",
+    "F1",
+    "COCO AP",
+    "client EMR",
+    "client OA",
+    "client JSS",
+    "Class_C",
+    "Class_M",
+    "Segmentation",
+    "Speed",
+    "TO",
+    "TTO",
+    "TTO (printed)",
+    "evaluated",
+    "record",
 ]
 
 
@@ -51,7 +76,11 @@ def _scores(test: dict, client: dict | None, seconds: float) -> dict:
     speed = metrics.speed_score(seconds)
     to = metrics.trade_off(class_m, segmentation, speed)
     return {
-        "Class_C": class_c, "Class_M": class_m, "Segmentation": segmentation, "Speed": speed, "TO": to,
+        "Class_C": class_c,
+        "Class_M": class_m,
+        "Segmentation": segmentation,
+        "Speed": speed,
+        "TO": to,
         "TTO": None if class_c is None else metrics.total_trade_off(class_c, to),
     }
 
@@ -90,21 +119,48 @@ def our_runs(records: list[dict]) -> pd.DataFrame:
         test = m.get("test", {})
         if "exact_match_ratio" not in test:
             continue  # a record from before the thesis metrics were kept
-        raw = {"emr": test["exact_match_ratio"], "oa": test["overall_accuracy"], "jss": test["jaccard"], "map50": test["map50"], "f1": test["f1"]}
+        raw = {
+            "emr": test["exact_match_ratio"],
+            "oa": test["overall_accuracy"],
+            "jss": test["jaccard"],
+            "map50": test["map50"],
+            "f1": test["f1"],
+        }
         client_m = m.get("client")
-        client = {"emr": client_m["exact_match_ratio"], "oa": client_m["overall_accuracy"], "jss": client_m["jaccard"]} if client_m else None
+        client = (
+            {"emr": client_m["exact_match_ratio"], "oa": client_m["overall_accuracy"], "jss": client_m["jaccard"]}
+            if client_m
+            else None
+        )
         described = f"{Path(str(data.get('test', '?'))).name} [{data.get('split') or 'all'}]"
         if data.get("client"):
             described += f" + client {Path(str(data['client'])).name}"
-        rows.append({
-            "source": OURS, "run": record.get("run", "?"), "run id": run_id, "label": _short_label(record), "weights": Path(str(record.get("weights") or "?")).name,
-            "backbone": config.get("BACKBONE", "?"), "input size": config.get("IMAGE_MAX_DIM"),
-            "data": described, "images": test.get("images"), "seconds": test["inference_seconds"],
-            "EMR": raw["emr"], "OA": raw["oa"], "JSS": raw["jss"], "mAP@50": raw["map50"], "F1": raw["f1"], "COCO AP": test.get("coco_ap"),
-            "client EMR": client and client["emr"], "client OA": client and client["oa"], "client JSS": client and client["jss"],
-            **_scores(raw, client, test["inference_seconds"]),
-            "evaluated": record.get("evaluated_at"), "record": record.get("path"),
-        })
+        rows.append(
+            {
+                "source": OURS,
+                "run": record.get("run", "?"),
+                "run id": run_id,
+                "label": _short_label(record),
+                "weights": Path(str(record.get("weights") or "?")).name,
+                "backbone": config.get("BACKBONE", "?"),
+                "input size": config.get("IMAGE_MAX_DIM"),
+                "data": described,
+                "images": test.get("images"),
+                "seconds": test["inference_seconds"],
+                "EMR": raw["emr"],
+                "OA": raw["oa"],
+                "JSS": raw["jss"],
+                "mAP@50": raw["map50"],
+                "F1": raw["f1"],
+                "COCO AP": test.get("coco_ap"),
+                "client EMR": client and client["emr"],
+                "client OA": client and client["oa"],
+                "client JSS": client and client["jss"],
+                **_scores(raw, client, test["inference_seconds"]),
+                "evaluated": record.get("evaluated_at"),
+                "record": record.get("path"),
+            }
+        )
     table = pd.DataFrame(rows, columns=RUN_COLUMNS)
     repeated = table.groupby("label").cumcount()
     table["label"] = [label if n == 0 else f"{label} ({n + 1})" for label, n in zip(table["label"], repeated)]  # unique
@@ -122,13 +178,33 @@ def reference_runs() -> pd.DataFrame:
     rows = []
     for name, run in _thesis()["runs"].items():
         test, client = run["test"], run["client"]
-        rows.append({
-            "source": REFERENCE, "run": name, "run id": f"{name} (thesis)", "label": f"{name} (thesis)", "weights": None, "backbone": run["backbone"], "input size": run["input_size"],
-            "data": f"iMaterialist test + {run['classes']} classes; 460 client photos", "images": None, "seconds": test["seconds"],
-            "EMR": test["emr"], "OA": test["oa"], "JSS": test["jss"], "mAP@50": test["map50"], "F1": test["f1"], "COCO AP": None,
-            "client EMR": client["emr"], "client OA": client["oa"], "client JSS": client["jss"],
-            **_scores(test, client, test["seconds"]), "TTO (printed)": run["scores"]["tto"], "evaluated": None, "record": _thesis()["source"],
-        })
+        rows.append(
+            {
+                "source": REFERENCE,
+                "run": name,
+                "run id": f"{name} (thesis)",
+                "label": f"{name} (thesis)",
+                "weights": None,
+                "backbone": run["backbone"],
+                "input size": run["input_size"],
+                "data": f"iMaterialist test + {run['classes']} classes; 460 client photos",
+                "images": None,
+                "seconds": test["seconds"],
+                "EMR": test["emr"],
+                "OA": test["oa"],
+                "JSS": test["jss"],
+                "mAP@50": test["map50"],
+                "F1": test["f1"],
+                "COCO AP": None,
+                "client EMR": client["emr"],
+                "client OA": client["oa"],
+                "client JSS": client["jss"],
+                **_scores(test, client, test["seconds"]),
+                "TTO (printed)": run["scores"]["tto"],
+                "evaluated": None,
+                "record": _thesis()["source"],
+            }
+        )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -168,11 +244,18 @@ def per_class(record: dict) -> pd.DataFrame:
         result = record.get("per_class", {}).get(name)
         if result is None:
             continue
-        rows.append({
-            "class": name, "accuracy": result.get("accuracy"), "true": result.get("true_images"), "predicted": result.get("predicted_images"),
-            "true instances": result.get("true_instances"), "predicted instances": result.get("predicted_instances"),
-            "client accuracy": result.get("client_accuracy"), "COCO AP50": result.get("coco_ap50"),
-        })
+        rows.append(
+            {
+                "class": name,
+                "accuracy": result.get("accuracy"),
+                "true": result.get("true_images"),
+                "predicted": result.get("predicted_images"),
+                "true instances": result.get("true_instances"),
+                "predicted instances": result.get("predicted_instances"),
+                "client accuracy": result.get("client_accuracy"),
+                "COCO AP50": result.get("coco_ap50"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -222,14 +305,27 @@ def per_class_scores(record: dict, per_image: list[dict] | None = None) -> pd.Da
         counts = instance_counts.get(name)
         instance_precision = instance_recall = None
         if counts is not None:
-            instance_precision, instance_recall = _ratio(counts["matched"], counts["predicted"]), _ratio(counts["matched"], counts["true"])
-        rows.append({
-            "class": name, "accuracy": accuracy, "image precision": precision, "image recall": recall, "image F1": _f1(precision, recall),
-            "instance precision": instance_precision, "instance recall": instance_recall,
-            "instance F1": _f1(instance_precision, instance_recall), "true": true, "predicted": predicted,
-            "true instances": None if counts is None else counts["true"], "predicted instances": None if counts is None else counts["predicted"],
-            "COCO AP50": result.get("coco_ap50"),
-        })
+            instance_precision, instance_recall = (
+                _ratio(counts["matched"], counts["predicted"]),
+                _ratio(counts["matched"], counts["true"]),
+            )
+        rows.append(
+            {
+                "class": name,
+                "accuracy": accuracy,
+                "image precision": precision,
+                "image recall": recall,
+                "image F1": _f1(precision, recall),
+                "instance precision": instance_precision,
+                "instance recall": instance_recall,
+                "instance F1": _f1(instance_precision, instance_recall),
+                "true": true,
+                "predicted": predicted,
+                "true instances": None if counts is None else counts["true"],
+                "predicted instances": None if counts is None else counts["predicted"],
+                "COCO AP50": result.get("coco_ap50"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -266,10 +362,10 @@ def per_image_results(record: dict) -> list[dict] | None:
 METRIC_HELP = {
     "EMR": "Exact match ratio (eq. 1): share of photos whose predicted set of classes is exactly the true set.",
     "OA": "Overall accuracy (eq. 2): share of right present/absent decisions over all photos and classes; "
-          "true negatives count, so it is high for any model on rare classes.",
+    "true negatives count, so it is high for any model on rare classes.",
     "JSS": "Jaccard similarity score (eq. 3): per photo, |true ∩ predicted classes| / |true ∪ predicted classes|, averaged.",
     "mAP@50": "Mean average precision at mask IoU 0.5 (eq. 6-9): per photo, precision over the ranked predictions, "
-              "averaged over photos (as matterport computed the thesis' numbers).",
+    "averaged over photos (as matterport computed the thesis' numbers).",
     "F1": "F1@50 (eq. 10): harmonic mean of precision and recall of instances matched at mask IoU >= 0.5.",
     "COCO AP": "COCO mask AP: precision averaged over IoU thresholds 0.5-0.95 and recall levels (pycocotools).",
     "Class_C": "Classification score on the client set (eq. 15): (3 EMR + OA + 2 JSS) / 6.",
@@ -305,7 +401,9 @@ def log_seconds_axis(low: float = 0.02, high: float = 5.0) -> dict:
 def reference_per_class(dataset: str = "test") -> pd.DataFrame:
     """The thesis' final model per class (Appendix E): ``dataset`` 'test' (iMaterialist) or 'client'."""
     table = _thesis()["per_class_full4"][dataset]
-    return pd.DataFrame([{"class": name, "accuracy": a, "true": t, "predicted": p} for name, (a, t, p) in table.items()])
+    return pd.DataFrame(
+        [{"class": name, "accuracy": a, "true": t, "predicted": p} for name, (a, t, p) in table.items()]
+    )
 
 
 def loss_curves(record: dict) -> pd.DataFrame:
@@ -325,7 +423,15 @@ def loss_curves(record: dict) -> pd.DataFrame:
             split = "validation" if column.startswith("val_") else "train"
             component = column.removeprefix("val_")
             try:
-                long.append({"epoch": int(row["epoch"]), "stage": row.get("stage", ""), "component": component, "split": split, "value": float(value)})
+                long.append(
+                    {
+                        "epoch": int(row["epoch"]),
+                        "stage": row.get("stage", ""),
+                        "component": component,
+                        "split": split,
+                        "value": float(value),
+                    }
+                )
             except ValueError:
                 continue
     return pd.DataFrame(long, columns=["epoch", "stage", "component", "split", "value"])
@@ -338,18 +444,34 @@ def unet_runs(records: list[dict]) -> pd.DataFrame:
         if record.get("kind") != "unet":
             continue
         m, config = record.get("metrics", {}), record.get("config", {})
-        rows.append({
-            "run": record.get("run"), "input size": config.get("input_size"), "images": m.get("images"),
-            "Dice mean": m.get("dice_mean"), "Dice median": m.get("dice_median"),
-            "Dice mean (outliers removed)": m.get("dice_mean_outlier_corrected"), "double pass": m.get("double_pass"),
-            "threshold": m.get("threshold"), "seconds": m.get("inference_seconds"), "evaluated": record.get("evaluated_at"),
-        })
+        rows.append(
+            {
+                "run": record.get("run"),
+                "input size": config.get("input_size"),
+                "images": m.get("images"),
+                "Dice mean": m.get("dice_mean"),
+                "Dice median": m.get("dice_median"),
+                "Dice mean (outliers removed)": m.get("dice_mean_outlier_corrected"),
+                "double pass": m.get("double_pass"),
+                "threshold": m.get("threshold"),
+                "seconds": m.get("inference_seconds"),
+                "evaluated": record.get("evaluated_at"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 ROBUSTNESS_METRICS = {
-    "maskrcnn": {"map50": "mAP@50", "classification_score": "Classification", "f1": "F1", "exact_match_ratio": "EMR",
-                 "overall_accuracy": "OA", "jaccard": "JSS", "coco_ap50": "COCO AP50", "inference_seconds": "seconds"},
+    "maskrcnn": {
+        "map50": "mAP@50",
+        "classification_score": "Classification",
+        "f1": "F1",
+        "exact_match_ratio": "EMR",
+        "overall_accuracy": "OA",
+        "jaccard": "JSS",
+        "coco_ap50": "COCO AP50",
+        "inference_seconds": "seconds",
+    },
     "unet": {"dice_mean": "Dice mean", "dice_median": "Dice median", "inference_seconds": "seconds"},
 }
 
@@ -372,8 +494,16 @@ def robustness_runs(records: list[dict], model_kind: str) -> pd.DataFrame:
         # a run with non-default options (--focus, --min-confidence ...) is an ablation, not the model as shipped
         as_shipped = not record.get("config", {}).get("predict_options")
         for variant, metrics_ in record.get("metrics", {}).get("variants", {}).items():
-            rows.append({"run": label, "variant": variant, "photos": photos, "weights": record.get("weights"),
-                         "model defaults": as_shipped, **{shown: metrics_.get(key) for key, shown in names.items()}})
+            rows.append(
+                {
+                    "run": label,
+                    "variant": variant,
+                    "photos": photos,
+                    "weights": record.get("weights"),
+                    "model defaults": as_shipped,
+                    **{shown: metrics_.get(key) for key, shown in names.items()},
+                }
+            )
     return pd.DataFrame(rows, columns=["run", "variant", "photos", "weights", "model defaults", *names.values()])
 
 

@@ -21,14 +21,30 @@ class Page:
 
 PAGES = (
     Page("app_pages/home.py", "Home", ":material/home:", on_home=False),
-    Page("app_pages/segment.py", "Segment", ":material/photo_camera:",
-         "Upload or photograph a person: clothing instances (Mask R-CNN) and the garment cutout (U-Net), timed live."),
-    Page("app_pages/annotate.py", "Annotate", ":material/draw:",
-         "Import photos or the sample data, review the model's masks and the client's labels, export COCO."),
-    Page("app_pages/experiments.py", "Experiments", ":material/monitoring:",
-         "Compare trained models by the thesis' metrics and TTO, per class and over training."),
-    Page("app_pages/errors.py", "Errors", ":material/error:",
-         "Browse an evaluation's false positives, misses and confusions, photo by photo."),
+    Page(
+        "app_pages/segment.py",
+        "Segment",
+        ":material/photo_camera:",
+        "Upload or photograph a person: clothing instances (Mask R-CNN) and the garment cutout (U-Net), timed live.",
+    ),
+    Page(
+        "app_pages/annotate.py",
+        "Annotate",
+        ":material/draw:",
+        "Import photos or the sample data, review the model's masks and the client's labels, export COCO.",
+    ),
+    Page(
+        "app_pages/experiments.py",
+        "Experiments",
+        ":material/monitoring:",
+        "Compare trained models by the thesis' metrics and TTO, per class and over training.",
+    ),
+    Page(
+        "app_pages/errors.py",
+        "Errors",
+        ":material/error:",
+        "Browse an evaluation's false positives, misses and confusions, photo by photo.",
+    ),
     Page("app_pages/classes.py", "Classes", ":material/list:", "Vocabularies and label mappings", on_home=False),
 )
 

@@ -79,14 +79,24 @@ def jpeg_bytes(array: np.ndarray, quality: int = 90) -> bytes:
 def instance_rows(result) -> list[dict]:
     """One row per instance: class, score, share of the photo, box."""
     pixels = result.height * result.width
-    return [{"class": inst.class_name, "score": round(inst.score, 3), "area %": round(100 * inst.area / pixels, 2),
-             "box (x1, y1, x2, y2)": ", ".join(f"{v:.0f}" for v in inst.box)} for inst in result.instances]
+    return [
+        {
+            "class": inst.class_name,
+            "score": round(inst.score, 3),
+            "area %": round(100 * inst.area / pixels, 2),
+            "box (x1, y1, x2, y2)": ", ".join(f"{v:.0f}" for v in inst.box),
+        }
+        for inst in result.instances
+    ]
 
 
 def predictions_coco(result, file_name: str) -> str:
     """The instances of one photo as a COCO document (RLE masks, scores kept)."""
-    doc = {"images": [{"id": 1, "file_name": file_name, "height": result.height, "width": result.width}],
-           "annotations": result.to_coco_annotations(1), "categories": FASHIONSEG11.coco_categories()}
+    doc = {
+        "images": [{"id": 1, "file_name": file_name, "height": result.height, "width": result.width}],
+        "annotations": result.to_coco_annotations(1),
+        "categories": FASHIONSEG11.coco_categories(),
+    }
     return json.dumps(doc)
 
 
@@ -109,8 +119,15 @@ def masks_zip(result, file_name: str) -> bytes:
         for k, inst in enumerate(result.instances, 1):
             name = f"{stem}_{k:02d}_{safe_stem(inst.class_name)}.png"
             archive.writestr(name, png_bytes((inst.mask * 255).astype(np.uint8)))
-        archive.writestr(f"{stem}_instances.json", json.dumps(
-            [{"class": i.class_name, "score": i.score, "bbox": mask_bbox(i.mask), "rle": encode_rle(i.mask)} for i in result.instances]))
+        archive.writestr(
+            f"{stem}_instances.json",
+            json.dumps(
+                [
+                    {"class": i.class_name, "score": i.score, "bbox": mask_bbox(i.mask), "rle": encode_rle(i.mask)}
+                    for i in result.instances
+                ]
+            ),
+        )
     return buffer.getvalue()
 
 
@@ -316,10 +333,16 @@ def run_instances(segmenter, source: PhotoSource, shape: tuple[int, int]) -> Ins
     """
     image = source.image
     start = time.perf_counter()
-    result = segmenter.predict(image, min_confidence=0.0, max_instances=segmenter.config.DETECTION_MAX_INSTANCES, max_per_class={})
+    result = segmenter.predict(
+        image, min_confidence=0.0, max_instances=segmenter.config.DETECTION_MAX_INSTANCES, max_per_class={}
+    )
     prepare = time.perf_counter()
-    detections = [Detection(i.class_id, i.class_name, i.score, i.box, i.area, PackedMask.pack(i.mask), mask_to_display(i.mask, shape))
-                  for i in result.instances]
+    detections = [
+        Detection(
+            i.class_id, i.class_name, i.score, i.box, i.area, PackedMask.pack(i.mask), mask_to_display(i.mask, shape)
+        )
+        for i in result.instances
+    ]
     end = time.perf_counter()
     timings = {**result.timings, "decode": source.decode_seconds, "display": end - prepare}
     return InstanceDetections(detections, result.height, result.width, timings, source.decode_seconds + end - start)
@@ -337,12 +360,21 @@ class Selection:
         """As the predictor's SegmentationResult, with full-resolution masks (for the downloads)."""
         from fashionseg.models.maskrcnn.predictor import Instance, SegmentationResult
 
-        return SegmentationResult([Instance(d.class_id, d.class_name, d.score, d.box, d.full_mask.unpack()) for d in self.instances],
-                                  self.height, self.width, {})
+        return SegmentationResult(
+            [Instance(d.class_id, d.class_name, d.score, d.box, d.full_mask.unpack()) for d in self.instances],
+            self.height,
+            self.width,
+            {},
+        )
 
 
-def select_instances(found: InstanceDetections, config, min_confidence: float | None = None, max_instances: int | None = None,
-                     max_per_class: dict[str, int] | None = None) -> Selection:
+def select_instances(
+    found: InstanceDetections,
+    config,
+    min_confidence: float | None = None,
+    max_instances: int | None = None,
+    max_per_class: dict[str, int] | None = None,
+) -> Selection:
     """The thesis' post-processing (5.5.1) on a photo's detections, as the predictor applies it.
 
     ``None`` means the model's own setting: for ``min_confidence`` its
@@ -350,12 +382,19 @@ def select_instances(found: InstanceDetections, config, min_confidence: float | 
     """
     names = list(config.CLASS_NAMES)
     caps = config.DETECTION_MAX_PER_CLASS if max_per_class is None else max_per_class
-    per_class = {} if min_confidence is not None else {names.index(n): float(t) for n, t in config.DETECTION_MIN_CONFIDENCE_PER_CLASS.items()}
+    per_class = (
+        {}
+        if min_confidence is not None
+        else {names.index(n): float(t) for n, t in config.DETECTION_MIN_CONFIDENCE_PER_CLASS.items()}
+    )
     keep = select_detections(
-        np.array([d.class_id + 1 for d in found.detections], int), np.array([d.score for d in found.detections], float),
+        np.array([d.class_id + 1 for d in found.detections], int),
+        np.array([d.score for d in found.detections], float),
         config.DETECTION_MIN_CONFIDENCE if min_confidence is None else min_confidence,
         config.DETECTION_MAX_INSTANCES if max_instances is None else max_instances,
-        {names.index(n): int(c) for n, c in caps.items()}, per_class)
+        {names.index(n): int(c) for n, c in caps.items()},
+        per_class,
+    )
     return Selection([found.detections[i] for i in keep], found.height, found.width)
 
 
@@ -391,7 +430,9 @@ def thresholds_text(config) -> str:
 class Cutout:
     """The U-Net's garment probability on one photo; the threshold is applied when drawn."""
 
-    probability: np.ndarray  # (H, W) float16 at the photo's resolution, for the download (float16: 24 MB for 12 MP, not 48)
+    probability: (
+        np.ndarray
+    )  # (H, W) float16 at the photo's resolution, for the download (float16: 24 MB for 12 MP, not 48)
     display_probability: np.ndarray  # (h, w) float32 at display size
     threshold: float | None  # a double pass's own (its second model's) threshold; None: the page's
     timings: dict[str, float]
@@ -419,9 +460,18 @@ def run_cutout(segmenter, source: PhotoSource, shape: tuple[int, int], threshold
     start = time.perf_counter()
     result = segmenter.predict(image, threshold=threshold, double_pass=double_pass)
     prepare = time.perf_counter()
-    shown = result.probability if result.probability.shape == tuple(shape) else cv2.resize(
-        result.probability, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-    cut = Cutout(result.probability.astype(np.float16), shown.astype(np.float32), result.threshold if double_pass else None, {}, 0.0)
+    shown = (
+        result.probability
+        if result.probability.shape == tuple(shape)
+        else cv2.resize(result.probability, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    )
+    cut = Cutout(
+        result.probability.astype(np.float16),
+        shown.astype(np.float32),
+        result.threshold if double_pass else None,
+        {},
+        0.0,
+    )
     end = time.perf_counter()
     cut.timings = {**result.timings, "decode": source.decode_seconds, "display": end - prepare}
     cut.seconds = source.decode_seconds + end - start
@@ -446,7 +496,9 @@ class CutoutView:
 
 def cutout_display(shown: DisplayPhoto, cut: Cutout, threshold: float) -> CutoutView:
     mask = cut.mask(threshold)
-    return CutoutView(jpeg_bytes(on_checkerboard(np.dstack([shown.image, (mask * 255).astype(np.uint8)]))), float(mask.mean()))
+    return CutoutView(
+        jpeg_bytes(on_checkerboard(np.dstack([shown.image, (mask * 255).astype(np.uint8)]))), float(mask.mean())
+    )
 
 
 # ---------------------------------------------------------------- caching and timing
@@ -525,7 +577,9 @@ class TimingLog:
     runs: dict[str, dict[str, float]] = field(default_factory=dict)
     stages: dict[str, dict[str, tuple[str, dict[str, float]]]] = field(default_factory=dict)
 
-    def add(self, pipeline: str, digest: str, seconds: float, name: str = "", stages: dict[str, float] | None = None) -> None:
+    def add(
+        self, pipeline: str, digest: str, seconds: float, name: str = "", stages: dict[str, float] | None = None
+    ) -> None:
         if digest in self.runs.get(pipeline, {}):
             return
         self.runs.setdefault(pipeline, {})[digest] = seconds
@@ -540,8 +594,12 @@ class TimingLog:
 
     def stage_rows(self) -> list[dict]:
         """One row per pipeline, photo and stage, for the session's stage chart."""
-        return [{"pipeline": pipeline, "photo": f"{name} · {pipeline}", "stage": stage, "ms": seconds * 1000}
-                for pipeline, photos in self.stages.items() for name, stages in photos.values() for stage, seconds in stages.items()]
+        return [
+            {"pipeline": pipeline, "photo": f"{name} · {pipeline}", "stage": stage, "ms": seconds * 1000}
+            for pipeline, photos in self.stages.items()
+            for name, stages in photos.values()
+            for stage, seconds in stages.items()
+        ]
 
 
 def budget_delta(mean_seconds: float) -> tuple[str, str]:

@@ -15,7 +15,11 @@ def cmd_bench_unet(args) -> int:
     common.check_photos(args.images)
     segmenter, weights = common.load_unet(args.weights, args.runtime)
     photos = [Path(p) for p in args.images] if args.images else None
-    print(bench_unet(segmenter, photos, repeat=args.repeat, warmup=args.warmup, double_pass=args.double_pass, name=weights.name))
+    print(
+        bench_unet(
+            segmenter, photos, repeat=args.repeat, warmup=args.warmup, double_pass=args.double_pass, name=weights.name
+        )
+    )
     return 0
 
 
@@ -41,7 +45,9 @@ def cmd_bench_maskrcnn(args) -> int:
 def cmd_bench_store(args) -> int:
     from fashionseg.evaluation.ray_batch import bench_store_writes
 
-    print(bench_store_writes(args.db, images=args.images, batch=args.batch, instances=args.instances, repeat=args.repeat))
+    print(
+        bench_store_writes(args.db, images=args.images, batch=args.batch, instances=args.instances, repeat=args.repeat)
+    )
     return 0
 
 
@@ -79,7 +85,9 @@ def _add_passes(parser) -> None:
 
 
 def register(commands) -> None:
-    bench = commands.add_parser("bench", help="latency benchmark: median and spread, per stage, peak memory").add_subparsers(dest="model", required=True)
+    bench = commands.add_parser(
+        "bench", help="latency benchmark: median and spread, per stage, peak memory"
+    ).add_subparsers(dest="model", required=True)
     bu = bench.add_parser("unet", help="photo file -> full-resolution cutout")
     bu.add_argument("images", nargs="*", help="photos (default: 10 CCP photos)")
     add_weights(bu, "unet")
@@ -91,19 +99,29 @@ def register(commands) -> None:
     bm = bench.add_parser("maskrcnn", help="photo file -> full-resolution masks, per runtime")
     bm.add_argument("images", nargs="*", help="photos (default: 10 CCP photos)")
     add_weights(bm, "maskrcnn")
-    bm.add_argument("--runtime", action="append", choices=RUNTIMES, help="runtimes to compare (repeatable; default: both)")
+    bm.add_argument(
+        "--runtime", action="append", choices=RUNTIMES, help="runtimes to compare (repeatable; default: both)"
+    )
     _add_passes(bm)
     bm.set_defaults(func=cmd_bench_maskrcnn)
 
-    bs = bench.add_parser("store", help="the store's write rate: images saved per second, as pre-annotation writes them")
-    bs.add_argument("--db", required=True, help="store file or database URL; a throwaway data set 'bench-...' is written into it")
+    bs = bench.add_parser(
+        "store", help="the store's write rate: images saved per second, as pre-annotation writes them"
+    )
+    bs.add_argument(
+        "--db", required=True, help="store file or database URL; a throwaway data set 'bench-...' is written into it"
+    )
     bs.add_argument("--images", type=count(1), default=256, help="images per run (default 256)")
-    bs.add_argument("--batch", type=count(1), default=64, help="images per transaction (default 64, as preannotate --ray)")
+    bs.add_argument(
+        "--batch", type=count(1), default=64, help="images per transaction (default 64, as preannotate --ray)"
+    )
     bs.add_argument("--instances", type=count(0), default=4, help="model masks per image (default 4)")
     bs.add_argument("--repeat", type=count(1), default=3)
     bs.set_defaults(func=cmd_bench_store)
 
-    bp = bench.add_parser("preannotation", help="photos per second, photo file -> instances: one process, and with --ray on Ray")
+    bp = bench.add_parser(
+        "preannotation", help="photos per second, photo file -> instances: one process, and with --ray on Ray"
+    )
     bp.add_argument("photos", nargs="*", help="photo files (default: --count CCP photos)")
     bp.add_argument("--count", type=count(1), default=40, help="CCP photos when none are given (default 40)")
     add_weights(bp, "maskrcnn")
@@ -111,9 +129,15 @@ def register(commands) -> None:
     add_ray(bp)
     bp.set_defaults(func=cmd_bench_preannotation)
 
-    ba = bench.add_parser("app", help="the app in headless Chromium: first visit, Segment redraws, Annotate accept, Errors dialog")
-    ba.add_argument("--only", action="append", choices=["first-visit", "segment", "annotate", "errors"],
-                    help="parts to run (repeatable; default: all)")
+    ba = bench.add_parser(
+        "app", help="the app in headless Chromium: first visit, Segment redraws, Annotate accept, Errors dialog"
+    )
+    ba.add_argument(
+        "--only",
+        action="append",
+        choices=["first-visit", "segment", "annotate", "errors"],
+        help="parts to run (repeatable; default: all)",
+    )
     ba.add_argument("--repeat", type=count(1), default=5, help="times each interaction is measured (default 5)")
     ba.add_argument("--photo", help="photo the Segment figures are made from (default: CCP's 0044.jpg)")
     ba.add_argument("--app-dir", help="another checkout's folder to run the app from (before/after comparisons)")

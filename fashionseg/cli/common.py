@@ -76,7 +76,9 @@ def ray_predictions(args, weights: Path, kind: str = "maskrcnn"):
     from fashionseg.evaluation.ray_batch import ray_garment_predictions, start_ray
     from fashionseg.evaluation.ray_batch import ray_predictions as on_ray
 
-    predict_many = (on_ray if kind == "maskrcnn" else ray_garment_predictions)(weights)  # checks the folder before a cluster starts
+    predict_many = (on_ray if kind == "maskrcnn" else ray_garment_predictions)(
+        weights
+    )  # checks the folder before a cluster starts
     start_ray(args.ray_address, args.ray_cpus)
     return predict_many
 
@@ -108,7 +110,9 @@ def photo_outputs(sources: list[str], out: Path) -> list[tuple[Path, Path]]:
     for resolved, given in photos.items():
         base = out / resolved.relative_to(root).with_suffix("")
         if base in bases:
-            raise UsageError(f"{bases[base]} and {given} would write the same files ({base}_*); rename one or run them separately")
+            raise UsageError(
+                f"{bases[base]} and {given} would write the same files ({base}_*); rename one or run them separately"
+            )
         bases[base] = given
     return [(given, base) for base, given in bases.items()]
 

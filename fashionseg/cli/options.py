@@ -75,7 +75,9 @@ def class_cap(text: str) -> tuple[str, int]:
     if not equals or not name:
         raise argparse.ArgumentTypeError(f"{text!r} is not CLASS=N (e.g. shoe=2)")
     if name not in FASHIONSEG11.names:
-        raise argparse.ArgumentTypeError(f"{name!r} is not a class; classes: {', '.join(map(repr, FASHIONSEG11.names))}")
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not a class; classes: {', '.join(map(repr, FASHIONSEG11.names))}"
+        )
     try:
         return name, count(0)(n)
     except argparse.ArgumentTypeError as exc:
@@ -126,7 +128,11 @@ def _shipped_name(kind: str) -> str | None:
 def default_model_note(kind: str) -> str:
     """How a --weights option's default reads in help: weights/defaults.json's choice, named as it is today."""
     name = _shipped_name(kind)
-    return f"default: the one weights/defaults.json names, now {name}" if name else "default: the one weights/defaults.json names; none yet"
+    return (
+        f"default: the one weights/defaults.json names, now {name}"
+        if name
+        else "default: the one weights/defaults.json names; none yet"
+    )
 
 
 def weights_help(kind: str) -> str:
@@ -139,8 +145,10 @@ def add_weights(parser: argparse.ArgumentParser, kind: str, help: str | None = N
     parser.add_argument("--weights", metavar="DIR", help=help or weights_help(kind))
 
 
-DB_HELP = ("store file or database URL (postgresql://USER:PASSWORD@HOST/DB); 'store import' makes it if missing "
-           "(default data/fashionseg.db, or $FASHIONSEG_STORE)")
+DB_HELP = (
+    "store file or database URL (postgresql://USER:PASSWORD@HOST/DB); 'store import' makes it if missing "
+    "(default data/fashionseg.db, or $FASHIONSEG_STORE)"
+)
 
 
 def add_db(parser: argparse.ArgumentParser) -> None:
@@ -155,10 +163,16 @@ def add_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=RUNTIMES, help=RUNTIME_HELP)
 
 
-def add_split(parser: argparse.ArgumentParser, option: str = "--split", of: str = "--test", default: str | None = None,
-              help: str | None = None) -> None:
-    parser.add_argument(option, choices=SPLITS, default=default,
-                        help=help or f"only this split of {of} (default: every image in it)")
+def add_split(
+    parser: argparse.ArgumentParser,
+    option: str = "--split",
+    of: str = "--test",
+    default: str | None = None,
+    help: str | None = None,
+) -> None:
+    parser.add_argument(
+        option, choices=SPLITS, default=default, help=help or f"only this split of {of} (default: every image in it)"
+    )
 
 
 def add_limit(parser: argparse.ArgumentParser) -> None:
@@ -171,8 +185,12 @@ def add_run_name(parser: argparse.ArgumentParser) -> None:
 
 def add_ray(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--ray", action="store_true", help="run the photos on a local Ray cluster (ONNX model, one worker per core)")
-    group.add_argument("--ray-address", metavar="ADDRESS", help="run the photos on the Ray cluster at ADDRESS (e.g. 10.0.0.5:6379)")
+    group.add_argument(
+        "--ray", action="store_true", help="run the photos on a local Ray cluster (ONNX model, one worker per core)"
+    )
+    group.add_argument(
+        "--ray-address", metavar="ADDRESS", help="run the photos on the Ray cluster at ADDRESS (e.g. 10.0.0.5:6379)"
+    )
     parser.add_argument("--ray-cpus", type=count(1), help="cores of the local cluster (default: all)")
 
 
@@ -192,21 +210,41 @@ def shipped_maskrcnn_defaults() -> dict[str, str]:
         low, high = min(per_class.values()), max(per_class.values())
         confidence = f"{low:g}-{high:g} for {len(per_class)} classes, {confidence} for the others"
     caps = " ".join(f"{k}={v}" for k, v in config.DETECTION_MAX_PER_CLASS.items()) or "none"
-    return {"source": source, "confidence": confidence, "max_instances": str(config.DETECTION_MAX_INSTANCES),
-            "max_per_class": caps, "focus": "on" if config.DETECTION_FOCUS else "off"}
+    return {
+        "source": source,
+        "confidence": confidence,
+        "max_instances": str(config.DETECTION_MAX_INSTANCES),
+        "max_per_class": caps,
+        "focus": "on" if config.DETECTION_FOCUS else "off",
+    }
 
 
 def add_predict_options(parser: argparse.ArgumentParser) -> None:
     """The Mask R-CNN's inference options; each defaults to the model's own setting, the default model's stated."""
     shipped = shipped_maskrcnn_defaults()
     model = f"the default model ({shipped['source']})"
-    parser.add_argument("--min-confidence", type=fraction,
-                        help="drop detections below this score (default: the model's per-class thresholds, else its "
-                             f"DETECTION_MIN_CONFIDENCE; {model}: {shipped['confidence']})")
-    parser.add_argument("--max-instances", type=count(1),
-                        help=f"at most this many instances per photo (default: the model's; {model}: {shipped['max_instances']})")
-    parser.add_argument("--max-per-class", nargs="*", type=class_cap, metavar="CLASS=N",
-                        help=f"per-class caps (default: the model's; {model}: {shipped['max_per_class']})")
-    parser.add_argument("--focus", action=argparse.BooleanOptionalAction, default=None,
-                        help=f"second pass on a crop around small people (default: the model's DETECTION_FOCUS; {model}: "
-                             f"{shipped['focus']})")
+    parser.add_argument(
+        "--min-confidence",
+        type=fraction,
+        help="drop detections below this score (default: the model's per-class thresholds, else its "
+        f"DETECTION_MIN_CONFIDENCE; {model}: {shipped['confidence']})",
+    )
+    parser.add_argument(
+        "--max-instances",
+        type=count(1),
+        help=f"at most this many instances per photo (default: the model's; {model}: {shipped['max_instances']})",
+    )
+    parser.add_argument(
+        "--max-per-class",
+        nargs="*",
+        type=class_cap,
+        metavar="CLASS=N",
+        help=f"per-class caps (default: the model's; {model}: {shipped['max_per_class']})",
+    )
+    parser.add_argument(
+        "--focus",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"second pass on a crop around small people (default: the model's DETECTION_FOCUS; {model}: "
+        f"{shipped['focus']})",
+    )

@@ -37,9 +37,14 @@ def cmd_predict_maskrcnn(args) -> int:
         result = segmenter.predict(image, **options)
         overlay = draw_instances(image, [(i.class_name, i.score, i.box, i.mask) for i in result.instances])
         Image.fromarray(overlay).save(common.beside(base, "_overlay.png"))
-        write_coco({"images": [{"id": 1, "file_name": source.name, "height": result.height, "width": result.width}],
-                    "annotations": result.to_coco_annotations(1), "categories": FASHIONSEG11.coco_categories()},
-                   common.beside(base, ".json"))
+        write_coco(
+            {
+                "images": [{"id": 1, "file_name": source.name, "height": result.height, "width": result.width}],
+                "annotations": result.to_coco_annotations(1),
+                "categories": FASHIONSEG11.coco_categories(),
+            },
+            common.beside(base, ".json"),
+        )
         found = ", ".join(f"{i.class_name} {i.score:.2f}" for i in result.instances) or "nothing"
         stages = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in result.timings.items())
         print(f"{source}: {found}; {stages}")
@@ -47,8 +52,13 @@ def cmd_predict_maskrcnn(args) -> int:
 
 
 def register(commands) -> None:
-    predict = commands.add_parser("predict", help="run a trained model on photos").add_subparsers(dest="model", required=True)
-    pu = predict.add_parser("unet", help="garment cutouts: writes NAME_cutout.png (RGBA) and NAME_mask.png (sub/NAME_* for photos in subfolders)")
+    predict = commands.add_parser("predict", help="run a trained model on photos").add_subparsers(
+        dest="model", required=True
+    )
+    pu = predict.add_parser(
+        "unet",
+        help="garment cutouts: writes NAME_cutout.png (RGBA) and NAME_mask.png (sub/NAME_* for photos in subfolders)",
+    )
     pu.add_argument("images", nargs="+")
     add_weights(pu, "unet")
     pu.add_argument("--out", required=True)
@@ -56,7 +66,10 @@ def register(commands) -> None:
     pu.add_argument("--double-pass", action="store_true")
     pu.set_defaults(func=cmd_predict_unet)
 
-    pm = predict.add_parser("maskrcnn", help="instances: writes NAME_overlay.png and NAME.json (COCO, RLE masks; sub/NAME* for photos in subfolders)")
+    pm = predict.add_parser(
+        "maskrcnn",
+        help="instances: writes NAME_overlay.png and NAME.json (COCO, RLE masks; sub/NAME* for photos in subfolders)",
+    )
     pm.add_argument("images", nargs="+")
     add_weights(pm, "maskrcnn")
     pm.add_argument("--out", required=True)

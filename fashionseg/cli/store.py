@@ -18,8 +18,9 @@ def cmd_store_import(args) -> int:
     # a new one is made only once the import has passed every check.
     exists = "://" in args.db or Path(args.db).expanduser().exists()
     store = AnnotationStore(args.db) if exists else None
-    prepared = prepare_import(args.coco, args.images, args.name, origin=args.origin, author=args.author,
-                              progress=not args.quiet, store=store)
+    prepared = prepare_import(
+        args.coco, args.images, args.name, origin=args.origin, author=args.author, progress=not args.quiet, store=store
+    )
     store = store or AnnotationStore(args.db)
     write_import(store, prepared)
     _, total = store.review_progress(args.name)
@@ -79,11 +80,26 @@ def cmd_store_preannotate(args) -> int:
         bar.refresh()
 
     if common.uses_ray(args):
-        report = preannotate_ray(store, args.name, folder, model_name=folder.name, overwrite=args.overwrite, limit=args.limit,
-                                 write_batch=args.write_batch, on_progress=progress)
+        report = preannotate_ray(
+            store,
+            args.name,
+            folder,
+            model_name=folder.name,
+            overwrite=args.overwrite,
+            limit=args.limit,
+            write_batch=args.write_batch,
+            on_progress=progress,
+        )
     else:
-        report = preannotate(store, args.name, segmenter, model_name=folder.name, overwrite=args.overwrite, limit=args.limit,
-                             on_progress=progress)
+        report = preannotate(
+            store,
+            args.name,
+            segmenter,
+            model_name=folder.name,
+            overwrite=args.overwrite,
+            limit=args.limit,
+            on_progress=progress,
+        )
     bar.close()
     print(report.summary())
     for line in report.failed[:20]:
@@ -98,13 +114,18 @@ def cmd_store_upgrade(args) -> int:
     store = AnnotationStore(args.db, create=False, check_schema=False)
     with store.writing() as c:
         before, after = upgrade(c, store.location)
-    print(f"{store.location}: schema {before} is the newest, nothing to do" if before == after
-          else f"{store.location}: upgraded the schema from {before} to {after}")
+    print(
+        f"{store.location}: schema {before} is the newest, nothing to do"
+        if before == after
+        else f"{store.location}: upgraded the schema from {before} to {after}"
+    )
     return 0
 
 
 def register(commands) -> None:
-    store = commands.add_parser("store", help="the annotation store").add_subparsers(dest="store_command", required=True)
+    store = commands.add_parser("store", help="the annotation store").add_subparsers(
+        dest="store_command", required=True
+    )
     imp = store.add_parser("import", help="import a COCO file and its image folder as a new data set")
     imp.add_argument("coco")
     imp.add_argument("--images", required=True, help="folder the COCO file_name values are relative to")
@@ -118,19 +139,26 @@ def register(commands) -> None:
     exp = store.add_parser("export", help="export a data set as COCO JSON")
     exp.add_argument("name")
     exp.add_argument("--out", required=True)
-    exp.add_argument("--reviewed-only", action="store_true",
-                     help="only the images an annotator marked reviewed, with their annotations and labels (default: every image)")
+    exp.add_argument(
+        "--reviewed-only",
+        action="store_true",
+        help="only the images an annotator marked reviewed, with their annotations and labels (default: every image)",
+    )
     add_db(exp)
     exp.set_defaults(func=cmd_store_export)
 
-    pre = store.add_parser("preannotate", help="save the Mask R-CNN's instances as unreviewed annotations, one change per image")
+    pre = store.add_parser(
+        "preannotate", help="save the Mask R-CNN's instances as unreviewed annotations, one change per image"
+    )
     pre.add_argument("name")
     add_weights(pre, "maskrcnn")
     pre.add_argument("--overwrite", action="store_true", help="replace annotations of images nobody reviewed yet")
     pre.add_argument("--limit", type=count(1), help="at most this many images")
     add_db(pre)
     add_ray(pre)
-    pre.add_argument("--write-batch", type=count(1), default=64, help="with Ray: images saved per store transaction (default 64)")
+    pre.add_argument(
+        "--write-batch", type=count(1), default=64, help="with Ray: images saved per store transaction (default 64)"
+    )
     add_verbosity(pre)
     pre.set_defaults(func=cmd_store_preannotate)
 

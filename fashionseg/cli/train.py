@@ -39,21 +39,38 @@ def cmd_train_unet(args) -> int:
         encoder = _shared_backbone()
     first_pass = GarmentSegmenter.load(args.second_pass_of) if args.second_pass_of else None
     config = UNetConfig(
-        architecture=args.architecture, input_size=args.input_size,
+        architecture=args.architecture,
+        input_size=args.input_size,
         encoder_weights=None if encoder == "none" or args.architecture == "classic" else encoder,
         double_pass_dilation=args.focus_dilation if first_pass else 0,
     )
     if args.architecture == "classic":
         config.mean, config.std = args.classic_mean_std[:3], args.classic_mean_std[3:]
-    settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                             patience=args.patience, augment=not args.no_augment, framing=not args.report_augmentation)
+    settings = TrainSettings(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
+        augment=not args.no_augment,
+        framing=not args.report_augmentation,
+    )
     init = Path(args.init_from) / "model.weights.h5" if args.init_from else None
     if init is not None and not init.is_file():
         raise ModelNotTrainedError(f"--init-from: no {init}")
-    state = train_unet(config, settings, _garment_examples(args, "train"), _garment_examples(args, "val"), args.run, first_pass,
-                       progress=not args.quiet, init_weights=init)
-    print(f"best validation Dice {state['best_val_dice']:.4f} (epoch {state['best_epoch']}); "
-          f"threshold {state['threshold']:.2f} gives mean full-resolution Dice {state['val_dice_at_threshold']:.4f}")
+    state = train_unet(
+        config,
+        settings,
+        _garment_examples(args, "train"),
+        _garment_examples(args, "val"),
+        args.run,
+        first_pass,
+        progress=not args.quiet,
+        init_weights=init,
+    )
+    print(
+        f"best validation Dice {state['best_val_dice']:.4f} (epoch {state['best_epoch']}); "
+        f"threshold {state['threshold']:.2f} gives mean full-resolution Dice {state['val_dice_at_threshold']:.4f}"
+    )
     if args.export:
         target = export_run(args.run, args.export, second_pass=first_pass is not None)
         print(f"exported to {target}")
@@ -73,13 +90,22 @@ def cmd_train_maskrcnn(args) -> int:
     if args.init_from:
         init = Path(args.init_from)
         config, init_weights = MaskRCNNConfig.load(init / "config.json"), str(init / "model.weights.h5")
-    settings = TrainSettings(heads_epochs=args.heads_epochs, all_epochs=args.all_epochs, steps_per_epoch=args.steps_per_epoch,
-                             all_learning_rate=args.all_learning_rate, all_final_learning_rate=args.all_final_learning_rate,
-                             framing=not args.thesis_augmentation, init_weights=init_weights, workers=args.workers)
+    settings = TrainSettings(
+        heads_epochs=args.heads_epochs,
+        all_epochs=args.all_epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        all_learning_rate=args.all_learning_rate,
+        all_final_learning_rate=args.all_final_learning_rate,
+        framing=not args.thesis_augmentation,
+        init_weights=init_weights,
+        workers=args.workers,
+    )
     train = examples_from_coco(args.instances, args.images, split="train")
     val = examples_from_coco(args.instances, args.images, split="val")
     state = train_maskrcnn(config, settings, train, val, args.run, progress=not args.quiet)
-    print(f"{state['epoch']} epochs done; best validation loss {state['best_val_loss']:.4f} (epoch {state['best_epoch']})")
+    print(
+        f"{state['epoch']} epochs done; best validation loss {state['best_val_loss']:.4f} (epoch {state['best_epoch']})"
+    )
     if args.export:
         from fashionseg.models.maskrcnn.export import export_run
 
@@ -92,44 +118,93 @@ def register(commands) -> None:
     unet = train.add_parser("unet", help="train the garment-cutout U-Net (resumes if --run has a run)")
     unet.add_argument("--garment", help="garment.json from 'fashionseg convert ccp' (uses its train/val split)")
     unet.add_argument("--images", help="folder the garment.json file names are relative to")
-    unet.add_argument("--cutouts", nargs=2, metavar=("PHOTOS_DIR", "CUTOUTS_DIR"), help="the report's format: photos and RGBA cutouts with the same names")
+    unet.add_argument(
+        "--cutouts",
+        nargs=2,
+        metavar=("PHOTOS_DIR", "CUTOUTS_DIR"),
+        help="the report's format: photos and RGBA cutouts with the same names",
+    )
     unet.add_argument("--run", required=True, help="run folder (checkpoints, log, state)")
     unet.add_argument("--architecture", default="mobilenet_v2", choices=["mobilenet_v2", "classic"])
-    unet.add_argument("--input-size", type=int, default=320, help="square model input, 256-1024, a multiple of 32 (default 320)")
-    unet.add_argument("--encoder-weights", help="MobileNetV2 weights file, 'imagenet' or 'none' (default: ../shared/weights notop file)")
-    unet.add_argument("--classic-mean-std", type=float, nargs=6, default=[123.7, 116.8, 103.9, 58.4, 57.1, 57.4], metavar="V",
-                      help="classic U-Net input mean (3) and std (3) on 0-255")
+    unet.add_argument(
+        "--input-size", type=int, default=320, help="square model input, 256-1024, a multiple of 32 (default 320)"
+    )
+    unet.add_argument(
+        "--encoder-weights",
+        help="MobileNetV2 weights file, 'imagenet' or 'none' (default: ../shared/weights notop file)",
+    )
+    unet.add_argument(
+        "--classic-mean-std",
+        type=float,
+        nargs=6,
+        default=[123.7, 116.8, 103.9, 58.4, 57.1, 57.4],
+        metavar="V",
+        help="classic U-Net input mean (3) and std (3) on 0-255",
+    )
     unet.add_argument("--epochs", type=int, default=30)
     unet.add_argument("--batch-size", type=int, default=8)
     unet.add_argument("--learning-rate", type=float, default=3e-4)
     unet.add_argument("--patience", type=int, default=6, help="early stopping: epochs without a better validation Dice")
     unet.add_argument("--no-augment", action="store_true", help="no augmentation at all")
-    unet.add_argument("--report-augmentation", action="store_true",
-                      help="only the report's flip and mild colour changes instead of re-framing + copy-paste + photometric")
-    unet.add_argument("--second-pass-of", metavar="WEIGHTS_DIR", help="train the double-pass model for this first-pass model")
-    unet.add_argument("--focus-dilation", type=int, default=25, help="double pass: px kept around the first mask (default 25)")
-    unet.add_argument("--init-from", metavar="WEIGHTS_DIR", help="start from this trained model's weights (same architecture) instead of ImageNet")
+    unet.add_argument(
+        "--report-augmentation",
+        action="store_true",
+        help="only the report's flip and mild colour changes instead of re-framing + copy-paste + photometric",
+    )
+    unet.add_argument(
+        "--second-pass-of", metavar="WEIGHTS_DIR", help="train the double-pass model for this first-pass model"
+    )
+    unet.add_argument(
+        "--focus-dilation", type=int, default=25, help="double pass: px kept around the first mask (default 25)"
+    )
+    unet.add_argument(
+        "--init-from",
+        metavar="WEIGHTS_DIR",
+        help="start from this trained model's weights (same architecture) instead of ImageNet",
+    )
     unet.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
     add_verbosity(unet)
     unet.set_defaults(func=cmd_train_unet)
 
     mr = train.add_parser("maskrcnn", help="train the Mask R-CNN: heads, then all layers (resumes if --run has a run)")
-    mr.add_argument("--instances", required=True, help="instances.json from 'fashionseg convert ccp' (uses its train/val split)")
+    mr.add_argument(
+        "--instances", required=True, help="instances.json from 'fashionseg convert ccp' (uses its train/val split)"
+    )
     mr.add_argument("--images", required=True, help="folder the instances.json file names are relative to")
     mr.add_argument("--run", required=True, help="run folder (checkpoints, log, state)")
     mr.add_argument("--backbone", default="mobilenet_v2", choices=["mobilenet_v2", "resnet50", "resnet101"])
-    mr.add_argument("--backbone-weights", help="weights file, 'imagenet' or 'none' (default for mobilenet_v2: the ../shared/weights notop file)")
+    mr.add_argument(
+        "--backbone-weights",
+        help="weights file, 'imagenet' or 'none' (default for mobilenet_v2: the ../shared/weights notop file)",
+    )
     mr.add_argument("--heads-epochs", type=int, default=8, help="epochs of the heads stage (default 8)")
     mr.add_argument("--all-epochs", type=int, default=16, help="epochs of the all-layers stage (default 16)")
     mr.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: one pass over the training photos)")
-    mr.add_argument("--all-learning-rate", type=float, default=0.004, help="all-layers stage: first learning rate (default 0.004)")
-    mr.add_argument("--all-final-learning-rate", type=float, default=0.0004, help="all-layers stage: last learning rate (default 0.0004)")
-    mr.add_argument("--thesis-augmentation", action="store_true",
-                    help="only the thesis' augmentation (flip, brightness, blur/noise) instead of re-framing + copy-paste + photometric")
-    mr.add_argument("--init-from", metavar="WEIGHTS_DIR", help="start from this trained model (its config) instead of ImageNet; "
-                    "with --heads-epochs 0 this fine-tunes it")
-    mr.add_argument("--workers", type=int, default=1,
-                    help="processes preparing augmented batches (default 1; use several where a GPU waits for data)")
+    mr.add_argument(
+        "--all-learning-rate", type=float, default=0.004, help="all-layers stage: first learning rate (default 0.004)"
+    )
+    mr.add_argument(
+        "--all-final-learning-rate",
+        type=float,
+        default=0.0004,
+        help="all-layers stage: last learning rate (default 0.0004)",
+    )
+    mr.add_argument(
+        "--thesis-augmentation",
+        action="store_true",
+        help="only the thesis' augmentation (flip, brightness, blur/noise) instead of re-framing + copy-paste + photometric",
+    )
+    mr.add_argument(
+        "--init-from",
+        metavar="WEIGHTS_DIR",
+        help="start from this trained model (its config) instead of ImageNet; with --heads-epochs 0 this fine-tunes it",
+    )
+    mr.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes preparing augmented batches (default 1; use several where a GPU waits for data)",
+    )
     mr.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
     add_verbosity(mr)
     mr.set_defaults(func=cmd_train_maskrcnn)

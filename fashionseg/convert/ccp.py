@@ -147,7 +147,10 @@ def garment_mask(label_map: np.ndarray) -> np.ndarray:
 
 
 def instances_from_label_map(
-    label_map: np.ndarray, mapping: LabelMapping, min_area: int = DEFAULT_MIN_AREA, report: ConversionReport | None = None
+    label_map: np.ndarray,
+    mapping: LabelMapping,
+    min_area: int = DEFAULT_MIN_AREA,
+    report: ConversionReport | None = None,
 ) -> list[Instance]:
     """Instances of the 11 classes in a CCP label map, by the rules in this module's docstring."""
     report = report if report is not None else ConversionReport()
@@ -214,8 +217,10 @@ def read_ids_file(path: str | Path) -> set[int]:
     except FileNotFoundError:
         raise CCPFormatError(f"{path}: no such ids file") from None
     except UnicodeDecodeError as exc:
-        raise CCPFormatError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-                             "expected one photo id per line") from None
+        raise CCPFormatError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "expected one photo id per line"
+        ) from None
     except OSError as exc:
         raise CCPFormatError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     ids = set()
@@ -237,7 +242,13 @@ def _photo_size(path: Path) -> tuple[int, int]:
 def _image_entry(photo_id: int, photos: Path, val_fraction: float, salt: str) -> dict:
     file_name = f"{photo_id:04d}.jpg"
     height, width = _photo_size(photos / file_name)
-    return {"id": photo_id, "file_name": file_name, "height": height, "width": width, "split": assign_split(file_name, val_fraction, salt)}
+    return {
+        "id": photo_id,
+        "file_name": file_name,
+        "height": height,
+        "width": width,
+        "split": assign_split(file_name, val_fraction, salt),
+    }
 
 
 def _annotation_ids(root: Path, kind: str) -> dict[int, Path]:
@@ -265,7 +276,9 @@ def convert_ccp(
     root, out = Path(root), Path(out)
     photos = root / "photos"
     if not photos.is_dir():
-        raise CCPFormatError(f"{root}: no photos/ folder; expected CCP's layout (photos/, annotations/, label_list.mat)")
+        raise CCPFormatError(
+            f"{root}: no photos/ folder; expected CCP's layout (photos/, annotations/, label_list.mat)"
+        )
     read_label_names(root)
     mapping = mapping or load_mapping("ccp")
     pixel_files = _annotation_ids(root, "pixel-level")
@@ -285,14 +298,41 @@ def convert_ccp(
         "min_area": min_area,
         "split": {"rule": "sha256(salt:file_name)", "salt": salt, "val_fraction": val_fraction},
     }
-    images, annotations, garments = _convert_pixel_level(pixel_files, photos, mapping, min_area, val_fraction, salt, report, progress)
+    images, annotations, garments = _convert_pixel_level(
+        pixel_files, photos, mapping, min_area, val_fraction, salt, report, progress
+    )
     client_images, image_labels = _convert_image_level(tag_files, photos, mapping, val_fraction, salt, report, progress)
 
     summary = report.as_dict()
     categories = FASHIONSEG11.coco_categories()
-    write_coco({"images": images, "annotations": annotations, "categories": categories, "fashionseg": {**provenance, "report": summary}}, out / "instances.json")
-    write_coco({"images": images, "annotations": garments, "categories": [GARMENT_CATEGORY], "fashionseg": {**provenance, "garment_excludes": list(NOT_GARMENT)}}, out / "garment.json")
-    write_coco({"images": client_images, "annotations": [], "categories": categories, "image_labels": image_labels, "fashionseg": {**provenance, "report": summary}}, out / "client.json")
+    write_coco(
+        {
+            "images": images,
+            "annotations": annotations,
+            "categories": categories,
+            "fashionseg": {**provenance, "report": summary},
+        },
+        out / "instances.json",
+    )
+    write_coco(
+        {
+            "images": images,
+            "annotations": garments,
+            "categories": [GARMENT_CATEGORY],
+            "fashionseg": {**provenance, "garment_excludes": list(NOT_GARMENT)},
+        },
+        out / "garment.json",
+    )
+    write_coco(
+        {
+            "images": client_images,
+            "annotations": [],
+            "categories": categories,
+            "image_labels": image_labels,
+            "fashionseg": {**provenance, "report": summary},
+        },
+        out / "client.json",
+    )
     return report
 
 
@@ -310,9 +350,13 @@ def _read_annotated_photos(files, reader, photos, val_fraction, salt, report, de
 
 def _convert_pixel_level(files, photos, mapping, min_area, val_fraction, salt, report, progress):
     images, annotations, garments = [], [], []
-    for photo_id, image, label_map in _read_annotated_photos(files, read_label_map, photos, val_fraction, salt, report, "CCP pixel-level", progress):
+    for photo_id, image, label_map in _read_annotated_photos(
+        files, read_label_map, photos, val_fraction, salt, report, "CCP pixel-level", progress
+    ):
         if label_map.shape != (image["height"], image["width"]):
-            report.skipped.append((photo_id, f"label map {label_map.shape} does not match photo {image['height']} x {image['width']}"))
+            report.skipped.append(
+                (photo_id, f"label map {label_map.shape} does not match photo {image['height']} x {image['width']}")
+            )
             continue
         images.append(image)
         report.images["pixel-level"] += 1
@@ -321,7 +365,9 @@ def _convert_pixel_level(files, photos, mapping, min_area, val_fraction, salt, r
             if not mapping.classes_for(CCP59.names[label_id]):
                 report.dropped_labels[CCP59.names[label_id]] += 1
         for inst in instances_from_label_map(label_map, mapping, min_area, report):
-            annotations.append(_annotation(len(annotations) + 1, photo_id, FASHIONSEG11.id_of(inst.class_name), inst.mask))
+            annotations.append(
+                _annotation(len(annotations) + 1, photo_id, FASHIONSEG11.id_of(inst.class_name), inst.mask)
+            )
             report.instances[inst.class_name] += 1
         garments.append(_annotation(len(garments) + 1, photo_id, GARMENT_CATEGORY["id"], garment_mask(label_map)))
     return images, annotations, garments
@@ -329,14 +375,24 @@ def _convert_pixel_level(files, photos, mapping, min_area, val_fraction, salt, r
 
 def _convert_image_level(files, photos, mapping, val_fraction, salt, report, progress):
     images, labels = [], []
-    for photo_id, image, tags in _read_annotated_photos(files, read_tags, photos, val_fraction, salt, report, "CCP image-level", progress):
+    for photo_id, image, tags in _read_annotated_photos(
+        files, read_tags, photos, val_fraction, salt, report, "CCP image-level", progress
+    ):
         images.append(image)
         report.images["image-level"] += 1
         for tag in sorted(set(tags)):
             raw = CCP59.names[tag]
             for class_name, count in mapping.label_counts(raw):
                 category_id = None if class_name is None else FASHIONSEG11.id_of(class_name)
-                labels.append({"id": len(labels) + 1, "image_id": photo_id, "category_id": category_id, "raw_label": raw, "count": count})
+                labels.append(
+                    {
+                        "id": len(labels) + 1,
+                        "image_id": photo_id,
+                        "category_id": category_id,
+                        "raw_label": raw,
+                        "count": count,
+                    }
+                )
                 if class_name is None:
                     report.dropped_labels[raw] += 1
                 else:

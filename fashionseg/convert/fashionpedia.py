@@ -30,8 +30,13 @@ def convert_fashionpedia(
     data = validate_coco(read_coco(source), str(source))
     names = {c["id"]: c["name"] for c in data["categories"]}
     images = [
-        {"id": im["id"], "file_name": im["file_name"], "height": int(im["height"]), "width": int(im["width"]),
-         "split": assign_split(im["file_name"], val_fraction, salt)}
+        {
+            "id": im["id"],
+            "file_name": im["file_name"],
+            "height": int(im["height"]),
+            "width": int(im["width"]),
+            "split": assign_split(im["file_name"], val_fraction, salt),
+        }
         for im in data["images"]
     ]
     annotations, kept, dropped = [], Counter(), Counter()
@@ -41,14 +46,31 @@ def convert_fashionpedia(
             dropped[names[ann["category_id"]]] += 1
         for class_name in classes:
             rle = ann["segmentation"]
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": ann["image_id"], "category_id": FASHIONSEG11.id_of(class_name),
-                "segmentation": rle, "area": rle_area(rle), "bbox": rle_bbox(rle), "iscrowd": int(ann.get("iscrowd", 0)),
-            })
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": ann["image_id"],
+                    "category_id": FASHIONSEG11.id_of(class_name),
+                    "segmentation": rle,
+                    "area": rle_area(rle),
+                    "bbox": rle_bbox(rle),
+                    "iscrowd": int(ann.get("iscrowd", 0)),
+                }
+            )
             kept[class_name] += 1
     summary = {"images": len(images), "instances": dict(kept), "dropped_labels": dict(sorted(dropped.items()))}
-    write_coco({
-        "images": images, "annotations": annotations, "categories": FASHIONSEG11.coco_categories(),
-        "fashionseg": {"converter": "fashionseg convert fashionpedia", "source": str(source), "mapping": mapping.to_dict(), "report": summary},
-    }, out)
+    write_coco(
+        {
+            "images": images,
+            "annotations": annotations,
+            "categories": FASHIONSEG11.coco_categories(),
+            "fashionseg": {
+                "converter": "fashionseg convert fashionpedia",
+                "source": str(source),
+                "mapping": mapping.to_dict(),
+                "report": summary,
+            },
+        },
+        out,
+    )
     return summary

@@ -66,7 +66,9 @@ def read_label_descriptions(path: str | Path) -> dict[int, str]:
     except FileNotFoundError:
         raise IMaterialistFormatError(f"{path}: no such file") from None
     except UnicodeDecodeError as exc:
-        raise IMaterialistFormatError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+        raise IMaterialistFormatError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise IMaterialistFormatError(f"{path}: not a label_descriptions.json ({exc})") from None
 
@@ -77,7 +79,9 @@ def _image_size(row: dict, max_pixels: int) -> tuple[int, int]:
     if height < 1 or width < 1:
         raise IMaterialistFormatError(f"Height/Width {height} x {width}: must be positive")
     if height * width > max_pixels:
-        raise IMaterialistFormatError(f"Height/Width {height} x {width} is over the limit of {max_pixels / 1e6:g} megapixels")
+        raise IMaterialistFormatError(
+            f"Height/Width {height} x {width} is over the limit of {max_pixels / 1e6:g} megapixels"
+        )
     return height, width
 
 
@@ -99,18 +103,32 @@ def convert_imaterialist(
     mapping = mapping or load_mapping("imaterialist")
     names = read_label_descriptions(label_descriptions)
     try:
-        images, annotations, kept, dropped = _read_rows(train_csv, names, label_descriptions, mapping, val_fraction, salt, progress, max_pixels)
+        images, annotations, kept, dropped = _read_rows(
+            train_csv, names, label_descriptions, mapping, val_fraction, salt, progress, max_pixels
+        )
     except FileNotFoundError:
         raise IMaterialistFormatError(f"{train_csv}: no such file") from None
     except UnicodeDecodeError as exc:
-        raise IMaterialistFormatError(f"{train_csv}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+        raise IMaterialistFormatError(
+            f"{train_csv}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
     except OSError as exc:
         raise IMaterialistFormatError(f"{train_csv}: cannot be read ({exc.strerror or exc})") from None
     summary = {"images": len(images), "instances": dict(kept), "dropped_labels": dict(sorted(dropped.items()))}
-    write_coco({
-        "images": list(images.values()), "annotations": annotations, "categories": FASHIONSEG11.coco_categories(),
-        "fashionseg": {"converter": "fashionseg convert imaterialist", "source": str(train_csv), "mapping": mapping.to_dict(), "report": summary},
-    }, out)
+    write_coco(
+        {
+            "images": list(images.values()),
+            "annotations": annotations,
+            "categories": FASHIONSEG11.coco_categories(),
+            "fashionseg": {
+                "converter": "fashionseg convert imaterialist",
+                "source": str(train_csv),
+                "mapping": mapping.to_dict(),
+                "report": summary,
+            },
+        },
+        out,
+    )
     return summary
 
 
@@ -139,15 +157,22 @@ def _read_rows(train_csv, names, label_descriptions, mapping, val_fraction, salt
                 except ValueError:
                     raise IMaterialistFormatError(f"{train_csv}, line {line}: bad ClassId/Height/Width") from None
                 if class_id not in names:
-                    raise IMaterialistFormatError(f"{train_csv}, line {line}: ClassId {class_id} not in {label_descriptions}")
+                    raise IMaterialistFormatError(
+                        f"{train_csv}, line {line}: ClassId {class_id} not in {label_descriptions}"
+                    )
                 image = images.get(row["ImageId"])
                 if image is None:
                     file_name = row["ImageId"] if Path(row["ImageId"]).suffix else f"{row['ImageId']}.jpg"
                     problem = "is empty" if not row["ImageId"].strip() else file_name_problem(file_name)
                     if problem:
                         raise IMaterialistFormatError(f"{train_csv}, line {line}: ImageId: {problem}")
-                    image = {"id": len(images) + 1, "file_name": file_name, "height": height, "width": width,
-                             "split": assign_split(file_name, val_fraction, salt)}
+                    image = {
+                        "id": len(images) + 1,
+                        "file_name": file_name,
+                        "height": height,
+                        "width": width,
+                        "split": assign_split(file_name, val_fraction, salt),
+                    }
                     images[row["ImageId"]] = image
                 elif (image["height"], image["width"]) != (height, width):
                     raise IMaterialistFormatError(f"{train_csv}, line {line}: {row['ImageId']} has two different sizes")
@@ -160,10 +185,17 @@ def _read_rows(train_csv, names, label_descriptions, mapping, val_fraction, salt
                 except IMaterialistFormatError as exc:
                     raise IMaterialistFormatError(f"{train_csv}, line {line}: {exc}") from None
                 for class_name in classes:
-                    annotations.append({
-                        "id": len(annotations) + 1, "image_id": image["id"], "category_id": FASHIONSEG11.id_of(class_name),
-                        "segmentation": encode_rle(mask), "area": int(mask.sum()), "bbox": mask_bbox(mask), "iscrowd": 0,
-                    })
+                    annotations.append(
+                        {
+                            "id": len(annotations) + 1,
+                            "image_id": image["id"],
+                            "category_id": FASHIONSEG11.id_of(class_name),
+                            "segmentation": encode_rle(mask),
+                            "area": int(mask.sum()),
+                            "bbox": mask_bbox(mask),
+                            "iscrowd": 0,
+                        }
+                    )
                     kept[class_name] += 1
         except csv.Error as exc:  # a NUL byte, an unclosed quote, a field over the csv module's limit
             raise IMaterialistFormatError(f"{train_csv}, near line {reader.line_num}: {exc}") from None

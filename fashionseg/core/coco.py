@@ -25,7 +25,16 @@ from fashionseg.core.images import DEFAULT_MAX_PIXELS
 from fashionseg.core.masks import segmentation_to_rle
 from fashionseg.exceptions import CocoFormatError, InvalidCocoError
 
-__all__ = ["CocoFormatError", "InvalidCocoError", "dumps_coco", "file_name_problem", "parse_coco", "read_coco", "validate_coco", "write_coco"]
+__all__ = [
+    "CocoFormatError",
+    "InvalidCocoError",
+    "dumps_coco",
+    "file_name_problem",
+    "parse_coco",
+    "read_coco",
+    "validate_coco",
+    "write_coco",
+]
 
 IMAGE_KEYS = ("id", "file_name", "height", "width")
 ANNOTATION_KEYS = ("id", "image_id", "category_id", "segmentation")
@@ -51,7 +60,9 @@ def parse_coco(data: bytes | str, source: str) -> dict:
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
         parsed = json.loads(text)
     except UnicodeDecodeError as exc:
-        raise InvalidCocoError(source, [f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"]) from None
+        raise InvalidCocoError(
+            source, [f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"]
+        ) from None
     except json.JSONDecodeError as exc:
         raise InvalidCocoError(source, [f"not valid JSON ({exc})"]) from None
     except RecursionError:
@@ -85,7 +96,14 @@ def file_name_problem(name) -> str | None:
 def _json_type(value) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
 
 
 def _is_int(value) -> bool:
@@ -101,7 +119,10 @@ def _id_problem(value, what: str = "id") -> str | None:
 
 
 def validate_coco(
-    data: dict, source: str = "COCO document", known_categories: set[int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: dict,
+    source: str = "COCO document",
+    known_categories: set[int] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> dict:
     """Check a COCO document and return it with every segmentation as compressed RLE.
 
@@ -127,8 +148,15 @@ def validate_coco(
 
     images = _check_entries(data["images"], "image", IMAGE_KEYS, problems, lambda im: _image_problems(im, max_pixels))
     categories = _check_entries(data["categories"], "category", CATEGORY_KEYS, problems, _category_problems)
-    annotation_entries = _check_entries(data["annotations"], "annotation", ANNOTATION_KEYS, problems, _annotation_problems)
-    _duplicates(problems, "file_name", {k: posixpath.normpath(im["file_name"].replace("\\", "/")) for k, im in images.items()}, "images")
+    annotation_entries = _check_entries(
+        data["annotations"], "annotation", ANNOTATION_KEYS, problems, _annotation_problems
+    )
+    _duplicates(
+        problems,
+        "file_name",
+        {k: posixpath.normpath(im["file_name"].replace("\\", "/")) for k, im in images.items()},
+        "images",
+    )
     _duplicates(problems, "category name", {k: c["name"] for k, c in categories.items()}, "ids")
     if known_categories is not None:
         for cid, cat in categories.items():
@@ -147,7 +175,11 @@ def validate_coco(
             problems.append(f"annotation {ann['id']} has unknown category {ann['category_id']}")
             continue
         seg = ann["segmentation"]
-        if isinstance(seg, dict) and isinstance(seg.get("size"), list) and seg["size"] != [image["height"], image["width"]]:
+        if (
+            isinstance(seg, dict)
+            and isinstance(seg.get("size"), list)
+            and seg["size"] != [image["height"], image["width"]]
+        ):
             problems.append(
                 f"annotation {ann['id']}: mask size {seg['size']} does not match image "
                 f"{image['id']} ({image['height']} x {image['width']})"
@@ -173,7 +205,9 @@ def validate_coco(
                 problems.append(f"{name}: {problem}")
         if _is_int(lab.get("image_id")) and lab.get("image_id") not in images:
             problems.append(f"image label {lab.get('id')} refers to unknown image {lab.get('image_id')}")
-        if lab.get("category_id") is not None and (not _is_int(lab["category_id"]) or lab["category_id"] not in categories):
+        if lab.get("category_id") is not None and (
+            not _is_int(lab["category_id"]) or lab["category_id"] not in categories
+        ):
             problems.append(f"image label {lab.get('id')} has unknown category {lab['category_id']!r}")
         if "raw_label" in lab and not isinstance(lab["raw_label"], str):
             problems.append(f"{name}: raw_label must be a string, not {_json_type(lab['raw_label'])}")
@@ -246,7 +280,15 @@ def _category_problems(category: dict) -> list[str]:
 
 
 def _annotation_problems(ann: dict) -> list[str]:
-    found = [p for p in (_id_problem(ann["id"]), _id_problem(ann["image_id"], "image_id"), _id_problem(ann["category_id"], "category_id")) if p]
+    found = [
+        p
+        for p in (
+            _id_problem(ann["id"]),
+            _id_problem(ann["image_id"], "image_id"),
+            _id_problem(ann["category_id"], "category_id"),
+        )
+        if p
+    ]
     if "iscrowd" in ann and ann["iscrowd"] not in (0, 1):
         found.append(f"iscrowd must be 0 or 1, not {ann['iscrowd']!r}")
     score = ann.get("score")

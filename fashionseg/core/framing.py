@@ -43,8 +43,9 @@ def resize_masks(masks: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def place(image: np.ndarray, masks: np.ndarray, scale: float, top: int, left: int, frame: tuple[int, int],
-          fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def place(
+    image: np.ndarray, masks: np.ndarray, scale: float, top: int, left: int, frame: tuple[int, int], fill: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Scale ``image`` and ``masks`` by ``scale`` and put the result's top-left corner at ``(top, left)`` of a new frame.
 
     ``frame`` is ``(height, width)``; ``fill`` (same size, uint8 RGB) shows where the
@@ -67,13 +68,22 @@ def place(image: np.ndarray, masks: np.ndarray, scale: float, top: int, left: in
     return out, out_masks
 
 
-def crop(image: np.ndarray, masks: np.ndarray, top: int, left: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def crop(
+    image: np.ndarray, masks: np.ndarray, top: int, left: int, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``height`` x ``width`` window at ``(top, left)`` (inside the photo) of a photo and its masks."""
-    return image[top : top + height, left : left + width].copy(), masks[:, top : top + height, left : left + width].copy()
+    return image[top : top + height, left : left + width].copy(), masks[
+        :, top : top + height, left : left + width
+    ].copy()
 
 
-def background(kind: str, frame: tuple[int, int], rng: np.random.Generator, donor: np.ndarray | None = None,
-               photo: np.ndarray | None = None) -> np.ndarray:
+def background(
+    kind: str,
+    frame: tuple[int, int],
+    rng: np.random.Generator,
+    donor: np.ndarray | None = None,
+    photo: np.ndarray | None = None,
+) -> np.ndarray:
     """A ``(H, W, 3)`` uint8 background of one of :data:`BACKGROUNDS`.
 
     ``blurred_photo`` stretches ``donor`` (another photo) over the frame and blurs
@@ -105,8 +115,14 @@ def background(kind: str, frame: tuple[int, int], rng: np.random.Generator, dono
             return background("gradient", frame, rng)
         # the photo's outermost rows/columns stretched over the frame, then blurred
         _ph, _pw = photo.shape[:2]
-        border = np.concatenate([photo[:, :2].reshape(-1, 3), photo[:, -2:].reshape(-1, 3),
-                                 photo[:2].reshape(-1, 3), photo[-2:].reshape(-1, 3)]).astype(np.float32)
+        border = np.concatenate(
+            [
+                photo[:, :2].reshape(-1, 3),
+                photo[:, -2:].reshape(-1, 3),
+                photo[:2].reshape(-1, 3),
+                photo[-2:].reshape(-1, 3),
+            ]
+        ).astype(np.float32)
         left_col = resize(photo[:, :1], h, 1).astype(np.float32)
         right_col = resize(photo[:, -1:], h, 1).astype(np.float32)
         t = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None]
@@ -116,8 +132,15 @@ def background(kind: str, frame: tuple[int, int], rng: np.random.Generator, dono
     raise ValueError(f"unknown background {kind!r}; one of {BACKGROUNDS}")
 
 
-def zoom_out(image: np.ndarray, masks: np.ndarray, person_scale: float, aspect: float, rng: np.random.Generator,
-             kind: str, donor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def zoom_out(
+    image: np.ndarray,
+    masks: np.ndarray,
+    person_scale: float,
+    aspect: float,
+    rng: np.random.Generator,
+    kind: str,
+    donor: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The photo at ``person_scale`` of the frame's height in a frame of width/height ``aspect``, at a random place.
 
     The frame keeps the photo's height in pixels, so only the photo is
@@ -133,8 +156,14 @@ def zoom_out(image: np.ndarray, masks: np.ndarray, person_scale: float, aspect: 
     return place(image, masks, person_scale, top, left, frame, fill)
 
 
-def side_by_side(photos: list[tuple[np.ndarray, np.ndarray]], frame: tuple[int, int], person_scale: float,
-                 rng: np.random.Generator, kind: str, donor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def side_by_side(
+    photos: list[tuple[np.ndarray, np.ndarray]],
+    frame: tuple[int, int],
+    person_scale: float,
+    rng: np.random.Generator,
+    kind: str,
+    donor: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Several photos (each with its masks) scaled to ``person_scale`` of the frame height, left to right.
 
     Each photo gets an equal share of the frame's width and is centred in it

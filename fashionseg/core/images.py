@@ -199,7 +199,9 @@ class LetterboxWindow:
 
     def crop(self, square: np.ndarray) -> np.ndarray:
         """The part of a square array (image, mask or probability map) that is not padding."""
-        return square[self.pad_top : self.pad_top + self.scaled_height, self.pad_left : self.pad_left + self.scaled_width]
+        return square[
+            self.pad_top : self.pad_top + self.scaled_height, self.pad_left : self.pad_left + self.scaled_width
+        ]
 
     def mask_to_original(self, square_mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """A square ``(size, size)`` mask or probability map -> boolean mask at original size.
@@ -213,9 +215,13 @@ class LetterboxWindow:
 
     def mask_to_square(self, mask: np.ndarray) -> np.ndarray:
         """An original-size boolean mask -> square boolean mask (nearest neighbour)."""
-        resized = cv2.resize(mask.astype(np.uint8), (self.scaled_width, self.scaled_height), interpolation=cv2.INTER_NEAREST)
+        resized = cv2.resize(
+            mask.astype(np.uint8), (self.scaled_width, self.scaled_height), interpolation=cv2.INTER_NEAREST
+        )
         out = np.zeros((self.size, self.size), dtype=bool)
-        out[self.pad_top : self.pad_top + self.scaled_height, self.pad_left : self.pad_left + self.scaled_width] = resized > 0
+        out[self.pad_top : self.pad_top + self.scaled_height, self.pad_left : self.pad_left + self.scaled_width] = (
+            resized > 0
+        )
         return out
 
 
@@ -231,5 +237,7 @@ def letterbox(image: np.ndarray, size: int = 512) -> tuple[np.ndarray, Letterbox
     interpolation = cv2.INTER_AREA if window.scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (window.scaled_width, window.scaled_height), interpolation=interpolation)
     square = np.zeros((size, size) + image.shape[2:], dtype=image.dtype)
-    square[window.pad_top : window.pad_top + window.scaled_height, window.pad_left : window.pad_left + window.scaled_width] = resized
+    square[
+        window.pad_top : window.pad_top + window.scaled_height, window.pad_left : window.pad_left + window.scaled_width
+    ] = resized
     return square, window

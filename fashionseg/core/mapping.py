@@ -142,7 +142,9 @@ def load_mapping(name_or_path: str | Path) -> LabelMapping:
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            raise MappingError(f"mapping {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+            raise MappingError(
+                f"mapping {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+            ) from None
         except OSError as exc:
             raise MappingError(f"mapping {path} cannot be read ({exc.strerror or exc})") from None
     try:
@@ -158,7 +160,11 @@ def load_mapping(name_or_path: str | Path) -> LabelMapping:
 def mapping_table(mapping: LabelMapping) -> list[dict]:
     """One row per source label, for display: label, classes, count, dropped."""
     return [
-        {"label": label, "maps to": ", ".join(dict.fromkeys(classes)) or "(dropped)",
-         "objects per label": len(classes), "dropped": not classes}
+        {
+            "label": label,
+            "maps to": ", ".join(dict.fromkeys(classes)) or "(dropped)",
+            "objects per label": len(classes),
+            "dropped": not classes,
+        }
         for label, classes in mapping.rules.items()
     ]

@@ -142,7 +142,9 @@ def check_polygons(polygons, height: int, width: int) -> None:
             raise ValueError(f"polygon point ({x:g}, {y:g}) lies far outside the {width} x {height} image")
         boundary += float(np.abs(np.diff(xy, axis=0, append=xy[:1])).max(axis=1).sum())
     if boundary > MAX_BOUNDARY_FACTOR * (height + width):
-        raise ValueError(f"polygon boundary is {boundary:.0f} px long, over {MAX_BOUNDARY_FACTOR} x the image's height + width")
+        raise ValueError(
+            f"polygon boundary is {boundary:.0f} px long, over {MAX_BOUNDARY_FACTOR} x the image's height + width"
+        )
 
 
 def segmentation_to_rle(segmentation, height: int, width: int) -> dict:
@@ -160,7 +162,10 @@ def segmentation_to_rle(segmentation, height: int, width: int) -> dict:
     else:
         raise ValueError("segmentation must be a polygon list or an RLE dict with 'size' and 'counts'")
     counts = merged["counts"]
-    return {"size": [int(merged["size"][0]), int(merged["size"][1])], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+    return {
+        "size": [int(merged["size"][0]), int(merged["size"][1])],
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+    }
 
 
 def rle_area(rle: dict) -> int:

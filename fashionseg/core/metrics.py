@@ -180,7 +180,10 @@ def _per_class(instances: Instances, class_id: int) -> Instances:
 
 
 def mean_average_precision_50(
-    ground_truths: Sequence[Instances], predictions: Sequence[Instances], per_class: bool = False, iou_threshold: float = IOU_THRESHOLD
+    ground_truths: Sequence[Instances],
+    predictions: Sequence[Instances],
+    per_class: bool = False,
+    iou_threshold: float = IOU_THRESHOLD,
 ) -> float:
     """mAP@50, eq. 10.
 
@@ -205,7 +208,9 @@ def mean_average_precision_50(
     return float(np.mean(aps)) if aps else 1.0
 
 
-def f1_score_50(ground_truths: Sequence[Instances], predictions: Sequence[Instances], iou_threshold: float = IOU_THRESHOLD) -> float:
+def f1_score_50(
+    ground_truths: Sequence[Instances], predictions: Sequence[Instances], iou_threshold: float = IOU_THRESHOLD
+) -> float:
     """F1-score, eq. 8: the per-image F1 at mask IoU 0.5, averaged over images."""
     if len(ground_truths) != len(predictions):
         raise ValueError("one prediction per ground-truth image is needed")
@@ -266,7 +271,12 @@ def coco_mask_ap(ground_truth: dict, detections: list[dict]) -> dict:
 
     categories = [c["id"] for c in ground_truth["categories"]]
     if not detections:
-        return {"ap": 0.0, "ap50": 0.0, "per_class_ap": {c: 0.0 for c in categories}, "per_class_ap50": {c: 0.0 for c in categories}}
+        return {
+            "ap": 0.0,
+            "ap50": 0.0,
+            "per_class_ap": {c: 0.0 for c in categories},
+            "per_class_ap50": {c: 0.0 for c in categories},
+        }
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         gt = COCO()
         gt.dataset = {k: ground_truth[k] for k in ("images", "annotations", "categories")}
@@ -286,4 +296,9 @@ def coco_mask_ap(ground_truth: dict, detections: list[dict]) -> dict:
     for k, cid in enumerate(ev.params.catIds):
         per_ap[cid] = mean_valid(precision[:, :, k, 0, -1])
         per_ap50[cid] = mean_valid(precision[0, :, k, 0, -1])
-    return {"ap": float(max(ev.stats[0], 0.0)), "ap50": float(max(ev.stats[1], 0.0)), "per_class_ap": per_ap, "per_class_ap50": per_ap50}
+    return {
+        "ap": float(max(ev.stats[0], 0.0)),
+        "ap50": float(max(ev.stats[1], 0.0)),
+        "per_class_ap": per_ap,
+        "per_class_ap50": per_ap50,
+    }

@@ -42,7 +42,9 @@ def text_colour(colour: tuple[int, int, int]) -> tuple[int, int, int]:
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2
 
 
-def place_labels(anchors: list[tuple[float, float, float, float]], sizes: list[tuple[int, int]], height: int, width: int) -> list[Rect]:
+def place_labels(
+    anchors: list[tuple[float, float, float, float]], sizes: list[tuple[int, int]], height: int, width: int
+) -> list[Rect]:
     """Where each label goes (``x1, y1, x2, y2``): above its box, else inside its top, else below
     it, else the first free row further down, never over a label placed before it.
 
@@ -66,8 +68,15 @@ def place_labels(anchors: list[tuple[float, float, float, float]], sizes: list[t
     return placed
 
 
-def draw_instances(image: np.ndarray, instances, opacity: float = 0.5, boxes: bool = True, labels: bool = True,
-                   texts: list[str] | None = None, text_scale: float | None = None) -> np.ndarray:
+def draw_instances(
+    image: np.ndarray,
+    instances,
+    opacity: float = 0.5,
+    boxes: bool = True,
+    labels: bool = True,
+    texts: list[str] | None = None,
+    text_scale: float | None = None,
+) -> np.ndarray:
     """``instances``: ``(class_name, score, (x1, y1, x2, y2), mask)`` tuples; returns a new RGB image.
 
     A ``None`` score labels the instance with its class only (ground truth);
@@ -133,9 +142,11 @@ def legend_html(counts: dict[str, int]) -> str:
     items = []
     for name, count in counts.items():
         r, g, b = CLASS_COLOURS.get(name, (255, 255, 255))
-        items.append(f'<span style="white-space:nowrap;margin-right:1em">'
-                     f'<span style="display:inline-block;width:0.9em;height:0.9em;border-radius:2px;vertical-align:-0.1em;'
-                     f'background:rgb({r}, {g}, {b})"></span> {html.escape(name)} × {count}</span>')
+        items.append(
+            f'<span style="white-space:nowrap;margin-right:1em">'
+            f'<span style="display:inline-block;width:0.9em;height:0.9em;border-radius:2px;vertical-align:-0.1em;'
+            f'background:rgb({r}, {g}, {b})"></span> {html.escape(name)} × {count}</span>'
+        )
     return " ".join(items)
 
 

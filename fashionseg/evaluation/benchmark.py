@@ -42,7 +42,9 @@ def describe(samples: list[float]) -> str:
     return f"median {p50:7.1f} ms   IQR {p25:.1f}-{p75:.1f}   p10-p90 {p10:.1f}-{p90:.1f}   (n={len(ms)})"
 
 
-def time_predictions(predict, inputs: list[bytes], repeat: int, warmup: int) -> tuple[list[float], dict[str, list[float]]]:
+def time_predictions(
+    predict, inputs: list[bytes], repeat: int, warmup: int
+) -> tuple[list[float], dict[str, list[float]]]:
     """``predict`` on each input ``repeat`` times after ``warmup`` untimed calls: the total seconds of
     every call, and each stage's seconds as the result's ``timings`` report them."""
     for data in inputs[:warmup]:
@@ -59,14 +61,26 @@ def time_predictions(predict, inputs: list[bytes], repeat: int, warmup: int) -> 
 
 
 def stage_lines(totals: list[float], stages: dict[str, list[float]]) -> list[str]:
-    return [f"  total        {describe(totals)}", *[f"  {stage:<12} {describe(values)}" for stage, values in stages.items()]]
+    return [
+        f"  total        {describe(totals)}",
+        *[f"  {stage:<12} {describe(values)}" for stage, values in stages.items()],
+    ]
 
 
-def bench_unet(segmenter, photos: list[Path] | None = None, repeat: int = 5, warmup: int = 3, double_pass: bool = False, name: str = "") -> str:
+def bench_unet(
+    segmenter,
+    photos: list[Path] | None = None,
+    repeat: int = 5,
+    warmup: int = 3,
+    double_pass: bool = False,
+    name: str = "",
+) -> str:
     """Encoded 512 px photo -> full-resolution cutout, warm."""
     photos = photos or default_photos()
     inputs = [photo_512_bytes(p) for p in photos]
-    totals, stages = time_predictions(lambda data: segmenter.predict(data, double_pass=double_pass), inputs, repeat, warmup)
+    totals, stages = time_predictions(
+        lambda data: segmenter.predict(data, double_pass=double_pass), inputs, repeat, warmup
+    )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [
         f"U-Net {name} {'double pass' if double_pass else 'single pass'}, input {segmenter.config.input_size} px, "
@@ -84,15 +98,19 @@ def bench_maskrcnn(segmenters: dict, photos: list[Path] | None = None, repeat: i
         return "no runtime to benchmark"
     photos = photos or default_photos()
     inputs = [photo_512_bytes(p) for p in photos]
-    lines = [f"Mask R-CNN, {len(photos)} photos at 512 px x {repeat} passes, {platform.processor() or platform.machine()}"]
+    lines = [
+        f"Mask R-CNN, {len(photos)} photos at 512 px x {repeat} passes, {platform.processor() or platform.machine()}"
+    ]
     firsts = {}
     for name, segmenter in segmenters.items():
         totals, stages = time_predictions(segmenter.predict, inputs, repeat, warmup)
         firsts[name] = [segmenter.predict(data) for data in inputs]
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        lines += [f" {name}: {len(segmenter.config.CLASS_NAMES) - 1} classes, at most {segmenter.config.DETECTION_MAX_INSTANCES} instances",
-                  *stage_lines(totals, stages),
-                  f"  peak memory  {peak_mb:.0f} MB (process max RSS so far)"]
+        lines += [
+            f" {name}: {len(segmenter.config.CLASS_NAMES) - 1} classes, at most {segmenter.config.DETECTION_MAX_INSTANCES} instances",
+            *stage_lines(totals, stages),
+            f"  peak memory  {peak_mb:.0f} MB (process max RSS so far)",
+        ]
     if len(firsts) > 1:
         lines.append(agreement(firsts))
     return "\n".join(lines)
@@ -113,6 +131,8 @@ def agreement(results: dict) -> str:
             if ca == cb and ca:
                 score_diff = max(score_diff, max(abs(x.score - y.score) for x, y in zip(a.instances, b.instances)))
                 ious += [float(mask_iou(x.mask[None], y.mask[None])[0, 0]) for x, y in zip(a.instances, b.instances)]
-        lines.append(f" {name} vs {names[0]}: same instances on {same_classes}/{len(reference)} photos, max score difference "
-                     f"{score_diff:.4f}, mask IoU min {min(ious) if ious else float('nan'):.4f}")
+        lines.append(
+            f" {name} vs {names[0]}: same instances on {same_classes}/{len(reference)} photos, max score difference "
+            f"{score_diff:.4f}, mask IoU min {min(ious) if ious else float('nan'):.4f}"
+        )
     return "\n".join(lines)

@@ -74,11 +74,15 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise UsageError(f"--ray-address must be HOST:PORT (the head node's 'ray start --head --port'), not {address!r}")
+        raise UsageError(
+            f"--ray-address must be HOST:PORT (the head node's 'ray start --head --port'), not {address!r}"
+        )
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise RayClusterError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); is 'ray start --head' running there?") from None
+        raise RayClusterError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); is 'ray start --head' running there?"
+        ) from None
 
 
 def check_model(weights: str | Path) -> Path:
@@ -169,11 +173,26 @@ class _Segmenter:
             except (ImageLoadError, OSError) as exc:
                 results.append(json.dumps({"error": str(exc) or type(exc).__name__, "kind": type(exc).__name__}))
                 continue
-            results.append(json.dumps({
-                "height": result.height, "width": result.width, "seconds": seconds, "timings": result.timings,
-                "instances": [{"class_id": i.class_id, "class_name": i.class_name, "score": i.score, "box": list(i.box),
-                               "counts": encode_rle(i.mask)["counts"]} for i in result.instances],
-            }))
+            results.append(
+                json.dumps(
+                    {
+                        "height": result.height,
+                        "width": result.width,
+                        "seconds": seconds,
+                        "timings": result.timings,
+                        "instances": [
+                            {
+                                "class_id": i.class_id,
+                                "class_name": i.class_name,
+                                "score": i.score,
+                                "box": list(i.box),
+                                "counts": encode_rle(i.mask)["counts"],
+                            }
+                            for i in result.instances
+                        ],
+                    }
+                )
+            )
         return {"index": batch["index"], "result": np.array(results, dtype=object)}
 
 
@@ -186,13 +205,28 @@ def _decode(text: str):
     if "error" in data:
         return ImageLoadError(data["error"]) if data["kind"] == "ImageLoadError" else OSError(data["error"])
     size = [data["height"], data["width"]]
-    instances = [Instance(i["class_id"], i["class_name"], i["score"], tuple(i["box"]), decode_rle({"size": size, "counts": i["counts"]}))
-                 for i in data["instances"]]
+    instances = [
+        Instance(
+            i["class_id"],
+            i["class_name"],
+            i["score"],
+            tuple(i["box"]),
+            decode_rle({"size": size, "counts": i["counts"]}),
+        )
+        for i in data["instances"]
+    ]
     return SegmentationResult(instances, data["height"], data["width"], data["timings"]), data["seconds"]
 
 
-def _stream(weights: Path, paths: list[str], options: dict, workers: int | None, batch_size: int,
-            actor: type = _Segmenter, decode: Callable = _decode) -> Iterator[tuple[int, object]]:
+def _stream(
+    weights: Path,
+    paths: list[str],
+    options: dict,
+    workers: int | None,
+    batch_size: int,
+    actor: type = _Segmenter,
+    decode: Callable = _decode,
+) -> Iterator[tuple[int, object]]:
     """(index into ``paths``, ``decode``d answer of an ``actor``) as workers finish them, in no set order."""
     import ray
     import ray.data
@@ -211,8 +245,12 @@ def _stream(weights: Path, paths: list[str], options: dict, workers: int | None,
         # restart path would also print an error line for every worker (ray-project/ray#53727).
         warnings.simplefilter("ignore", DeprecationWarning)
         answers = dataset.map_batches(
-            actor, fn_constructor_kwargs={"weights": str(weights), "options": options, "threads": 1},
-            batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, max_restarts=0,
+            actor,
+            fn_constructor_kwargs={"weights": str(weights), "options": options, "threads": 1},
+            batch_size=batch_size,
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=1,
+            max_restarts=0,
         )
     for batch in answers.iter_batches(batch_size=None, batch_format="numpy"):
         for index, text in zip(batch["index"], batch["result"]):
@@ -244,21 +282,35 @@ def ray_predictions(weights: str | Path, *, workers: int | None = None, batch_si
     return predict_many
 
 
-def ray_garment_predictions(weights: str | Path, *, workers: int | None = None, batch_size: int = PREDICT_BATCH) -> Callable:
+def ray_garment_predictions(
+    weights: str | Path, *, workers: int | None = None, batch_size: int = PREDICT_BATCH
+) -> Callable:
     """A ``predict_many`` for :func:`fashionseg.models.unet.evaluate.evaluate_unet` and the U-Net's robustness
     runs: (garment mask, seconds) per photo from the Ray cluster (:func:`start_ray` first), in order."""
     folder = check_unet(weights)
 
     def predict_many(examples: list, double_pass: bool) -> Iterator[tuple]:
         paths = [str(ex.image_path) for ex in examples]
-        yield from _in_order(_stream(folder, paths, {"double_pass": double_pass}, workers, batch_size, _GarmentCutter, _decode_cutout))
+        yield from _in_order(
+            _stream(folder, paths, {"double_pass": double_pass}, workers, batch_size, _GarmentCutter, _decode_cutout)
+        )
 
     return predict_many
 
 
-def preannotate_ray(store, dataset: str, weights: str | Path, *, model_name: str, overwrite: bool = False,
-                    limit: int | None = None, workers: int | None = None, batch_size: int = PREDICT_BATCH,
-                    write_batch: int = WRITE_BATCH, on_progress: Callable[[int, int, str], None] | None = None):
+def preannotate_ray(
+    store,
+    dataset: str,
+    weights: str | Path,
+    *,
+    model_name: str,
+    overwrite: bool = False,
+    limit: int | None = None,
+    workers: int | None = None,
+    batch_size: int = PREDICT_BATCH,
+    write_batch: int = WRITE_BATCH,
+    on_progress: Callable[[int, int, str], None] | None = None,
+):
     """:func:`fashionseg.annotation.preannotation.preannotate` on the Ray cluster (:func:`start_ray` first); returns
     the same :class:`~fashionseg.annotation.preannotation.PreannotationReport`."""
     from fashionseg.annotation.draft import MODEL_AUTHOR_PREFIX, Draft
@@ -329,7 +381,9 @@ def _rate(counts: list[int], seconds: list[float]) -> str:
     return f"median {p50:8.1f} /s   IQR {p25:.1f}-{p75:.1f}   p10-p90 {p10:.1f}-{p90:.1f}   (n={len(rates)})"
 
 
-def bench_store_writes(location: str, images: int = 256, batch: int = WRITE_BATCH, instances: int = 4, repeat: int = 3) -> str:
+def bench_store_writes(
+    location: str, images: int = 256, batch: int = WRITE_BATCH, instances: int = 4, repeat: int = 3
+) -> str:
     """The store's write rate as pre-annotation loads it: images saved per second, each with
     ``instances`` model masks (CCP-sized photos, 550 x 825), ``batch`` images per transaction.
     Writes a throwaway data set ``bench-...`` into the store at ``location``."""
@@ -349,31 +403,67 @@ def bench_store_writes(location: str, images: int = 256, batch: int = WRITE_BATC
     masks = []
     for _ in range(instances * 8):  # ellipses of garment size: RLE about as long as a real mask's
         m = np.zeros((height, width), np.uint8)
-        cv2.ellipse(m, (int(rng.integers(100, 450)), int(rng.integers(100, 700))), (int(rng.integers(30, 150)), int(rng.integers(30, 250))),
-                    float(rng.integers(0, 180)), 0, 360, 1, -1)
+        cv2.ellipse(
+            m,
+            (int(rng.integers(100, 450)), int(rng.integers(100, 700))),
+            (int(rng.integers(30, 150)), int(rng.integers(30, 250))),
+            float(rng.integers(0, 180)),
+            0,
+            360,
+            1,
+            -1,
+        )
         masks.append(encode_rle(m.astype(bool)))
     store = AnnotationStore(location)
-    lines = [f"store {store.location} ({store.engine.dialect.name}): {images} images x {repeat} runs, {instances} masks each, "
-             f"{batch} images per transaction"]
+    lines = [
+        f"store {store.location} ({store.engine.dialect.name}): {images} images x {repeat} runs, {instances} masks each, "
+        f"{batch} images per transaction"
+    ]
     counts, seconds = [], []
     with tempfile.TemporaryDirectory() as folder:
         Image.new("RGB", (width, height)).save(f"{folder}/p.png")
         for run in range(repeat):
             name = f"bench-{now()}-{run}"
-            doc = {"images": [{"id": 1, "file_name": "p.png", "height": height, "width": width}], "annotations": [],
-                   "categories": [{"id": k, "name": f"c{k}"} for k in range(11)]}
+            doc = {
+                "images": [{"id": 1, "file_name": "p.png", "height": height, "width": width}],
+                "annotations": [],
+                "categories": [{"id": k, "name": f"c{k}"} for k in range(11)],
+            }
             import_coco(store, doc, folder, name)
             # The other images straight into the table: the import checks photo files, the write rate needs none.
             ds = store.dataset_id(name)
             with store.writing() as c:
-                c.execute(insert(t.images), [{"dataset_id": ds, "coco_id": k + 2, "file_name": f"p{k}.png", "sha256": "0" * 64,
-                                              "width": width, "height": height, "split": None, "revision": 0, "reviewed": False}
-                                             for k in range(images - 1)])
+                c.execute(
+                    insert(t.images),
+                    [
+                        {
+                            "dataset_id": ds,
+                            "coco_id": k + 2,
+                            "file_name": f"p{k}.png",
+                            "sha256": "0" * 64,
+                            "width": width,
+                            "height": height,
+                            "split": None,
+                            "revision": 0,
+                            "reviewed": False,
+                        }
+                        for k in range(images - 1)
+                    ],
+                )
             todo = store.images(name)
             for start in range(0, len(todo), batch):
-                chunk = todo[start:start + batch]
-                saves = [(im.id, [NewAnnotation(int(rng.integers(0, 11)), masks[int(rng.integers(len(masks)))], "model", 0.9)
-                                  for _ in range(instances)], im.revision) for im in chunk]
+                chunk = todo[start : start + batch]
+                saves = [
+                    (
+                        im.id,
+                        [
+                            NewAnnotation(int(rng.integers(0, 11)), masks[int(rng.integers(len(masks)))], "model", 0.9)
+                            for _ in range(instances)
+                        ],
+                        im.revision,
+                    )
+                    for im in chunk
+                ]
                 began = time.perf_counter()
                 store.save_many(saves, author="model:bench")
                 seconds.append(time.perf_counter() - began)
@@ -406,9 +496,11 @@ def bench_preannotation(weights: str | Path, photos: list[Path], repeat: int = 3
             steady_counts.append(len(paths) - 1)
             steady_seconds.append(seconds[-1] - startups[-1])
         # Workers start (model loaded) once per run: the steady rate is what a long run converges to.
-        return (f"{folder.name}, {len(paths)} photos x {repeat} runs, {label}\n  photos {_rate(counts, seconds)}   (whole run)\n"
-                f"  photos {_rate(steady_counts, steady_seconds)}   (after the first result; start-up median "
-                f"{np.median(startups):.1f} s)")
+        return (
+            f"{folder.name}, {len(paths)} photos x {repeat} runs, {label}\n  photos {_rate(counts, seconds)}   (whole run)\n"
+            f"  photos {_rate(steady_counts, steady_seconds)}   (after the first result; start-up median "
+            f"{np.median(startups):.1f} s)"
+        )
     else:
         from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 

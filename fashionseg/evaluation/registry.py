@@ -52,8 +52,15 @@ def record_evaluation(
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     record = {
-        "kind": kind, "run": run, "evaluated_at": now.isoformat(timespec="seconds"), "weights": weights,
-        "config": config or {}, "data": data or {}, "metrics": metrics, "per_class": per_class or {}, "loss_log": loss_log,
+        "kind": kind,
+        "run": run,
+        "evaluated_at": now.isoformat(timespec="seconds"),
+        "weights": weights,
+        "config": config or {},
+        "data": data or {},
+        "metrics": metrics,
+        "per_class": per_class or {},
+        "loss_log": loss_log,
     }
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", run).strip("-") or "run"
     path = folder / f"{now.strftime('%Y%m%dT%H%M%S%f')}_{kind}_{slug}.json"

@@ -85,6 +85,7 @@ def _crop_rows(start: float, stop: float) -> Builder:
         top, bottom = round(h * start), round(h * stop)
         image, masks = framing.crop(photo.image, photo.masks, top, 0, bottom - top, w)
         return Photo(image, masks, photo.category_ids), PHOTO_QUALITY
+
     return build
 
 
@@ -94,17 +95,20 @@ def _background_kind(rng: np.random.Generator) -> str:
 
 def _zoom_out(person_scale: float, aspect: float) -> Builder:
     def build(photo: Photo, rng, companion) -> tuple[Photo, int]:
-        image, masks = framing.zoom_out(photo.image, photo.masks, person_scale, aspect, rng, _background_kind(rng),
-                                        donor=photo.image)
+        image, masks = framing.zoom_out(
+            photo.image, photo.masks, person_scale, aspect, rng, _background_kind(rng), donor=photo.image
+        )
         return Photo(image, masks, photo.category_ids), PHOTO_QUALITY
+
     return build
 
 
 def _group(photo: Photo, rng, companion) -> tuple[Photo, int]:
     people = [photo, companion(1), companion(2)]
     h = photo.image.shape[0]
-    image, masks = framing.side_by_side([(p.image, p.masks) for p in people], (h, round(h * WIDE)), 0.8, rng,
-                                        _background_kind(rng), donor=photo.image)
+    image, masks = framing.side_by_side(
+        [(p.image, p.masks) for p in people], (h, round(h * WIDE)), 0.8, rng, _background_kind(rng), donor=photo.image
+    )
     return Photo(image, masks, np.concatenate([p.category_ids for p in people])), PHOTO_QUALITY
 
 
@@ -129,11 +133,19 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("wide_0.8", "person at 0.8 of the height of a 16:9 frame", _zoom_out(0.8, WIDE)),
     Variant("square_0.5", "person at 0.5 of the height of a square frame", _zoom_out(0.5, 1.0)),
     Variant("group", "three people side by side in a 16:9 frame, each at 0.8 of its height", _group),
-    Variant("low_light", f"gamma {LOW_LIGHT_GAMMA} and sensor noise", lambda p, rng, c: _same(
-        Photo(_low_light(p.image, rng), p.masks, p.category_ids))),
+    Variant(
+        "low_light",
+        f"gamma {LOW_LIGHT_GAMMA} and sensor noise",
+        lambda p, rng, c: _same(Photo(_low_light(p.image, rng), p.masks, p.category_ids)),
+    ),
     Variant("jpeg_25", f"JPEG quality {HEAVY_JPEG_QUALITY}", lambda p, rng, c: _same(p, HEAVY_JPEG_QUALITY)),
-    Variant("dark_jpeg_25", f"gamma {LOW_LIGHT_GAMMA} and JPEG quality {HEAVY_JPEG_QUALITY}", lambda p, rng, c: _same(
-        Photo(framing.darken(p.image, LOW_LIGHT_GAMMA), p.masks, p.category_ids), HEAVY_JPEG_QUALITY)),
+    Variant(
+        "dark_jpeg_25",
+        f"gamma {LOW_LIGHT_GAMMA} and JPEG quality {HEAVY_JPEG_QUALITY}",
+        lambda p, rng, c: _same(
+            Photo(framing.darken(p.image, LOW_LIGHT_GAMMA), p.masks, p.category_ids), HEAVY_JPEG_QUALITY
+        ),
+    ),
     Variant("rotate_10", f"rotated by {ROTATION_DEGREES:g} degrees either way", _rotate),
 )
 VARIANT_NAMES = tuple(v.name for v in VARIANTS)
@@ -171,15 +183,26 @@ class _PhotoSource:
             im = self.images[index]
             image = load_image(self.images_dir / im["file_name"])
             anns = self.annotations.get(im["id"], [])
-            masks = np.stack([decode_rle(a["segmentation"]) for a in anns]) if anns else np.zeros((0,) + image.shape[:2], bool)
+            masks = (
+                np.stack([decode_rle(a["segmentation"]) for a in anns])
+                if anns
+                else np.zeros((0,) + image.shape[:2], bool)
+            )
             if masks.shape[1:] != image.shape[:2]:
                 raise ValueError(f"{im['file_name']}: masks are {masks.shape[1:]}, the photo is {image.shape[:2]}")
             self.cache[index] = Photo(image, masks, np.array([a["category_id"] for a in anns], int))
         return self.cache[index]
 
 
-def build_variants(coco: dict, images_dir: str | Path, out_dir: str | Path, variants: list[Variant] | None = None,
-                   seed: int = 0, min_area: int = MIN_INSTANCE_AREA, progress: bool = True) -> dict[str, Path]:
+def build_variants(
+    coco: dict,
+    images_dir: str | Path,
+    out_dir: str | Path,
+    variants: list[Variant] | None = None,
+    seed: int = 0,
+    min_area: int = MIN_INSTANCE_AREA,
+    progress: bool = True,
+) -> dict[str, Path]:
     """Write ``out_dir/NAME/instances.json`` and its photos for each variant; returns name -> COCO file.
 
     The photos of ``NAME/`` keep their ``file_name`` (as ``.jpg``) so each
@@ -205,28 +228,60 @@ def build_variants(coco: dict, images_dir: str | Path, out_dir: str | Path, vari
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(framing.encode_jpeg(photo.image, quality))
                 h, w = photo.image.shape[:2]
-                images.append({**{k: v for k, v in im.items() if k not in ("file_name", "height", "width")},
-                               "file_name": file_name, "height": h, "width": w})
+                images.append(
+                    {
+                        **{k: v for k, v in im.items() if k not in ("file_name", "height", "width")},
+                        "file_name": file_name,
+                        "height": h,
+                        "width": w,
+                    }
+                )
                 for mask, category_id in zip(photo.masks[keep], photo.category_ids[keep]):
-                    annotations.append({"id": len(annotations) + 1, "image_id": im["id"], "category_id": int(category_id),
-                                        "segmentation": encode_rle(mask), "area": int(mask.sum()), "bbox": mask_bbox(mask),
-                                        "iscrowd": 0})
+                    annotations.append(
+                        {
+                            "id": len(annotations) + 1,
+                            "image_id": im["id"],
+                            "category_id": int(category_id),
+                            "segmentation": encode_rle(mask),
+                            "area": int(mask.sum()),
+                            "bbox": mask_bbox(mask),
+                            "iscrowd": 0,
+                        }
+                    )
                 bar.update()
-            document = {"images": images, "annotations": annotations, "categories": coco["categories"],
-                        "fashionseg": {"robustness_variant": variant.name, "description": variant.description,
-                                       "seed": seed, "min_area": min_area}}
+            document = {
+                "images": images,
+                "annotations": annotations,
+                "categories": coco["categories"],
+                "fashionseg": {
+                    "robustness_variant": variant.name,
+                    "description": variant.description,
+                    "seed": seed,
+                    "min_area": min_area,
+                },
+            }
             write_coco(document, folder / "instances.json")
             written[variant.name] = folder / "instances.json"
     return written
 
 
-MASKRCNN_COLUMNS = ("map50", "f1", "classification_score", "exact_match_ratio", "overall_accuracy", "jaccard", "coco_ap50",
-                    "instances", "inference_seconds")
+MASKRCNN_COLUMNS = (
+    "map50",
+    "f1",
+    "classification_score",
+    "exact_match_ratio",
+    "overall_accuracy",
+    "jaccard",
+    "coco_ap50",
+    "instances",
+    "inference_seconds",
+)
 UNET_COLUMNS = ("dice_mean", "dice_median", "inference_seconds")
 
 
-def evaluate_variant(kind: str, model, coco_path: Path, predict_options: dict | None = None, progress: bool = True,
-                     predict_many=None) -> dict:
+def evaluate_variant(
+    kind: str, model, coco_path: Path, predict_options: dict | None = None, progress: bool = True, predict_many=None
+) -> dict:
     """One variant's metrics: the Mask R-CNN's thesis metrics, or the U-Net's Dice. ``predict_many``:
     the photos run on Ray (:func:`fashionseg.evaluation.ray_batch.ray_predictions` for the Mask R-CNN,
     :func:`~fashionseg.evaluation.ray_batch.ray_garment_predictions` for the U-Net)."""
@@ -242,14 +297,26 @@ def evaluate_variant(kind: str, model, coco_path: Path, predict_options: dict | 
         from fashionseg.models.unet.data import examples_from_coco
         from fashionseg.models.unet.evaluate import evaluate_unet
 
-        result = evaluate_unet(model, examples_from_coco(coco_path, images_dir), progress=progress, predict_many=predict_many)
+        result = evaluate_unet(
+            model, examples_from_coco(coco_path, images_dir), progress=progress, predict_many=predict_many
+        )
         return {k: result[k] for k in UNET_COLUMNS}
     raise ValueError(f"kind must be 'maskrcnn' or 'unet', not {kind!r}")
 
 
-def run_robustness(kind: str, model, coco: dict, images_dir: str | Path, work_dir: str | Path,
-                   variants: list[Variant] | None = None, seed: int = 0, min_area: int = MIN_INSTANCE_AREA,
-                   predict_options: dict | None = None, progress: bool = True, predict_many=None) -> dict:
+def run_robustness(
+    kind: str,
+    model,
+    coco: dict,
+    images_dir: str | Path,
+    work_dir: str | Path,
+    variants: list[Variant] | None = None,
+    seed: int = 0,
+    min_area: int = MIN_INSTANCE_AREA,
+    predict_options: dict | None = None,
+    progress: bool = True,
+    predict_many=None,
+) -> dict:
     """Build the variants of ``coco`` under ``work_dir`` and evaluate ``model`` on each.
 
     Returns ``{"variants": {name: metrics}, "descriptions": {...}, "seed", "min_area", "images"}``.
@@ -260,9 +327,17 @@ def run_robustness(kind: str, model, coco: dict, images_dir: str | Path, work_di
     for variant in variants:
         if progress:
             log.info("%s: %s", variant.name, variant.description)
-        results[variant.name] = evaluate_variant(kind, model, files[variant.name], predict_options, progress, predict_many)
-    return {"kind": kind, "images": len(coco["images"]), "seed": seed, "min_area": min_area,
-            "descriptions": {v.name: v.description for v in variants}, "variants": results}
+        results[variant.name] = evaluate_variant(
+            kind, model, files[variant.name], predict_options, progress, predict_many
+        )
+    return {
+        "kind": kind,
+        "images": len(coco["images"]),
+        "seed": seed,
+        "min_area": min_area,
+        "descriptions": {v.name: v.description for v in variants},
+        "variants": results,
+    }
 
 
 def format_table(result: dict) -> str:
@@ -274,8 +349,13 @@ def format_table(result: dict) -> str:
         cells = []
         for column in columns:
             value = row[column]
-            cells.append(f"{value * 1000:.0f} ms" if column == "inference_seconds" else
-                         str(value) if isinstance(value, int) else f"{value:.3f}")
+            cells.append(
+                f"{value * 1000:.0f} ms"
+                if column == "inference_seconds"
+                else str(value)
+                if isinstance(value, int)
+                else f"{value:.3f}"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

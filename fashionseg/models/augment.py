@@ -154,8 +154,11 @@ class FramingAugmentation:
         self.settings = settings or FramingSettings()
         self.rng = np.random.default_rng(seed)
         # without the photometric steps (tests check geometry by colour) only the flip stays
-        self.photometric = photometric_augmentation(None if seed is None else seed + 1) if photometric else A.Compose(
-            [A.HorizontalFlip(p=0.5)], seed=None if seed is None else seed + 1)
+        self.photometric = (
+            photometric_augmentation(None if seed is None else seed + 1)
+            if photometric
+            else A.Compose([A.HorizontalFlip(p=0.5)], seed=None if seed is None else seed + 1)
+        )
 
     def reseed(self, seed) -> None:
         """Restart the random streams from ``seed`` (an int or a tuple of ints, e.g. ``(run seed, epoch, batch)``).
@@ -166,8 +169,9 @@ class FramingAugmentation:
         self.rng = np.random.default_rng(seed)
         self.photometric.set_random_seed(int(np.random.default_rng(seed).integers(2**31)))
 
-    def __call__(self, image: np.ndarray, masks: np.ndarray, class_ids: np.ndarray,
-                 donor: Donor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __call__(
+        self, image: np.ndarray, masks: np.ndarray, class_ids: np.ndarray, donor: Donor
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         s, rng = self.settings, self.rng
         weights = np.asarray(s.framing_weights, float)
         framing = FRAMINGS[rng.choice(len(FRAMINGS), p=weights / weights.sum())]
@@ -176,15 +180,18 @@ class FramingAugmentation:
             image, masks = self._crop(image, masks)
         elif framing == "zoom_out":
             aspect = FRAME_ASPECTS[rng.integers(len(FRAME_ASPECTS))]
-            image, masks = framing_module.zoom_out(image, masks, rng.uniform(*s.person_scale), aspect, rng, kind,
-                                                   donor=donor()[0])
+            image, masks = framing_module.zoom_out(
+                image, masks, rng.uniform(*s.person_scale), aspect, rng, kind, donor=donor()[0]
+            )
         elif framing == "group":
             others = [donor() for _ in range(rng.integers(s.group_size[0], s.group_size[1] + 1) - 1)]
             photos = [(image, masks)] + [(im, m) for im, m, _ in others]
             class_ids = np.concatenate([class_ids] + [ids for _, _, ids in others]).astype(class_ids.dtype)
             h = image.shape[0]
             frame = (h, round(h * FRAME_ASPECTS[rng.integers(2, len(FRAME_ASPECTS))] * len(photos) / 2))
-            image, masks = framing_module.side_by_side(photos, frame, rng.uniform(0.5, 0.95), rng, kind, donor=donor()[0])
+            image, masks = framing_module.side_by_side(
+                photos, frame, rng.uniform(0.5, 0.95), rng, kind, donor=donor()[0]
+            )
         if rng.random() < s.copy_paste_probability:
             image, masks, class_ids = self._copy_paste(image, masks, class_ids, donor)
         if rng.random() < s.rotate_probability:

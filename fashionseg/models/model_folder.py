@@ -99,13 +99,22 @@ def read_config_json(path: Path, kind: str) -> dict:
         raise ModelFolderError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ModelFolderError(f"{path}: not a {kind} config (the top level must be a JSON object)")
-    other = next((name for name, key in _KIND_MARKERS.items() if name != kind and key in data and _KIND_MARKERS[kind] not in data), None)
+    other = next(
+        (
+            name
+            for name, key in _KIND_MARKERS.items()
+            if name != kind and key in data and _KIND_MARKERS[kind] not in data
+        ),
+        None,
+    )
     if other is not None:
         raise ModelFolderError(f"{path}: this is a {other}'s config, not a {kind}'s; is it the right model folder?")
     return data
 
 
-def read_config(path: Path, config_class: type[T], build: Callable[[dict], T] | None = None, kind: str | None = None) -> T:
+def read_config(
+    path: Path, config_class: type[T], build: Callable[[dict], T] | None = None, kind: str | None = None
+) -> T:
     """``build(settings)`` (default ``config_class.from_dict``) of a config file, after checking it holds only
     ``config_class``'s settings (its ``RETIRED`` ones are dropped), with their types. ``kind`` defaults to its ``KIND``."""
     kind = kind or getattr(config_class, "KIND", config_class.__name__)
@@ -141,7 +150,12 @@ def _type_problem(default, value) -> str | None:
     if isinstance(default, bool):
         return None if isinstance(value, bool) else f"must be true or false, not {value!r}"
     if isinstance(default, int | float):
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
+        ok = (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and value == value
+            and abs(value) != float("inf")
+        )
         return None if ok else f"must be a number, not {value!r}"
     if isinstance(default, str):
         return None if isinstance(value, str) else f"must be a string, not {value!r}"
@@ -158,4 +172,6 @@ def load_keras_weights(load: Callable[[str], object], path: Path) -> None:
         load(str(path))
     except Exception as exc:  # h5py and Keras fail on bad files with many exception types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFolderError(f"{path}: the weights cannot be loaded ({first}); is the file complete, and from this model?") from exc
+        raise ModelFolderError(
+            f"{path}: the weights cannot be loaded ({first}); is the file complete, and from this model?"
+        ) from exc

@@ -105,7 +105,9 @@ class TrainingRun:
     model's own ``state.json`` entries before the first epoch.
     """
 
-    def __init__(self, folder: str | Path, monitor: Monitor, log_fields: tuple[str, ...], state_defaults: dict | None = None):
+    def __init__(
+        self, folder: str | Path, monitor: Monitor, log_fields: tuple[str, ...], state_defaults: dict | None = None
+    ):
         self.folder, self.monitor, self.log_fields = Path(folder), monitor, tuple(log_fields)
         self.state_defaults = dict(state_defaults or {})
         self.state: dict = {}
@@ -136,13 +138,23 @@ class TrainingRun:
         self._drop_unfinished_log_rows()
         return self.state
 
-    def checkpoint(self, save_last: Callable[[keras.Model], None],
-                   save_weights: Callable[[keras.Model, Path], None] | None = None,
-                   log_names: dict[str, str] | None = None, stage: str | None = None,
-                   patience: int | None = None) -> EpochCheckpoint:
+    def checkpoint(
+        self,
+        save_last: Callable[[keras.Model], None],
+        save_weights: Callable[[keras.Model, Path], None] | None = None,
+        log_names: dict[str, str] | None = None,
+        stage: str | None = None,
+        patience: int | None = None,
+    ) -> EpochCheckpoint:
         """The Keras callback that checkpoints this run after every epoch (see :class:`EpochCheckpoint`)."""
-        return EpochCheckpoint(self, save_last, save_weights or (lambda model, path: model.save_weights(str(path))),
-                               log_names or {}, stage, patience)
+        return EpochCheckpoint(
+            self,
+            save_last,
+            save_weights or (lambda model, path: model.save_weights(str(path))),
+            log_names or {},
+            stage,
+            patience,
+        )
 
     def save_state(self) -> None:
         write_json_atomic(self.path(STATE_FILE), self.state)
@@ -185,8 +197,15 @@ class TrainingRun:
 
     def read_state(self) -> dict:
         """``state.json`` (defaults for entries older runs lack), or the state before the first epoch."""
-        state = {"epoch": 0, self.monitor.state_key: self.monitor.start(), "best_epoch": 0, "wait": 0,
-                 "seconds": 0.0, "finished": False, **self.state_defaults}
+        state = {
+            "epoch": 0,
+            self.monitor.state_key: self.monitor.start(),
+            "best_epoch": 0,
+            "wait": 0,
+            "seconds": 0.0,
+            "finished": False,
+            **self.state_defaults,
+        }
         if self.path(STATE_FILE).exists():
             state.update(json.loads(self.path(STATE_FILE).read_text()))
         return state
@@ -197,8 +216,14 @@ class TrainingRun:
             raise ModelNotTrainedError(f"{self.folder} is not a training run (no {RUN_FILE})")
         return json.loads(self.path(RUN_FILE).read_text())
 
-    def export(self, out_dir: str | Path, config, which: str = "best", initialised_from: str | None = None,
-               training: dict | None = None) -> Path:
+    def export(
+        self,
+        out_dir: str | Path,
+        config,
+        which: str = "best",
+        initialised_from: str | None = None,
+        training: dict | None = None,
+    ) -> Path:
         """Write a model folder: ``config``, the run's ``which`` ("best" or "last") weights, its log, and
         ``training.json`` (the run's record, ``initialised_from`` and ``training``); returns ``out_dir``.
 
@@ -216,11 +241,17 @@ class TrainingRun:
         shutil.copyfile(self.path(LOG_FILE), out_dir / TRAINING_LOG_FILE)
         (out_dir / ONNX_FILE).unlink(missing_ok=True)  # it held the weights just replaced
         record = {
-            "initialised_from": project_relative(initialised_from), "settings": run.get("settings"),
-            "train_photos": run.get("train_photos"), "val_photos": run.get("val_photos"),
-            "epochs_trained": state["epoch"], "weights": which, "best_epoch": state["best_epoch"],
-            self.monitor.state_key: state[self.monitor.state_key], "training_seconds": round(state.get("seconds", 0.0), 1),
-            "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores", "run": str(self.folder),
+            "initialised_from": project_relative(initialised_from),
+            "settings": run.get("settings"),
+            "train_photos": run.get("train_photos"),
+            "val_photos": run.get("val_photos"),
+            "epochs_trained": state["epoch"],
+            "weights": which,
+            "best_epoch": state["best_epoch"],
+            self.monitor.state_key: state[self.monitor.state_key],
+            "training_seconds": round(state.get("seconds", 0.0), 1),
+            "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+            "run": str(self.folder),
             **(training or {}),
         }
         write_json_atomic(out_dir / TRAINING_FILE, record)
@@ -245,8 +276,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
     column and ``state.json``.
     """
 
-    def __init__(self, run: TrainingRun, save_last, save_weights, log_names: dict[str, str], stage: str | None,
-                 patience: int | None):
+    def __init__(
+        self,
+        run: TrainingRun,
+        save_last,
+        save_weights,
+        log_names: dict[str, str],
+        stage: str | None,
+        patience: int | None,
+    ):
         super().__init__()
         self.run, self.save_last, self.save_weights = run, save_last, save_weights
         self.log_names, self.stage, self.patience = log_names, stage, patience
@@ -292,5 +330,7 @@ def restore_optimizer(optimizer: keras.optimizers.Optimizer, variables, path: Pa
     """Build ``optimizer`` for ``variables`` and load what :func:`save_optimizer` wrote."""
     optimizer.build(variables)
     values = np.load(path)
-    for variable, key in zip(optimizer.variables, sorted(values.files, key=lambda k: int(k.split("_")[1])), strict=True):
+    for variable, key in zip(
+        optimizer.variables, sorted(values.files, key=lambda k: int(k.split("_")[1])), strict=True
+    ):
         variable.assign(values[key])

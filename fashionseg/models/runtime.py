@@ -54,8 +54,13 @@ class OnnxModel:
             ``input_shape`` (when given) or it lacks one of ``outputs``.
     """
 
-    def __init__(self, path: str | Path, input_shape: tuple[int, ...] | None = None, outputs: tuple[str, ...] = (),
-                 threads: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        input_shape: tuple[int, ...] | None = None,
+        outputs: tuple[str, ...] = (),
+        threads: int | None = None,
+    ):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -73,9 +78,13 @@ class OnnxModel:
         self.input_name = model_input.name
         self.output_names = [o.name for o in self.session.get_outputs()]
         shape = list(model_input.shape)  # symbolic dimensions are strings
-        if input_shape is not None and (len(shape) != len(input_shape) or any(isinstance(d, int) and d != e for d, e in zip(shape, input_shape))):
-            raise ModelFolderError(f"{path}: its input is {model_input.shape}, the folder's config.json needs {list(input_shape)}; "
-                                   "export the model again")
+        if input_shape is not None and (
+            len(shape) != len(input_shape) or any(isinstance(d, int) and d != e for d, e in zip(shape, input_shape))
+        ):
+            raise ModelFolderError(
+                f"{path}: its input is {model_input.shape}, the folder's config.json needs {list(input_shape)}; "
+                "export the model again"
+            )
         missing = [name for name in outputs if name not in self.output_names]
         if missing:
             raise ModelFolderError(f"{path}: no output {', '.join(missing)}; is it this folder's model?")

@@ -36,8 +36,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_image_files(images: list[dict], image_dir: Path, progress: bool, max_pixels: int,
-                       on_progress: Callable[[int, int], None] | None = None) -> tuple[dict, list[str]]:
+def _check_image_files(
+    images: list[dict],
+    image_dir: Path,
+    progress: bool,
+    max_pixels: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict, list[str]]:
     hashes, problems = {}, []
     for n, im in enumerate(tqdm(images, desc="checking images", unit="image", disable=not progress)):
         if on_progress is not None:
@@ -56,7 +61,9 @@ def _check_image_files(images: list[dict], image_dir: Path, progress: bool, max_
             problems.append(f"image {im['id']}: {path} cannot be read ({exc.strerror or exc})")
             continue
         if (width, height) != (im["width"], im["height"]):
-            problems.append(f"image {im['id']}: file is {width} x {height}, the document says {im['width']} x {im['height']}")
+            problems.append(
+                f"image {im['id']}: file is {width} x {height}, the document says {im['width']} x {im['height']}"
+            )
             continue
         hashes[im["id"]] = digest
     return hashes, problems
@@ -153,14 +160,29 @@ def import_coco(
     Everything is checked (:func:`prepare_import`) before anything is
     written, and the writing is one transaction: a bad file imports nothing.
     """
-    prepared = prepare_import(coco, image_dir, dataset, origin=origin, author=author, progress=progress, max_pixels=max_pixels,
-                              store=store, source=source)
+    prepared = prepare_import(
+        coco,
+        image_dir,
+        dataset,
+        origin=origin,
+        author=author,
+        progress=progress,
+        max_pixels=max_pixels,
+        store=store,
+        source=source,
+    )
     return write_import(store, prepared)
 
 
 def write_import(store: AnnotationStore, prepared: PreparedImport) -> int:
     """Write a checked import as a new data set of ``store`` in one transaction; returns its id."""
-    data, dataset, origin, author, mapping = prepared.data, prepared.dataset, prepared.origin, prepared.author, prepared.mapping
+    data, dataset, origin, author, mapping = (
+        prepared.data,
+        prepared.dataset,
+        prepared.origin,
+        prepared.author,
+        prepared.mapping,
+    )
     hashes = prepared.hashes
     stamp = now()
     info = {k: data[k] for k in PASSTHROUGH_KEYS if k in data}
@@ -169,39 +191,111 @@ def write_import(store: AnnotationStore, prepared: PreparedImport) -> int:
         # Checked again inside the transaction: another import may have taken the name meanwhile.
         if c.scalar(select(t.datasets.c.id).where(t.datasets.c.name == dataset)) is not None:
             raise StoreError(_name_taken(dataset))
-        ds = c.execute(insert(t.datasets).values(name=dataset, image_root=str(prepared.image_dir), info=json.dumps(info, sort_keys=True), created_at=stamp)).inserted_primary_key[0]
-        c.execute(insert(t.categories), [
-            {"dataset_id": ds, "coco_id": cat["id"], "name": cat["name"], "supercategory": cat.get("supercategory", "")} for cat in data["categories"]
-        ])
-        category_rows = {r.coco_id: r.id for r in c.execute(select(t.categories.c.coco_id, t.categories.c.id).where(t.categories.c.dataset_id == ds))}
+        ds = c.execute(
+            insert(t.datasets).values(
+                name=dataset,
+                image_root=str(prepared.image_dir),
+                info=json.dumps(info, sort_keys=True),
+                created_at=stamp,
+            )
+        ).inserted_primary_key[0]
+        c.execute(
+            insert(t.categories),
+            [
+                {
+                    "dataset_id": ds,
+                    "coco_id": cat["id"],
+                    "name": cat["name"],
+                    "supercategory": cat.get("supercategory", ""),
+                }
+                for cat in data["categories"]
+            ],
+        )
+        category_rows = {
+            r.coco_id: r.id
+            for r in c.execute(select(t.categories.c.coco_id, t.categories.c.id).where(t.categories.c.dataset_id == ds))
+        }
         if data["images"]:
-            c.execute(insert(t.images), [
-                {"dataset_id": ds, "coco_id": im["id"], "file_name": im["file_name"], "sha256": hashes[im["id"]], "width": int(im["width"]),
-                 "height": int(im["height"]), "split": im.get("split"), "revision": 0, "reviewed": bool(im.get("reviewed", False))}
-                for im in data["images"]
-            ])
-        image_rows = {r.coco_id: r.id for r in c.execute(select(t.images.c.coco_id, t.images.c.id).where(t.images.c.dataset_id == ds))}
+            c.execute(
+                insert(t.images),
+                [
+                    {
+                        "dataset_id": ds,
+                        "coco_id": im["id"],
+                        "file_name": im["file_name"],
+                        "sha256": hashes[im["id"]],
+                        "width": int(im["width"]),
+                        "height": int(im["height"]),
+                        "split": im.get("split"),
+                        "revision": 0,
+                        "reviewed": bool(im.get("reviewed", False)),
+                    }
+                    for im in data["images"]
+                ],
+            )
+        image_rows = {
+            r.coco_id: r.id
+            for r in c.execute(select(t.images.c.coco_id, t.images.c.id).where(t.images.c.dataset_id == ds))
+        }
         if data["annotations"]:
-            c.execute(insert(t.annotations), [
-                {"dataset_id": ds, "image_id": image_rows[a["image_id"]], "coco_id": a["id"], "category_id": category_rows[a["category_id"]],
-                 "rle_counts": a["segmentation"]["counts"], "bbox": json.dumps(rle_bbox(a["segmentation"])), "area": rle_area(a["segmentation"]),
-                 "iscrowd": int(a.get("iscrowd", 0)), "origin": a.get("origin", origin), "author": a.get("author", author),
-                 "created_at": a.get("created_at", stamp), "score": a.get("score")}
-                for a in data["annotations"]
-            ])
+            c.execute(
+                insert(t.annotations),
+                [
+                    {
+                        "dataset_id": ds,
+                        "image_id": image_rows[a["image_id"]],
+                        "coco_id": a["id"],
+                        "category_id": category_rows[a["category_id"]],
+                        "rle_counts": a["segmentation"]["counts"],
+                        "bbox": json.dumps(rle_bbox(a["segmentation"])),
+                        "area": rle_area(a["segmentation"]),
+                        "iscrowd": int(a.get("iscrowd", 0)),
+                        "origin": a.get("origin", origin),
+                        "author": a.get("author", author),
+                        "created_at": a.get("created_at", stamp),
+                        "score": a.get("score"),
+                    }
+                    for a in data["annotations"]
+                ],
+            )
         labels = data.get("image_labels", [])
         if labels:
-            c.execute(insert(t.image_labels), [
-                {"dataset_id": ds, "image_id": image_rows[x["image_id"]], "coco_id": x["id"], "raw_label": str(x.get("raw_label", "")),
-                 "category_id": None if x.get("category_id") is None else category_rows[x["category_id"]], "count": int(x.get("count", 1))}
-                for x in labels
-            ])
+            c.execute(
+                insert(t.image_labels),
+                [
+                    {
+                        "dataset_id": ds,
+                        "image_id": image_rows[x["image_id"]],
+                        "coco_id": x["id"],
+                        "raw_label": str(x.get("raw_label", "")),
+                        "category_id": None if x.get("category_id") is None else category_rows[x["category_id"]],
+                        "count": int(x.get("count", 1)),
+                    }
+                    for x in labels
+                ],
+            )
         if mapping is not None:
-            c.execute(insert(t.label_mappings).values(dataset_id=ds, mapping=json.dumps(mapping, sort_keys=True), revision=1, updated_at=stamp))
-        c.execute(insert(t.history).values(
-            dataset_id=ds, action="import", author=author, at=stamp,
-            after=json.dumps({"source": prepared.source, "images": len(data["images"]), "annotations": len(data["annotations"]), "image_labels": len(labels)}),
-        ))
+            c.execute(
+                insert(t.label_mappings).values(
+                    dataset_id=ds, mapping=json.dumps(mapping, sort_keys=True), revision=1, updated_at=stamp
+                )
+            )
+        c.execute(
+            insert(t.history).values(
+                dataset_id=ds,
+                action="import",
+                author=author,
+                at=stamp,
+                after=json.dumps(
+                    {
+                        "source": prepared.source,
+                        "images": len(data["images"]),
+                        "annotations": len(data["annotations"]),
+                        "image_labels": len(labels),
+                    }
+                ),
+            )
+        )
     return ds
 
 
@@ -211,18 +305,31 @@ def export_coco(store: AnnotationStore, dataset: str) -> dict:
     with store.reading() as c:
         info = json.loads(c.scalar(select(t.datasets.c.info).where(t.datasets.c.id == ds)))
         mapping = c.scalar(select(t.label_mappings.c.mapping).where(t.label_mappings.c.dataset_id == ds))
-        categories = c.execute(select(t.categories).where(t.categories.c.dataset_id == ds).order_by(t.categories.c.coco_id)).all()
+        categories = c.execute(
+            select(t.categories).where(t.categories.c.dataset_id == ds).order_by(t.categories.c.coco_id)
+        ).all()
         category_coco = {r.id: r.coco_id for r in categories}
         images = c.execute(select(t.images).where(t.images.c.dataset_id == ds).order_by(t.images.c.coco_id)).all()
         image_coco = {r.id: r for r in images}
-        annotations = c.execute(select(t.annotations).where(t.annotations.c.dataset_id == ds).order_by(t.annotations.c.coco_id)).all()
-        labels = c.execute(select(t.image_labels).where(t.image_labels.c.dataset_id == ds).order_by(t.image_labels.c.coco_id)).all()
+        annotations = c.execute(
+            select(t.annotations).where(t.annotations.c.dataset_id == ds).order_by(t.annotations.c.coco_id)
+        ).all()
+        labels = c.execute(
+            select(t.image_labels).where(t.image_labels.c.dataset_id == ds).order_by(t.image_labels.c.coco_id)
+        ).all()
 
     out = {k: info[k] for k in PASSTHROUGH_KEYS if k in info}
     out["categories"] = [{"id": r.coco_id, "name": r.name, "supercategory": r.supercategory} for r in categories]
     out["images"] = []
     for r in images:
-        entry = {"id": r.coco_id, "file_name": r.file_name, "height": r.height, "width": r.width, "sha256": r.sha256, "reviewed": bool(r.reviewed)}
+        entry = {
+            "id": r.coco_id,
+            "file_name": r.file_name,
+            "height": r.height,
+            "width": r.width,
+            "sha256": r.sha256,
+            "reviewed": bool(r.reviewed),
+        }
         if r.split is not None:
             entry["split"] = r.split
         out["images"].append(entry)
@@ -230,17 +337,29 @@ def export_coco(store: AnnotationStore, dataset: str) -> dict:
     for a in annotations:
         im = image_coco[a.image_id]
         entry = {
-            "id": a.coco_id, "image_id": im.coco_id, "category_id": category_coco[a.category_id],
-            "segmentation": {"size": [im.height, im.width], "counts": a.rle_counts}, "area": a.area, "bbox": json.loads(a.bbox),
-            "iscrowd": a.iscrowd, "origin": a.origin, "author": a.author, "created_at": a.created_at,
+            "id": a.coco_id,
+            "image_id": im.coco_id,
+            "category_id": category_coco[a.category_id],
+            "segmentation": {"size": [im.height, im.width], "counts": a.rle_counts},
+            "area": a.area,
+            "bbox": json.loads(a.bbox),
+            "iscrowd": a.iscrowd,
+            "origin": a.origin,
+            "author": a.author,
+            "created_at": a.created_at,
         }
         if a.score is not None:
             entry["score"] = a.score
         out["annotations"].append(entry)
     if labels:
         out["image_labels"] = [
-            {"id": x.coco_id, "image_id": image_coco[x.image_id].coco_id, "raw_label": x.raw_label,
-             "category_id": None if x.category_id is None else category_coco[x.category_id], "count": x.count}
+            {
+                "id": x.coco_id,
+                "image_id": image_coco[x.image_id].coco_id,
+                "raw_label": x.raw_label,
+                "category_id": None if x.category_id is None else category_coco[x.category_id],
+                "count": x.count,
+            }
             for x in labels
         ]
     extension = dict(info.get("fashionseg", {}))

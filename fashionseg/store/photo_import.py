@@ -92,14 +92,17 @@ def photos_document(folder: str | Path, names: list[str], on_progress: Progress 
         except (ImageLoadError, OSError) as exc:
             problems.append(f"{name}: {exc}")
             continue
-        images.append({"id": len(images) + 1, "file_name": name, "width": width, "height": height, "split": assign_split(name)})
+        images.append(
+            {"id": len(images) + 1, "file_name": name, "width": width, "height": height, "split": assign_split(name)}
+        )
     if problems:
         raise InvalidCocoError(str(folder), problems)
     return {"images": images, "annotations": [], "categories": FASHIONSEG11.coco_categories()}
 
 
-def import_folder(store: AnnotationStore, folder: str | Path, dataset: str, author: str,
-                  on_progress: Progress | None = None) -> int:
+def import_folder(
+    store: AnnotationStore, folder: str | Path, dataset: str, author: str, on_progress: Progress | None = None
+) -> int:
     """Import every photo under a folder of this machine as a new data set (the photos stay where they are)."""
     _check_name(store, dataset)
     folder = Path(folder).expanduser()
@@ -107,8 +110,13 @@ def import_folder(store: AnnotationStore, folder: str | Path, dataset: str, auth
     return _import(store, document, folder, dataset, author, str(folder), on_progress)
 
 
-def import_uploads(store: AnnotationStore, uploads: list[tuple[str, bytes]], dataset: str, author: str,
-                   on_progress: Progress | None = None) -> int:
+def import_uploads(
+    store: AnnotationStore,
+    uploads: list[tuple[str, bytes]],
+    dataset: str,
+    author: str,
+    on_progress: Progress | None = None,
+) -> int:
     """Import uploaded photos and zips of photos as a new data set; they are copied to the uploads folder.
 
     Nothing is kept when the import is refused: neither a data set nor the copies.
@@ -119,20 +127,42 @@ def import_uploads(store: AnnotationStore, uploads: list[tuple[str, bytes]], dat
     folder = _new_upload_folder(dataset)
     try:
         names = save_uploads(uploads, folder)
-        return _import(store, photos_document(folder, names, on_progress), folder, dataset, author,
-                       f"{len(uploads)} uploaded file(s)", on_progress)
+        return _import(
+            store,
+            photos_document(folder, names, on_progress),
+            folder,
+            dataset,
+            author,
+            f"{len(uploads)} uploaded file(s)",
+            on_progress,
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
-def import_coco_upload(store: AnnotationStore, data: bytes, file_name: str, image_dir: str, dataset: str, author: str,
-                       on_progress: Progress | None = None) -> int:
+def import_coco_upload(
+    store: AnnotationStore,
+    data: bytes,
+    file_name: str,
+    image_dir: str,
+    dataset: str,
+    author: str,
+    on_progress: Progress | None = None,
+) -> int:
     """An uploaded COCO file with the folder (on this machine) its ``file_name`` values are relative to."""
     _check_name(store, dataset)
     if not image_dir.strip():
         raise UsageError("give the folder the COCO file's file_name values are relative to")
-    return _import(store, parse_coco(data, file_name), Path(image_dir.strip()).expanduser(), dataset, author, file_name, on_progress)
+    return _import(
+        store,
+        parse_coco(data, file_name),
+        Path(image_dir.strip()).expanduser(),
+        dataset,
+        author,
+        file_name,
+        on_progress,
+    )
 
 
 def save_uploads(uploads: list[tuple[str, bytes]], folder: Path) -> list[str]:
@@ -162,7 +192,9 @@ def save_uploads(uploads: list[tuple[str, bytes]], folder: Path) -> list[str]:
             for block in data_blocks:
                 budget[0] -= len(block)
                 if budget[0] < 0:
-                    raise InvalidCocoError("upload", [f"the photos come to more than {MAX_UPLOAD_BYTES >> 30} GB; import them in parts"])
+                    raise InvalidCocoError(
+                        "upload", [f"the photos come to more than {MAX_UPLOAD_BYTES >> 30} GB; import them in parts"]
+                    )
                 out.write(block)
         written.append(candidate)
 
@@ -226,14 +258,22 @@ def _check_name(store: AnnotationStore, dataset: str) -> None:
         raise StoreError(f"a data set named {dataset.strip()!r} exists already; pick another name")
 
 
-def _import(store: AnnotationStore, document: dict, folder: Path, dataset: str, author: str, source: str,
-            on_progress: Progress | None) -> int:
+def _import(
+    store: AnnotationStore,
+    document: dict,
+    folder: Path,
+    dataset: str,
+    author: str,
+    source: str,
+    on_progress: Progress | None,
+) -> int:
     def checking(done: int, total: int) -> None:
         if on_progress is not None and (done % 25 == 0 or done == total - 1):
             on_progress("checking the photos", done, total)
 
-    prepared = prepare_import(document, folder, dataset.strip(), author=author or "import", store=store, source=source,
-                              on_progress=checking)
+    prepared = prepare_import(
+        document, folder, dataset.strip(), author=author or "import", store=store, source=source, on_progress=checking
+    )
     if on_progress is not None:
         on_progress("writing to the store", len(document["images"]), len(document["images"]))
     return write_import(store, prepared)
@@ -252,11 +292,17 @@ class Sample:
 
 
 SAMPLES = (
-    Sample("ccp-client", "client.json",
-           "CCP's 894 image-level photos, with CCP's tags as the client's labels and no masks: to annotate from scratch "
-           "or from the model's pre-annotation"),
-    Sample("ccp-instances", "instances.json",
-           "CCP's 804 pixel-level photos with their ground-truth masks (11 classes): to review and correct"),
+    Sample(
+        "ccp-client",
+        "client.json",
+        "CCP's 894 image-level photos, with CCP's tags as the client's labels and no masks: to annotate from scratch "
+        "or from the model's pre-annotation",
+    ),
+    Sample(
+        "ccp-instances",
+        "instances.json",
+        "CCP's 804 pixel-level photos with their ground-truth masks (11 classes): to review and correct",
+    ),
 )
 
 
@@ -265,7 +311,9 @@ def sample_available() -> bool:
     return (settings.ccp_root() / "photos").is_dir() and (settings.ccp_root() / "label_list.mat").is_file()
 
 
-def import_sample(store: AnnotationStore, sample: Sample, dataset: str, author: str, on_progress: Progress | None = None) -> int:
+def import_sample(
+    store: AnnotationStore, sample: Sample, dataset: str, author: str, on_progress: Progress | None = None
+) -> int:
     """Import a sample data set, converting the CCP folder first (~20 s) when its files are not there yet."""
     _check_name(store, dataset)
     if not sample_available():
@@ -277,9 +325,28 @@ def import_sample(store: AnnotationStore, sample: Sample, dataset: str, author: 
         if on_progress is not None:
             on_progress(f"converting the CCP folder into {settings.converted_ccp_dir()} (once, about 20 s)", 0, 1)
         convert_ccp(settings.ccp_root(), settings.converted_ccp_dir(), progress=False)
-    return _import(store, parse_coco(converted.read_bytes(), str(converted)), settings.ccp_root() / "photos", dataset, author,
-                   str(converted), on_progress)
+    return _import(
+        store,
+        parse_coco(converted.read_bytes(), str(converted)),
+        settings.ccp_root() / "photos",
+        dataset,
+        author,
+        str(converted),
+        on_progress,
+    )
 
 
-__all__ = ["MAX_UPLOAD_BYTES", "PHOTO_SUFFIXES", "SAMPLES", "Sample", "import_coco_upload", "import_folder",
-           "import_sample", "import_uploads", "photo_files", "photos_document", "sample_available", "save_uploads"]
+__all__ = [
+    "MAX_UPLOAD_BYTES",
+    "PHOTO_SUFFIXES",
+    "SAMPLES",
+    "Sample",
+    "import_coco_upload",
+    "import_folder",
+    "import_sample",
+    "import_uploads",
+    "photo_files",
+    "photos_document",
+    "sample_available",
+    "save_uploads",
+]

@@ -41,8 +41,19 @@ from fashionseg.exceptions import (
 from fashionseg.store import migrate
 from fashionseg.store import schema as t
 
-__all__ = ["AnnotationRecord", "AnnotationStore", "ConflictError", "ImageLabel", "ImageRecord", "NewAnnotation",
-           "StoreBusyError", "StoreError", "StoreNotFoundError", "StoreSchemaError", "StoreUnreachableError"]
+__all__ = [
+    "AnnotationRecord",
+    "AnnotationStore",
+    "ConflictError",
+    "ImageLabel",
+    "ImageRecord",
+    "NewAnnotation",
+    "StoreBusyError",
+    "StoreError",
+    "StoreNotFoundError",
+    "StoreSchemaError",
+    "StoreUnreachableError",
+]
 
 # How long a writer waits for another writer's transaction before giving up. An import of
 # CCP's 804 photos holds the lock 0.5 s; a busy app with a few annotators, well under a second.
@@ -90,9 +101,16 @@ class AnnotationRecord:
 
     def to_coco(self, image_coco_id: int) -> dict:
         out = {
-            "id": self.coco_id, "image_id": image_coco_id, "category_id": self.category_id, "segmentation": self.rle,
-            "area": self.area, "bbox": self.bbox, "iscrowd": self.iscrowd, "origin": self.origin,
-            "author": self.author, "created_at": self.created_at,
+            "id": self.coco_id,
+            "image_id": image_coco_id,
+            "category_id": self.category_id,
+            "segmentation": self.rle,
+            "area": self.area,
+            "bbox": self.bbox,
+            "iscrowd": self.iscrowd,
+            "origin": self.origin,
+            "author": self.author,
+            "created_at": self.created_at,
         }
         if self.score is not None:
             out["score"] = self.score
@@ -130,7 +148,7 @@ def _locate(url_or_path: str | Path) -> tuple[str, Path | None]:
         path = Path(text).expanduser().resolve()
         return f"sqlite:///{path}", path
     if text.startswith("postgres://"):  # the spelling Heroku and libpq tools use; SQLAlchemy knows only postgresql://
-        text = "postgresql://" + text[len("postgres://"):]
+        text = "postgresql://" + text[len("postgres://") :]
     try:
         url = make_url(text)
     except sqlalchemy.exc.ArgumentError as exc:
@@ -151,9 +169,14 @@ def _engine(url: str, busy_timeout: float) -> Engine:
     if url.startswith("postgresql"):
         # lock_timeout: a save waiting for another save of the same image gives up like SQLite's
         # busy_timeout does; pre-ping: an app outlives server restarts without a failed request.
-        options = {"pool_pre_ping": True, "connect_args": {
-            "connect_timeout": CONNECT_TIMEOUT, "application_name": "fashionseg",
-            "options": f"-c lock_timeout={round(busy_timeout * 1000)}"}}
+        options = {
+            "pool_pre_ping": True,
+            "connect_args": {
+                "connect_timeout": CONNECT_TIMEOUT,
+                "application_name": "fashionseg",
+                "options": f"-c lock_timeout={round(busy_timeout * 1000)}",
+            },
+        }
     try:
         engine = create_engine(url, **options)
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
@@ -198,8 +221,17 @@ def _server_problem(exc: sqlalchemy.exc.DBAPIError) -> str | None:
         return "the server refused the user name or password"
     if code == "3D000" or ("database" in message and "does not exist" in message):
         return f"the server has no such database ({first}); create it first, e.g. 'createdb NAME' on the server"
-    lost = any(key in message.lower() for key in ("connection refused", "connection failed", "server closed the connection",
-                                                   "timeout expired", "could not translate host name", "no such file or directory"))
+    lost = any(
+        key in message.lower()
+        for key in (
+            "connection refused",
+            "connection failed",
+            "server closed the connection",
+            "timeout expired",
+            "could not translate host name",
+            "no such file or directory",
+        )
+    )
     if code.startswith(("08", "57P")) or exc.connection_invalidated or lost:
         return f"the server is not running or not reachable ({first})"
     return None
@@ -215,8 +247,14 @@ class AnnotationStore:
     before :class:`StoreBusyError`. Reads never wait for writes.
     """
 
-    def __init__(self, url_or_path: str | Path, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-                 check_schema: bool = True):
+    def __init__(
+        self,
+        url_or_path: str | Path,
+        *,
+        create: bool = True,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        check_schema: bool = True,
+    ):
         url, path = _locate(url_or_path)
         self.url = url  # with its password, to open the store again (another process, a worker)
         self.location = str(path) if path is not None else _shown(url)
@@ -226,7 +264,9 @@ class AnnotationStore:
                 raise StoreError(f"{path} is a folder, not a store file")
             if not path.exists():
                 if not create:
-                    raise StoreNotFoundError(f"no annotation store at {path} (a store is made by importing a data set into it)")
+                    raise StoreNotFoundError(
+                        f"no annotation store at {path} (a store is made by importing a data set into it)"
+                    )
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
@@ -236,7 +276,11 @@ class AnnotationStore:
         # PostgreSQL readers get one snapshot for all their statements (an export, say), as SQLite's
         # readers do; writers stay READ COMMITTED so a save racing another one for the same image
         # re-reads its revision after the wait and fails with ConflictError (see _claim).
-        self._reader = self.engine.execution_options(isolation_level="REPEATABLE READ") if self.engine.dialect.name == "postgresql" else self.engine
+        self._reader = (
+            self.engine.execution_options(isolation_level="REPEATABLE READ")
+            if self.engine.dialect.name == "postgresql"
+            else self.engine
+        )
         self._open_schema(create, check_schema)
 
     def _open_schema(self, create: bool, check_schema: bool) -> None:
@@ -250,9 +294,13 @@ class AnnotationStore:
             return
         present.discard(migrate.VERSION_TABLE)
         if present and not present & ours:
-            raise StoreError(f"{self.location} is a database, but not an annotation store (its tables: {', '.join(sorted(present)[:5])})")
+            raise StoreError(
+                f"{self.location} is a database, but not an annotation store (its tables: {', '.join(sorted(present)[:5])})"
+            )
         if not create:
-            raise StoreNotFoundError(f"{self.location} holds no annotation store yet (a store is made by importing a data set into it)")
+            raise StoreNotFoundError(
+                f"{self.location} holds no annotation store yet (a store is made by importing a data set into it)"
+            )
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             self._use_wal()
         with self.writing() as c:
@@ -295,15 +343,20 @@ class AnnotationStore:
         if self.engine.dialect.name == "postgresql":
             problem = _server_problem(exc)
             if problem is not None:
-                return StoreUnreachableError(f"cannot reach the annotation store {self.location}: {problem}. Nothing was written")
+                return StoreUnreachableError(
+                    f"cannot reach the annotation store {self.location}: {problem}. Nothing was written"
+                )
         if isinstance(exc, sqlalchemy.exc.OperationalError) and (
-                "locked" in message or "busy" in message or getattr(exc.orig, "sqlstate", None) == "55P03"):
+            "locked" in message or "busy" in message or getattr(exc.orig, "sqlstate", None) == "55P03"
+        ):
             return StoreBusyError(
                 f"{self.location} is busy: another process has held its write lock for over {self.busy_timeout:g} s "
                 "(an import, or pre-annotation?); nothing was written, try again when it is done"
             )
         if isinstance(exc, sqlalchemy.exc.IntegrityError):
-            return StoreError(f"{self.location}: the change breaks a rule of the store ({exc.orig}); nothing was written")
+            return StoreError(
+                f"{self.location}: the change breaks a rule of the store ({exc.orig}); nothing was written"
+            )
         return StoreError(f"{self.location}: {_database_problem(message)}")
 
     # ---------------------------------------------------------------- reading
@@ -323,7 +376,11 @@ class AnnotationStore:
         """COCO category id -> name."""
         ds = self.dataset_id(dataset)
         with self.reading() as c:
-            rows = c.execute(select(t.categories.c.coco_id, t.categories.c.name).where(t.categories.c.dataset_id == ds).order_by(t.categories.c.coco_id))
+            rows = c.execute(
+                select(t.categories.c.coco_id, t.categories.c.name)
+                .where(t.categories.c.dataset_id == ds)
+                .order_by(t.categories.c.coco_id)
+            )
             return {r.coco_id: r.name for r in rows}
 
     def category_ids(self, dataset: str) -> dict[str, int]:
@@ -343,7 +400,9 @@ class AnnotationStore:
             return self._image(c, image_id)
 
     def _image(self, c: Connection, image_id: int) -> ImageRecord:
-        row = c.execute(select(t.images, t.datasets.c.image_root).join(t.datasets).where(t.images.c.id == image_id)).first()
+        row = c.execute(
+            select(t.images, t.datasets.c.image_root).join(t.datasets).where(t.images.c.id == image_id)
+        ).first()
         if row is None:
             raise StoreError(f"no image with id {image_id}")
         return _image_record(row)
@@ -361,8 +420,17 @@ class AnnotationStore:
         )
         return [
             AnnotationRecord(
-                r.coco_id, r.cat_coco_id, r.cat_name, {"size": [image.height, image.width], "counts": r.rle_counts},
-                json.loads(r.bbox), r.area, r.iscrowd, r.origin, r.author, r.created_at, r.score,
+                r.coco_id,
+                r.cat_coco_id,
+                r.cat_name,
+                {"size": [image.height, image.width], "counts": r.rle_counts},
+                json.loads(r.bbox),
+                r.area,
+                r.iscrowd,
+                r.origin,
+                r.author,
+                r.created_at,
+                r.score,
             )
             for r in rows
         ]
@@ -385,7 +453,11 @@ class AnnotationStore:
         ds = self.dataset_id(dataset)
         with self.reading() as c:
             total = c.scalar(select(func.count()).select_from(t.images).where(t.images.c.dataset_id == ds))
-            done = c.scalar(select(func.count()).select_from(t.images).where(t.images.c.dataset_id == ds, t.images.c.reviewed.is_(True)))
+            done = c.scalar(
+                select(func.count())
+                .select_from(t.images)
+                .where(t.images.c.dataset_id == ds, t.images.c.reviewed.is_(True))
+            )
         return int(done), int(total)
 
     def annotated_image_ids(self, dataset: str) -> set[int]:
@@ -424,7 +496,9 @@ class AnnotationStore:
             self._save_annotations(c, image_id, new, expected_revision, author, reviewed)
         return expected_revision + 1
 
-    def save_many(self, saves: list[tuple[int, list[NewAnnotation], int]], *, author: str, reviewed: bool = False) -> list[int]:
+    def save_many(
+        self, saves: list[tuple[int, list[NewAnnotation], int]], *, author: str, reviewed: bool = False
+    ) -> list[int]:
         """Several images' :meth:`save_annotations` in one transaction, for a batch writer; each
         ``(image id, annotations, expected revision)`` is its own recorded change. Returns the ids of
         images someone saved since their revision: those are left as they are, the rest are saved.
@@ -442,14 +516,23 @@ class AnnotationStore:
                     conflicts.append(image_id)
         return conflicts
 
-    def _save_annotations(self, c: Connection, image_id: int, new: list[NewAnnotation], expected_revision: int, author: str,
-                          reviewed: bool) -> None:
+    def _save_annotations(
+        self,
+        c: Connection,
+        image_id: int,
+        new: list[NewAnnotation],
+        expected_revision: int,
+        author: str,
+        reviewed: bool,
+    ) -> None:
         image = self._claim(c, image_id, expected_revision)
         before = self._snapshot(c, image)
         self._write_annotations(c, image, new, author)
         c.execute(update(t.images).where(t.images.c.id == image.id).values(reviewed=reviewed))
         after = self._snapshot(c, image)
-        self._record(c, image, "save_annotations", author, expected_revision + 1, before, after, keys=("annotations", "reviewed"))
+        self._record(
+            c, image, "save_annotations", author, expected_revision + 1, before, after, keys=("annotations", "reviewed")
+        )
 
     def save_image_labels(self, image_id: int, labels: list[ImageLabel], *, expected_revision: int, author: str) -> int:
         """Replace an image's image-level labels; returns the new revision."""
@@ -459,7 +542,9 @@ class AnnotationStore:
             before = self._snapshot(c, image)
             self._write_labels(c, image, labels)
             after = self._snapshot(c, image)
-            self._record(c, image, "save_image_labels", author, expected_revision + 1, before, after, keys=("image_labels",))
+            self._record(
+                c, image, "save_image_labels", author, expected_revision + 1, before, after, keys=("image_labels",)
+            )
         return expected_revision + 1
 
     def undo(self, image_id: int, *, expected_revision: int, author: str) -> int:
@@ -471,10 +556,16 @@ class AnnotationStore:
         _check_author(author)
         with self.writing() as c:
             image = self._claim(c, image_id, expected_revision)
-            undone = set(c.scalars(select(t.history.c.undoes).where(t.history.c.image_id == image.id, t.history.c.undoes.is_not(None))))
+            undone = set(
+                c.scalars(
+                    select(t.history.c.undoes).where(t.history.c.image_id == image.id, t.history.c.undoes.is_not(None))
+                )
+            )
             entries = c.execute(
                 select(t.history.c.id, t.history.c.before)
-                .where(t.history.c.image_id == image.id, t.history.c.action.in_(("save_annotations", "save_image_labels")))
+                .where(
+                    t.history.c.image_id == image.id, t.history.c.action.in_(("save_annotations", "save_image_labels"))
+                )
                 .order_by(t.history.c.id.desc())
             ).all()
             target = next((e for e in entries if e.id not in undone), None)
@@ -483,13 +574,28 @@ class AnnotationStore:
             before_undo = self._snapshot(c, image)
             restore = json.loads(target.before)
             if "annotations" in restore:
-                self._write_annotations(c, image, [_new_from_coco(a) for a in restore["annotations"]], author, keep_provenance=restore["annotations"])
+                self._write_annotations(
+                    c,
+                    image,
+                    [_new_from_coco(a) for a in restore["annotations"]],
+                    author,
+                    keep_provenance=restore["annotations"],
+                )
                 c.execute(update(t.images).where(t.images.c.id == image.id).values(reviewed=restore["reviewed"]))
             if "image_labels" in restore:
-                self._write_labels(c, image, [ImageLabel(d["raw_label"], d["category_id"], d["count"], d["id"]) for d in restore["image_labels"]])
+                self._write_labels(
+                    c,
+                    image,
+                    [
+                        ImageLabel(d["raw_label"], d["category_id"], d["count"], d["id"])
+                        for d in restore["image_labels"]
+                    ],
+                )
             after = self._snapshot(c, image)
             keys = tuple(restore)
-            self._record(c, image, "undo", author, expected_revision + 1, before_undo, after, keys=keys, undoes=target.id)
+            self._record(
+                c, image, "undo", author, expected_revision + 1, before_undo, after, keys=keys, undoes=target.id
+            )
         return expected_revision + 1
 
     def set_mapping(self, dataset: str, mapping: LabelMapping, author: str) -> None:
@@ -502,11 +608,22 @@ class AnnotationStore:
             if old is None:
                 c.execute(insert(t.label_mappings).values(dataset_id=ds, mapping=text, revision=1, updated_at=now()))
             else:
-                c.execute(update(t.label_mappings).where(t.label_mappings.c.id == old.id).values(mapping=text, revision=old.revision + 1, updated_at=now()))
-            c.execute(insert(t.history).values(
-                dataset_id=ds, image_id=None, action="set_mapping", author=author, at=now(),
-                before=None if old is None else old.mapping, after=text,
-            ))
+                c.execute(
+                    update(t.label_mappings)
+                    .where(t.label_mappings.c.id == old.id)
+                    .values(mapping=text, revision=old.revision + 1, updated_at=now())
+                )
+            c.execute(
+                insert(t.history).values(
+                    dataset_id=ds,
+                    image_id=None,
+                    action="set_mapping",
+                    author=author,
+                    at=now(),
+                    before=None if old is None else old.mapping,
+                    after=text,
+                )
+            )
 
     def remap_image_labels(self, dataset: str, author: str) -> int:
         """Re-derive every image's mapped labels from its raw labels with the stored mapping.
@@ -520,7 +637,9 @@ class AnnotationStore:
         changed = 0
         unknown = {c for classes in mapping.rules.values() for c in classes} - set(name_to_id)
         if unknown:
-            raise StoreError(f"the mapping names classes data set {dataset!r} does not have: {', '.join(sorted(unknown))}")
+            raise StoreError(
+                f"the mapping names classes data set {dataset!r} does not have: {', '.join(sorted(unknown))}"
+            )
         for image in self.images(dataset):
             labels = self.image_labels(image.id)
             new = [
@@ -528,7 +647,9 @@ class AnnotationStore:
                 for raw_label in dict.fromkeys(x.raw_label for x in labels)
                 for name, count in mapping.label_counts(raw_label)
             ]
-            if [(x.raw_label, x.category_id, x.count) for x in new] != [(x.raw_label, x.category_id, x.count) for x in labels]:
+            if [(x.raw_label, x.category_id, x.count) for x in new] != [
+                (x.raw_label, x.category_id, x.count) for x in labels
+            ]:
                 self.save_image_labels(image.id, new, expected_revision=image.revision, author=author)
                 changed += 1
         return changed
@@ -539,21 +660,40 @@ class AnnotationStore:
         """Bump the revision if it is still ``expected_revision``; otherwise raise ConflictError."""
         image = self._image(c, image_id)
         result = c.execute(
-            update(t.images).where(t.images.c.id == image_id, t.images.c.revision == expected_revision).values(revision=expected_revision + 1)
+            update(t.images)
+            .where(t.images.c.id == image_id, t.images.c.revision == expected_revision)
+            .values(revision=expected_revision + 1)
         )
         if result.rowcount != 1:
-            last = c.scalar(select(t.history.c.author).where(t.history.c.image_id == image_id).order_by(t.history.c.id.desc()).limit(1))
+            last = c.scalar(
+                select(t.history.c.author)
+                .where(t.history.c.image_id == image_id)
+                .order_by(t.history.c.id.desc())
+                .limit(1)
+            )
             raise ConflictError(image_id, expected_revision, image.revision, last)
         return image
 
     def _category_rows(self, c: Connection, dataset_id: int) -> dict[int, int]:
-        rows = c.execute(select(t.categories.c.coco_id, t.categories.c.id).where(t.categories.c.dataset_id == dataset_id))
+        rows = c.execute(
+            select(t.categories.c.coco_id, t.categories.c.id).where(t.categories.c.dataset_id == dataset_id)
+        )
         return {r.coco_id: r.id for r in rows}
 
-    def _write_annotations(self, c: Connection, image: ImageRecord, new: list[NewAnnotation], author: str, keep_provenance: list | None = None) -> None:
+    def _write_annotations(
+        self,
+        c: Connection,
+        image: ImageRecord,
+        new: list[NewAnnotation],
+        author: str,
+        keep_provenance: list | None = None,
+    ) -> None:
         categories = self._category_rows(c, image.dataset_id)
         existing = {a.coco_id: a for a in self._annotations(c, image)}
-        next_id = (c.scalar(select(func.max(t.annotations.c.coco_id)).where(t.annotations.c.dataset_id == image.dataset_id)) or 0) + 1
+        next_id = (
+            c.scalar(select(func.max(t.annotations.c.coco_id)).where(t.annotations.c.dataset_id == image.dataset_id))
+            or 0
+        ) + 1
         rows, stamp = [], now()
         for n, ann in enumerate(new):
             if ann.category_id not in categories:
@@ -563,7 +703,9 @@ class AnnotationStore:
             if [int(v) for v in ann.rle["size"]] != [image.height, image.width]:
                 raise StoreError(f"annotation {n}: mask is {ann.rle['size']}, image is {[image.height, image.width]}")
             try:
-                check_rle({"size": [int(v) for v in ann.rle["size"]], "counts": ann.rle["counts"]}, image.height, image.width)
+                check_rle(
+                    {"size": [int(v) for v in ann.rle["size"]], "counts": ann.rle["counts"]}, image.height, image.width
+                )
             except ValueError as exc:
                 raise StoreError(f"annotation {n}: {exc}") from None
             rle = encode_rle(decode_rle(ann.rle)) if not isinstance(ann.rle["counts"], str) else ann.rle
@@ -571,7 +713,12 @@ class AnnotationStore:
             if coco_id is None or (coco_id not in existing and keep_provenance is None):
                 coco_id, next_id = next_id, next_id + 1
             old = existing.get(coco_id)
-            unchanged = old is not None and old.rle["counts"] == rle["counts"] and old.category_id == ann.category_id and old.origin == ann.origin
+            unchanged = (
+                old is not None
+                and old.rle["counts"] == rle["counts"]
+                and old.category_id == ann.category_id
+                and old.origin == ann.origin
+            )
             if keep_provenance is not None:
                 source = keep_provenance[n]
                 who, when = source["author"], source["created_at"]
@@ -579,11 +726,22 @@ class AnnotationStore:
                 who, when = old.author, old.created_at
             else:
                 who, when = author, stamp
-            rows.append({
-                "dataset_id": image.dataset_id, "image_id": image.id, "coco_id": coco_id, "category_id": categories[ann.category_id],
-                "rle_counts": rle["counts"], "bbox": json.dumps(rle_bbox(rle)), "area": rle_area(rle), "iscrowd": int(ann.iscrowd),
-                "origin": ann.origin, "author": who, "created_at": when, "score": None if ann.score is None else float(ann.score),
-            })
+            rows.append(
+                {
+                    "dataset_id": image.dataset_id,
+                    "image_id": image.id,
+                    "coco_id": coco_id,
+                    "category_id": categories[ann.category_id],
+                    "rle_counts": rle["counts"],
+                    "bbox": json.dumps(rle_bbox(rle)),
+                    "area": rle_area(rle),
+                    "iscrowd": int(ann.iscrowd),
+                    "origin": ann.origin,
+                    "author": who,
+                    "created_at": when,
+                    "score": None if ann.score is None else float(ann.score),
+                }
+            )
         if len({r["coco_id"] for r in rows}) != len(rows):
             raise StoreError("two annotations share one id")
         c.execute(t.annotations.delete().where(t.annotations.c.image_id == image.id))
@@ -591,7 +749,10 @@ class AnnotationStore:
 
     def _write_labels(self, c: Connection, image: ImageRecord, labels: list[ImageLabel]) -> None:
         categories = self._category_rows(c, image.dataset_id)
-        next_id = (c.scalar(select(func.max(t.image_labels.c.coco_id)).where(t.image_labels.c.dataset_id == image.dataset_id)) or 0) + 1
+        next_id = (
+            c.scalar(select(func.max(t.image_labels.c.coco_id)).where(t.image_labels.c.dataset_id == image.dataset_id))
+            or 0
+        ) + 1
         rows = []
         for label in labels:
             if label.category_id is not None and label.category_id not in categories:
@@ -601,10 +762,16 @@ class AnnotationStore:
             coco_id = label.coco_id
             if coco_id is None:
                 coco_id, next_id = next_id, next_id + 1
-            rows.append({
-                "dataset_id": image.dataset_id, "image_id": image.id, "coco_id": coco_id, "raw_label": label.raw_label,
-                "category_id": None if label.category_id is None else categories[label.category_id], "count": int(label.count),
-            })
+            rows.append(
+                {
+                    "dataset_id": image.dataset_id,
+                    "image_id": image.id,
+                    "coco_id": coco_id,
+                    "raw_label": label.raw_label,
+                    "category_id": None if label.category_id is None else categories[label.category_id],
+                    "count": int(label.count),
+                }
+            )
         c.execute(t.image_labels.delete().where(t.image_labels.c.image_id == image.id))
         _insert_rows(c, t.image_labels, rows)
 
@@ -612,7 +779,10 @@ class AnnotationStore:
         reviewed = c.scalar(select(t.images.c.reviewed).where(t.images.c.id == image.id))
         return {
             "annotations": [a.to_coco(image.coco_id) for a in self._annotations(c, image)],
-            "image_labels": [{"id": x.coco_id, "raw_label": x.raw_label, "category_id": x.category_id, "count": x.count} for x in self._image_labels(c, image.id)],
+            "image_labels": [
+                {"id": x.coco_id, "raw_label": x.raw_label, "category_id": x.category_id, "count": x.count}
+                for x in self._image_labels(c, image.id)
+            ],
             "reviewed": bool(reviewed),
         }
 
@@ -622,10 +792,19 @@ class AnnotationStore:
         def pick(snapshot: dict) -> str:
             return json.dumps({k: snapshot[k] for k in keys}, sort_keys=True)
 
-        c.execute(insert(t.history).values(
-            dataset_id=image.dataset_id, image_id=image.id, action=action, author=author, at=now(),
-            revision=revision, undoes=undoes, before=pick(before), after=pick(after),
-        ))
+        c.execute(
+            insert(t.history).values(
+                dataset_id=image.dataset_id,
+                image_id=image.id,
+                action=action,
+                author=author,
+                at=now(),
+                revision=revision,
+                undoes=undoes,
+                before=pick(before),
+                after=pick(after),
+            )
+        )
 
 
 def _insert_rows(c: Connection, table, rows: list[dict]) -> None:
@@ -639,8 +818,17 @@ def _new_from_coco(a: dict) -> NewAnnotation:
 
 def _image_record(r) -> ImageRecord:
     return ImageRecord(
-        r.id, r.dataset_id, r.coco_id, r.file_name, Path(r.image_root) / r.file_name, r.sha256,
-        r.width, r.height, r.split, r.revision, bool(r.reviewed),
+        r.id,
+        r.dataset_id,
+        r.coco_id,
+        r.file_name,
+        Path(r.image_root) / r.file_name,
+        r.sha256,
+        r.width,
+        r.height,
+        r.split,
+        r.revision,
+        bool(r.reviewed),
     )
 
 

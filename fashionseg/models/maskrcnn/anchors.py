@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def level_anchors(scale: float, ratios, feature_shape: tuple[int, int], feature_stride: int, anchor_stride: int = 1) -> np.ndarray:
+def level_anchors(
+    scale: float, ratios, feature_shape: tuple[int, int], feature_stride: int, anchor_stride: int = 1
+) -> np.ndarray:
     """Anchors of one pyramid level: for every ``anchor_stride``-th feature cell, one box per ratio.
 
     A box of side ``scale`` and ratio ``r`` (width / height) has height
@@ -46,8 +48,13 @@ def anchor_grid(image_size: int, scales, ratios, strides, anchor_stride: int = 1
 
 def pyramid_anchors(config) -> np.ndarray:
     """:func:`anchor_grid` of a :class:`~fashionseg.models.maskrcnn.config.MaskRCNNConfig`."""
-    return anchor_grid(config.IMAGE_MAX_DIM, config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS, config.BACKBONE_STRIDES,
-                       config.RPN_ANCHOR_STRIDE)
+    return anchor_grid(
+        config.IMAGE_MAX_DIM,
+        config.RPN_ANCHOR_SCALES,
+        config.RPN_ANCHOR_RATIOS,
+        config.BACKBONE_STRIDES,
+        config.RPN_ANCHOR_STRIDE,
+    )
 
 
 def anchor_coverage(gt_boxes: np.ndarray, anchors: np.ndarray, thresholds=(0.3, 0.5, 0.7)) -> dict:

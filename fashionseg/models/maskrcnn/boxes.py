@@ -45,7 +45,10 @@ def encode_deltas(boxes, targets, std=DEFAULT_STD):
     cy, cx, h, w = _centres(boxes)
     tcy, tcx, th, tw = _centres(targets)
     h, w = ops.maximum(h, 1e-6), ops.maximum(w, 1e-6)
-    deltas = ops.stack([(tcy - cy) / h, (tcx - cx) / w, ops.log(ops.maximum(th, 1e-6) / h), ops.log(ops.maximum(tw, 1e-6) / w)], axis=-1)
+    deltas = ops.stack(
+        [(tcy - cy) / h, (tcx - cx) / w, ops.log(ops.maximum(th, 1e-6) / h), ops.log(ops.maximum(tw, 1e-6) / w)],
+        axis=-1,
+    )
     return deltas / ops.convert_to_tensor(std, dtype=deltas.dtype)
 
 
@@ -63,7 +66,12 @@ def decode_deltas(boxes, deltas, std=DEFAULT_STD):
 def clip_boxes(boxes, window):
     """Clip ``(..., 4)`` boxes to ``window = (y1, x1, y2, x2)``."""
     y1, x1, y2, x2 = window
-    return ops.stack([
-        ops.clip(boxes[..., 0], y1, y2), ops.clip(boxes[..., 1], x1, x2),
-        ops.clip(boxes[..., 2], y1, y2), ops.clip(boxes[..., 3], x1, x2),
-    ], axis=-1)
+    return ops.stack(
+        [
+            ops.clip(boxes[..., 0], y1, y2),
+            ops.clip(boxes[..., 1], x1, x2),
+            ops.clip(boxes[..., 2], y1, y2),
+            ops.clip(boxes[..., 3], x1, x2),
+        ],
+        axis=-1,
+    )

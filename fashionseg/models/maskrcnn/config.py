@@ -123,8 +123,15 @@ class MaskRCNNConfig(ModelConfig):
     WEIGHT_DECAY: float = 0.0001
     GRADIENT_CLIP_NORM: float = 5.0
     TRAIN_BN: bool = False
-    LOSS_WEIGHTS: dict = field(default_factory=lambda: {
-        "rpn_class_loss": 1.0, "rpn_bbox_loss": 1.0, "mrcnn_class_loss": 1.0, "mrcnn_bbox_loss": 1.0, "mrcnn_mask_loss": 1.0})
+    LOSS_WEIGHTS: dict = field(
+        default_factory=lambda: {
+            "rpn_class_loss": 1.0,
+            "rpn_bbox_loss": 1.0,
+            "mrcnn_class_loss": 1.0,
+            "mrcnn_bbox_loss": 1.0,
+            "mrcnn_mask_loss": 1.0,
+        }
+    )
 
     def __post_init__(self) -> None:
         if self.BACKBONE not in BACKBONES:
@@ -132,7 +139,9 @@ class MaskRCNNConfig(ModelConfig):
         if self.IMAGE_RESIZE_MODE != "square" or self.IMAGE_MIN_DIM != self.IMAGE_MAX_DIM:
             raise ValueError("only IMAGE_RESIZE_MODE 'square' with IMAGE_MIN_DIM == IMAGE_MAX_DIM is supported")
         if self.IMAGE_MAX_DIM % max(self.BACKBONE_STRIDES):
-            raise ValueError(f"IMAGE_MAX_DIM must be divisible by {max(self.BACKBONE_STRIDES)} (the top pyramid stride), not {self.IMAGE_MAX_DIM}")
+            raise ValueError(
+                f"IMAGE_MAX_DIM must be divisible by {max(self.BACKBONE_STRIDES)} (the top pyramid stride), not {self.IMAGE_MAX_DIM}"
+            )
         if len(self.RPN_ANCHOR_SCALES) != len(self.BACKBONE_STRIDES):
             raise ValueError("one RPN_ANCHOR_SCALES entry per pyramid level (BACKBONE_STRIDES) is needed")
         if not set(self.ROI_POOLING_STRIDES) <= set(self.BACKBONE_STRIDES):
@@ -147,7 +156,9 @@ class MaskRCNNConfig(ModelConfig):
         unknown = set(self.DETECTION_MIN_CONFIDENCE_PER_CLASS) - set(self.CLASS_NAMES[1:])
         if unknown:
             raise ValueError(f"DETECTION_MIN_CONFIDENCE_PER_CLASS names unknown classes: {sorted(unknown)}")
-        if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in self.DETECTION_MIN_CONFIDENCE_PER_CLASS.values()):
+        if not all(
+            isinstance(v, (int, float)) and 0 <= v <= 1 for v in self.DETECTION_MIN_CONFIDENCE_PER_CLASS.values()
+        ):
             raise ValueError("DETECTION_MIN_CONFIDENCE_PER_CLASS values must be numbers from 0 to 1")
         if not 0 < self.ROI_POSITIVE_RATIO < 1:
             raise ValueError("ROI_POSITIVE_RATIO must be in (0, 1)")

@@ -45,7 +45,9 @@ class InstanceExample:
     rles: tuple[dict, ...]
 
 
-def examples_from_coco(instances_json: str | Path, images_dir: str | Path, split: str | None = None) -> list[InstanceExample]:
+def examples_from_coco(
+    instances_json: str | Path, images_dir: str | Path, split: str | None = None
+) -> list[InstanceExample]:
     """Examples from an ``instances.json`` written by ``fashionseg convert ccp`` (or any COCO file of our classes)."""
     coco = validate_coco(read_coco(instances_json), str(instances_json))
     per_image: dict[int, list] = {}
@@ -54,8 +56,14 @@ def examples_from_coco(instances_json: str | Path, images_dir: str | Path, split
     out = []
     for im in sorted(select_split(coco["images"], split), key=lambda im: im["id"]):
         anns = per_image.get(im["id"], [])
-        out.append(InstanceExample(im["id"], Path(images_dir) / im["file_name"], tuple(a["category_id"] + 1 for a in anns),
-                                   tuple(a["segmentation"] for a in anns)))
+        out.append(
+            InstanceExample(
+                im["id"],
+                Path(images_dir) / im["file_name"],
+                tuple(a["category_id"] + 1 for a in anns),
+                tuple(a["segmentation"] for a in anns),
+            )
+        )
     return out
 
 
@@ -107,7 +115,9 @@ def window_area(mask: np.ndarray, shape: tuple[int, int], size: int) -> float:
     return float(mask.sum()) * (size / max(shape)) ** 2
 
 
-def prepare_all(examples: list[InstanceExample], size: int, progress: bool = True, desc: str = "loading") -> list[PreparedExample]:
+def prepare_all(
+    examples: list[InstanceExample], size: int, progress: bool = True, desc: str = "loading"
+) -> list[PreparedExample]:
     return [prepare(ex, size) for ex in tqdm(examples, desc=desc, unit="photo", disable=not progress)]
 
 
@@ -144,9 +154,20 @@ class MaskRCNNBatches(keras.utils.PyDataset):
     photometric steps (:class:`fashionseg.models.augment.FramingAugmentation`).
     """
 
-    def __init__(self, examples: list[PreparedExample], config: MaskRCNNConfig, batch_size: int, shuffle: bool,
-                 augment_images: bool = False, features: list[np.ndarray] | None = None, feature_names: list[str] | None = None,
-                 seed: int = 0, loss_names: tuple[str, ...] = (), framing: FramingSettings | None = None, **kwargs):
+    def __init__(
+        self,
+        examples: list[PreparedExample],
+        config: MaskRCNNConfig,
+        batch_size: int,
+        shuffle: bool,
+        augment_images: bool = False,
+        features: list[np.ndarray] | None = None,
+        feature_names: list[str] | None = None,
+        seed: int = 0,
+        loss_names: tuple[str, ...] = (),
+        framing: FramingSettings | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.examples, self.config, self.batch_size = examples, config, batch_size
         self.shuffle, self.features, self.feature_names = shuffle, features, feature_names

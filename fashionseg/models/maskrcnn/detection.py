@@ -40,7 +40,11 @@ class DetectionLayer(layers.Layer):
 
     def __init__(self, image_size: int, max_instances: int, nms_threshold: float, bbox_std_dev, **kwargs):
         super().__init__(**kwargs)
-        self.image_size, self.max_instances, self.nms_threshold = int(image_size), int(max_instances), float(nms_threshold)
+        self.image_size, self.max_instances, self.nms_threshold = (
+            int(image_size),
+            int(max_instances),
+            float(nms_threshold),
+        )
         self.bbox_std_dev = tuple(bbox_std_dev)
 
     def call(self, proposals, proposal_valid, class_logits, deltas):
@@ -65,6 +69,10 @@ class DetectionLayer(layers.Layer):
         return boxes, class_ids, ops.where(found, top_scores, 0.0)
 
     def get_config(self):
-        return {**super().get_config(), "image_size": self.image_size, "max_instances": self.max_instances,
-                "nms_threshold": self.nms_threshold, "bbox_std_dev": self.bbox_std_dev}
-
+        return {
+            **super().get_config(),
+            "image_size": self.image_size,
+            "max_instances": self.max_instances,
+            "nms_threshold": self.nms_threshold,
+            "bbox_std_dev": self.bbox_std_dev,
+        }

@@ -36,7 +36,11 @@ NUM_CLASSES = len(FASHIONSEG11)
 def select_first(coco: dict, count: int) -> dict:
     """The first ``count`` images of a COCO document and their annotations."""
     ids = {im["id"] for im in coco["images"][:count]}
-    return {**coco, "images": coco["images"][:count], "annotations": [a for a in coco.get("annotations", []) if a["image_id"] in ids]}
+    return {
+        **coco,
+        "images": coco["images"][:count],
+        "annotations": [a for a in coco.get("annotations", []) if a["image_id"] in ids],
+    }
 
 
 def load_coco(path: str | Path, split: str | None = None) -> dict:
@@ -48,26 +52,49 @@ def image_errors(gt: metrics.Instances, pred: metrics.Instances, matches: metric
     """False positives, false negatives and confusions of one photo (class ids 0-based)."""
     errors = []
     order = matches.order
-    pred_classes, pred_scores = np.asarray(pred.class_ids)[order], (np.asarray(pred.scores)[order] if len(order) else [])
+    pred_classes, pred_scores = (
+        np.asarray(pred.class_ids)[order],
+        (np.asarray(pred.scores)[order] if len(order) else []),
+    )
     confused_preds = set()
     for j in np.flatnonzero(matches.gt_match == -1):
-        candidates = [i for i in np.flatnonzero(matches.pred_match == -1)
-                      if i not in confused_preds and matches.ious[i, j] >= metrics.IOU_THRESHOLD]
+        candidates = [
+            i
+            for i in np.flatnonzero(matches.pred_match == -1)
+            if i not in confused_preds and matches.ious[i, j] >= metrics.IOU_THRESHOLD
+        ]
         if candidates:
             i = max(candidates, key=lambda k: matches.ious[k, j])
             confused_preds.add(i)
-            errors.append({"type": "confusion", "class_id": int(gt.class_ids[j]), "predicted_class_id": int(pred_classes[i]),
-                           "iou": round(float(matches.ious[i, j]), 4), "score": round(float(pred_scores[i]), 4),
-                           "gt_index": int(j), "pred_index": int(order[i])})
+            errors.append(
+                {
+                    "type": "confusion",
+                    "class_id": int(gt.class_ids[j]),
+                    "predicted_class_id": int(pred_classes[i]),
+                    "iou": round(float(matches.ious[i, j]), 4),
+                    "score": round(float(pred_scores[i]), 4),
+                    "gt_index": int(j),
+                    "pred_index": int(order[i]),
+                }
+            )
         else:
             best = float(matches.ious[:, j].max()) if len(order) else 0.0
-            errors.append({"type": "false_negative", "class_id": int(gt.class_ids[j]), "iou": round(best, 4), "gt_index": int(j)})
+            errors.append(
+                {"type": "false_negative", "class_id": int(gt.class_ids[j]), "iou": round(best, 4), "gt_index": int(j)}
+            )
     for i in np.flatnonzero(matches.pred_match == -1):
         if i in confused_preds:
             continue
         best = float(matches.ious[i].max()) if matches.ious.shape[1] else 0.0
-        errors.append({"type": "false_positive", "class_id": int(pred_classes[i]), "iou": round(best, 4),
-                       "score": round(float(pred_scores[i]), 4), "pred_index": int(order[i])})
+        errors.append(
+            {
+                "type": "false_positive",
+                "class_id": int(pred_classes[i]),
+                "iou": round(best, 4),
+                "score": round(float(pred_scores[i]), 4),
+                "pred_index": int(order[i]),
+            }
+        )
     return errors
 
 
@@ -87,8 +114,17 @@ def _predictions(segmenter, images: list[dict], images_dir, predict_options: dic
 
 
 def _classification(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    emr, oa, jss = metrics.exact_match_ratio(y_true, y_pred), metrics.overall_accuracy(y_true, y_pred), metrics.jaccard_score(y_true, y_pred)
-    return {"exact_match_ratio": emr, "overall_accuracy": oa, "jaccard": jss, "classification_score": metrics.classification_score(emr, oa, jss)}
+    emr, oa, jss = (
+        metrics.exact_match_ratio(y_true, y_pred),
+        metrics.overall_accuracy(y_true, y_pred),
+        metrics.jaccard_score(y_true, y_pred),
+    )
+    return {
+        "exact_match_ratio": emr,
+        "overall_accuracy": oa,
+        "jaccard": jss,
+        "classification_score": metrics.classification_score(emr, oa, jss),
+    }
 
 
 def classification_by_min_confidence(records: list[dict], lowest: float, step: float = 0.05) -> list[dict]:
@@ -97,14 +133,24 @@ def classification_by_min_confidence(records: list[dict], lowest: float, step: f
     truths = [r["true_classes"] for r in records]
     rows = []
     for threshold in np.arange(lowest, 0.951, step):
-        predicted = [sorted({p["class_id"] for p in r["predictions"] if p["score"] >= threshold - 1e-9}) for r in records]
-        scores = _classification(metrics.label_indicators(truths, NUM_CLASSES), metrics.label_indicators(predicted, NUM_CLASSES))
+        predicted = [
+            sorted({p["class_id"] for p in r["predictions"] if p["score"] >= threshold - 1e-9}) for r in records
+        ]
+        scores = _classification(
+            metrics.label_indicators(truths, NUM_CLASSES), metrics.label_indicators(predicted, NUM_CLASSES)
+        )
         rows.append({"min_confidence": round(float(threshold), 3), **{k: round(v, 4) for k, v in scores.items()}})
     return rows
 
 
-def evaluate_test_set(segmenter: InstanceSegmenter, coco: dict, images_dir: str | Path, predict_options: dict | None = None,
-                      progress: bool = True, predict_many=None) -> tuple[dict, dict, list[dict], list[dict]]:
+def evaluate_test_set(
+    segmenter: InstanceSegmenter,
+    coco: dict,
+    images_dir: str | Path,
+    predict_options: dict | None = None,
+    progress: bool = True,
+    predict_many=None,
+) -> tuple[dict, dict, list[dict], list[dict]]:
     """Returns (test metrics, per-class results, per-image records, COCO detections)."""
     predict_options = predict_options or {}
     if not coco["images"]:
@@ -115,14 +161,21 @@ def evaluate_test_set(segmenter: InstanceSegmenter, coco: dict, images_dir: str 
     gts, preds, seconds, records, detections = [], [], [], [], []
     aps, f1s = [], []
     predictions = _predictions(segmenter, coco["images"], images_dir, predict_options, predict_many)
-    for im, (result, elapsed) in zip(tqdm(coco["images"], desc="evaluating", unit="photo", disable=not progress), predictions):
+    for im, (result, elapsed) in zip(
+        tqdm(coco["images"], desc="evaluating", unit="photo", disable=not progress), predictions
+    ):
         seconds.append(elapsed)
         anns = per_image_anns.get(im["id"], [])
         shape = (im["height"], im["width"])
-        gt = metrics.Instances(np.stack([decode_rle(a["segmentation"]) for a in anns]) if anns else np.zeros((0,) + shape, bool),
-                               np.array([a["category_id"] for a in anns], int))
-        pred = metrics.Instances(np.stack([i.mask for i in result.instances]) if result.instances else np.zeros((0,) + shape, bool),
-                                 np.array([i.class_id for i in result.instances], int), np.array([i.score for i in result.instances]))
+        gt = metrics.Instances(
+            np.stack([decode_rle(a["segmentation"]) for a in anns]) if anns else np.zeros((0,) + shape, bool),
+            np.array([a["category_id"] for a in anns], int),
+        )
+        pred = metrics.Instances(
+            np.stack([i.mask for i in result.instances]) if result.instances else np.zeros((0,) + shape, bool),
+            np.array([i.class_id for i in result.instances], int),
+            np.array([i.score for i in result.instances]),
+        )
         matches = metrics.match_instances(gt, pred)
         aps.append(metrics.average_precision_from_matches(matches, len(anns)))
         f1s.append(metrics.f1_from_matches(matches, len(anns)))
@@ -130,37 +183,60 @@ def evaluate_test_set(segmenter: InstanceSegmenter, coco: dict, images_dir: str 
         preds.append(pred)
         for det in result.to_coco_annotations(im["id"]):
             detections.append({k: det[k] for k in ("image_id", "category_id", "segmentation", "score", "bbox")})
-        records.append({
-            "image_id": im["id"], "file_name": im["file_name"], "seconds": round(elapsed, 4), "ap50": round(aps[-1], 4), "f1": round(f1s[-1], 4),
-            "true_classes": sorted({int(c) for c in gt.class_ids}), "predicted_classes": sorted({int(c) for c in pred.class_ids}),
-            "ground_truth": [{"class_id": int(a["category_id"]), "bbox": a["bbox"]} for a in anns],
-            "predictions": [{"class_id": i.class_id, "score": round(i.score, 4), "bbox": [round(v, 1) for v in i.box]} for i in result.instances],
-            "errors": image_errors(gt, pred, matches),
-        })
+        records.append(
+            {
+                "image_id": im["id"],
+                "file_name": im["file_name"],
+                "seconds": round(elapsed, 4),
+                "ap50": round(aps[-1], 4),
+                "f1": round(f1s[-1], 4),
+                "true_classes": sorted({int(c) for c in gt.class_ids}),
+                "predicted_classes": sorted({int(c) for c in pred.class_ids}),
+                "ground_truth": [{"class_id": int(a["category_id"]), "bbox": a["bbox"]} for a in anns],
+                "predictions": [
+                    {"class_id": i.class_id, "score": round(i.score, 4), "bbox": [round(v, 1) for v in i.box]}
+                    for i in result.instances
+                ],
+                "errors": image_errors(gt, pred, matches),
+            }
+        )
     y_true = metrics.label_indicators([g.class_ids for g in gts], NUM_CLASSES)
     y_pred = metrics.label_indicators([p.class_ids for p in preds], NUM_CLASSES)
     coco_scores = metrics.coco_mask_ap(coco, detections)
     test = {
-        "images": len(gts), **_classification(y_true, y_pred),
-        "map50": float(np.mean(aps)), "f1": float(np.mean(f1s)),
+        "images": len(gts),
+        **_classification(y_true, y_pred),
+        "map50": float(np.mean(aps)),
+        "f1": float(np.mean(f1s)),
         "map50_per_class_pairs": metrics.mean_average_precision_50(gts, preds, per_class=True),
-        "coco_ap": coco_scores["ap"], "coco_ap50": coco_scores["ap50"],
-        "inference_seconds": float(np.mean(seconds)), "inference_seconds_median": float(np.median(seconds)),
+        "coco_ap": coco_scores["ap"],
+        "coco_ap50": coco_scores["ap50"],
+        "inference_seconds": float(np.mean(seconds)),
+        "inference_seconds_median": float(np.median(seconds)),
     }
     accuracy = metrics.per_class_accuracy(y_true, y_pred)
     per_class = {}
     for k, name in enumerate(FASHIONSEG11.names):
         per_class[name] = {
-            "accuracy": float(accuracy[k]), "true_images": int(y_true[:, k].sum()), "predicted_images": int(y_pred[:, k].sum()),
+            "accuracy": float(accuracy[k]),
+            "true_images": int(y_true[:, k].sum()),
+            "predicted_images": int(y_pred[:, k].sum()),
             "true_instances": int(sum(int(np.sum(g.class_ids == k)) for g in gts)),
             "predicted_instances": int(sum(int(np.sum(p.class_ids == k)) for p in preds)),
-            "coco_ap": coco_scores["per_class_ap"].get(k), "coco_ap50": coco_scores["per_class_ap50"].get(k),
+            "coco_ap": coco_scores["per_class_ap"].get(k),
+            "coco_ap50": coco_scores["per_class_ap50"].get(k),
         }
     return test, per_class, records, detections
 
 
-def evaluate_client_set(segmenter: InstanceSegmenter, client: dict, images_dir: str | Path, predict_options: dict | None = None,
-                        progress: bool = True, predict_many=None) -> tuple[dict, np.ndarray]:
+def evaluate_client_set(
+    segmenter: InstanceSegmenter,
+    client: dict,
+    images_dir: str | Path,
+    predict_options: dict | None = None,
+    progress: bool = True,
+    predict_many=None,
+) -> tuple[dict, np.ndarray]:
     """Classification metrics on photos with image-level labels; returns (metrics, per-class accuracy)."""
     predict_options = predict_options or {}
     labels: dict[int, set] = {im["id"]: set() for im in client["images"]}
@@ -171,7 +247,9 @@ def evaluate_client_set(segmenter: InstanceSegmenter, client: dict, images_dir: 
         raise ValueError("the client set has no images")
     true_sets, predicted_sets = [], []
     predictions = _predictions(segmenter, client["images"], images_dir, predict_options, predict_many)
-    for im, (result, _) in zip(tqdm(client["images"], desc="client set", unit="photo", disable=not progress), predictions):
+    for im, (result, _) in zip(
+        tqdm(client["images"], desc="client set", unit="photo", disable=not progress), predictions
+    ):
         true_sets.append(sorted(labels[im["id"]]))
         predicted_sets.append(sorted({i.class_id for i in result.instances}))
     y_true = metrics.label_indicators(true_sets, NUM_CLASSES)
@@ -179,20 +257,36 @@ def evaluate_client_set(segmenter: InstanceSegmenter, client: dict, images_dir: 
     return {"images": len(true_sets), **_classification(y_true, y_pred)}, metrics.per_class_accuracy(y_true, y_pred)
 
 
-def evaluate_maskrcnn(segmenter: InstanceSegmenter, test: dict, images_dir: str | Path, client: dict | None = None,
-                      predict_options: dict | None = None, progress: bool = True, predict_many=None) -> tuple[dict, list[dict]]:
+def evaluate_maskrcnn(
+    segmenter: InstanceSegmenter,
+    test: dict,
+    images_dir: str | Path,
+    client: dict | None = None,
+    predict_options: dict | None = None,
+    progress: bool = True,
+    predict_many=None,
+) -> tuple[dict, list[dict]]:
     """All metrics of the evaluation contract; returns (METRICS.json content, COCO detections).
     ``predict_many``: run the photos elsewhere (:func:`fashionseg.evaluation.ray_batch.ray_predictions`)."""
-    test_metrics, per_class, records, detections = evaluate_test_set(segmenter, test, images_dir, predict_options, progress, predict_many)
+    test_metrics, per_class, records, detections = evaluate_test_set(
+        segmenter, test, images_dir, predict_options, progress, predict_many
+    )
     out = {"test": test_metrics, "per_class": per_class}
     lowest = (predict_options or {}).get("min_confidence", segmenter.config.DETECTION_MIN_CONFIDENCE)
     test_metrics["classification_by_min_confidence"] = classification_by_min_confidence(records, lowest)
     segmentation = metrics.segmentation_score(test_metrics["map50"], test_metrics["f1"])
     speed = metrics.speed_score(test_metrics["inference_seconds"])
     to = metrics.trade_off(test_metrics["classification_score"], segmentation, speed)
-    out.update(classification_score_test=test_metrics["classification_score"], segmentation_score=segmentation, speed_score=speed, to=to)
+    out.update(
+        classification_score_test=test_metrics["classification_score"],
+        segmentation_score=segmentation,
+        speed_score=speed,
+        to=to,
+    )
     if client is not None:
-        client_metrics, client_accuracy = evaluate_client_set(segmenter, client, images_dir, predict_options, progress, predict_many)
+        client_metrics, client_accuracy = evaluate_client_set(
+            segmenter, client, images_dir, predict_options, progress, predict_many
+        )
         out["client"] = client_metrics
         for k, name in enumerate(FASHIONSEG11.names):
             per_class[name]["client_accuracy"] = float(client_accuracy[k])
@@ -206,7 +300,9 @@ def evaluate_maskrcnn(segmenter: InstanceSegmenter, test: dict, images_dir: str 
         "min_confidence": (predict_options or {}).get("min_confidence", c.DETECTION_MIN_CONFIDENCE),
         "max_instances": (predict_options or {}).get("max_instances", c.DETECTION_MAX_INSTANCES),
         "max_per_class": (predict_options or {}).get("max_per_class", c.DETECTION_MAX_PER_CLASS),
-        "min_confidence_per_class": {} if "min_confidence" in (predict_options or {}) else c.DETECTION_MIN_CONFIDENCE_PER_CLASS,
+        "min_confidence_per_class": {}
+        if "min_confidence" in (predict_options or {})
+        else c.DETECTION_MIN_CONFIDENCE_PER_CLASS,
         "focus": (predict_options or {}).get("focus", c.DETECTION_FOCUS),
     }
     out["per_image"] = records

@@ -19,7 +19,9 @@ from fashionseg.models.run import TRAINING_FILE, TRAINING_LOG_FILE  # noqa: F401
 from fashionseg.models.runtime import ONNX_FILE, export_keras
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best", min_confidence: float | None = None) -> Path:
+def export_run(
+    run_dir: str | Path, out_dir: str | Path, which: str = "best", min_confidence: float | None = None
+) -> Path:
     """Copy a run's ``best`` (lowest validation loss) or ``last`` weights, config and log into ``out_dir``.
 
     ``min_confidence`` replaces the config's ``DETECTION_MIN_CONFIDENCE`` (choose it on the
@@ -31,7 +33,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best", mi
     if min_confidence is not None:
         config = replace(config, DETECTION_MIN_CONFIDENCE=min_confidence)
     started_from = described["settings"].get("init_weights") or described["config"].get("BACKBONE_WEIGHTS")
-    return run.export(out_dir, config, which, initialised_from=started_from, training={"framing": described.get("framing")})
+    return run.export(
+        out_dir, config, which, initialised_from=started_from, training={"framing": described.get("framing")}
+    )
 
 
 def export_onnx(weights_dir: str | Path, opset: int = 17) -> Path:

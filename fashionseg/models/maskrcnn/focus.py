@@ -28,8 +28,15 @@ FOCUS_MARGIN = 0.5
 FOCUS_MAX_AREA_SHARE = 0.35
 
 
-def focus_window(boxes_xyxy: np.ndarray, scores: np.ndarray, height: int, width: int, min_score: float = FOCUS_MIN_SCORE,
-                 margin: float = FOCUS_MARGIN, max_area_share: float = FOCUS_MAX_AREA_SHARE) -> tuple[int, int, int, int] | None:
+def focus_window(
+    boxes_xyxy: np.ndarray,
+    scores: np.ndarray,
+    height: int,
+    width: int,
+    min_score: float = FOCUS_MIN_SCORE,
+    margin: float = FOCUS_MARGIN,
+    max_area_share: float = FOCUS_MAX_AREA_SHARE,
+) -> tuple[int, int, int, int] | None:
     """The crop ``(x0, y0, x1, y1)`` (pixels, end exclusive) worth a second pass, or None.
 
     The union of the confident boxes, grown by ``margin`` x its height on each

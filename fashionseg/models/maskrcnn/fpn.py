@@ -34,6 +34,6 @@ def build_fpn(config, tap_channels) -> keras.Model:
             lateral = layers.Add(name=f"fpn_p{strides[i]}_add")([lateral, above])
         merged[i] = lateral
     outputs = [layers.SeparableConv2D(width, 3, padding="same", name=f"fpn_p{s}")(m) for s, m in zip(strides, merged)]
-    for stride in config.BACKBONE_STRIDES[len(strides):]:
+    for stride in config.BACKBONE_STRIDES[len(strides) :]:
         outputs.append(layers.MaxPooling2D(1, strides=2, name=f"fpn_p{stride}")(outputs[-1]))
     return keras.Model(taps, outputs, name="fpn")

@@ -33,8 +33,9 @@ class BoxHead(layers.Layer):
         self.fc1 = layers.Dense(fc_size, activation="relu", name="mrcnn_class_fc1")
         self.fc2 = layers.Dense(fc_size, activation="relu", name="mrcnn_class_fc2")
         self.classes = layers.Dense(num_classes, name="mrcnn_class_logits")
-        self.boxes = layers.Dense(4 * num_classes, name="mrcnn_bbox_fc",
-                                  kernel_initializer=keras.initializers.RandomNormal(stddev=0.001))
+        self.boxes = layers.Dense(
+            4 * num_classes, name="mrcnn_bbox_fc", kernel_initializer=keras.initializers.RandomNormal(stddev=0.001)
+        )
 
     def build(self, input_shape):
         flat = int(input_shape[2] * input_shape[3] * input_shape[4])
@@ -63,9 +64,15 @@ class MaskHead(layers.Layer):
         # He initialisation, as torchvision's mask head: with Keras' Glorot default a stack of
         # ReLU layers starts with activations shrinking layer by layer, and learns slowly.
         he = "he_normal"
-        self.convs = [layers.Conv2D(channels, 3, padding="same", activation="relu", kernel_initializer=he, name=f"mrcnn_mask_conv{i + 1}")
-                      for i in range(conv_layers)]
-        self.upsample = layers.Conv2DTranspose(channels, 2, strides=2, activation="relu", kernel_initializer=he, name="mrcnn_mask_deconv")
+        self.convs = [
+            layers.Conv2D(
+                channels, 3, padding="same", activation="relu", kernel_initializer=he, name=f"mrcnn_mask_conv{i + 1}"
+            )
+            for i in range(conv_layers)
+        ]
+        self.upsample = layers.Conv2DTranspose(
+            channels, 2, strides=2, activation="relu", kernel_initializer=he, name="mrcnn_mask_deconv"
+        )
         self.logits = layers.Conv2D(num_classes, 1, name="mrcnn_mask")
 
     def build(self, input_shape):
@@ -85,7 +92,12 @@ class MaskHead(layers.Layer):
         return ops.reshape(x, (batch, count, 2 * size, 2 * size, self.num_classes))
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "channels": self.channels, "conv_layers": self.conv_layers}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "channels": self.channels,
+            "conv_layers": self.conv_layers,
+        }
 
 
 @keras.saving.register_keras_serializable(package="fashionseg")

@@ -70,7 +70,9 @@ def mrcnn_mask_loss(roi_class_ids, mask_targets, mask_logits, roi_valid):
     positives = ops.shape(mask_logits)[1]
     class_ids = ops.cast(roi_class_ids[:, :positives], "int32")
     picked = ops.take_along_axis(mask_logits, class_ids[:, :, None, None, None], axis=-1)[..., 0]
-    weights = _positive(roi_class_ids[:, :positives], roi_valid[:, :positives])[:, :, None, None] * ops.ones_like(mask_targets)
+    weights = _positive(roi_class_ids[:, :positives], roi_valid[:, :positives])[:, :, None, None] * ops.ones_like(
+        mask_targets
+    )
     return _masked_mean(binary_cross_entropy_with_logits(mask_targets, picked), weights, (1, 2, 3))
 
 
@@ -93,8 +95,20 @@ class LossLayer(layers.Layer):
         {'rpn_class': 0.6931, 'rpn_bbox': 0.0, 'mrcnn_class': 1.0986, 'mrcnn_bbox': 0.0, 'mrcnn_mask': 0.6931}
     """
 
-    def call(self, rpn_match, rpn_target_deltas, rpn_logits, rpn_deltas, roi_class_ids, roi_deltas, roi_valid,
-             mask_targets, class_logits, deltas, mask_logits):
+    def call(
+        self,
+        rpn_match,
+        rpn_target_deltas,
+        rpn_logits,
+        rpn_deltas,
+        roi_class_ids,
+        roi_deltas,
+        roi_valid,
+        mask_targets,
+        class_logits,
+        deltas,
+        mask_logits,
+    ):
         return (
             rpn_class_loss(rpn_match, rpn_logits),
             rpn_bbox_loss(rpn_match, rpn_target_deltas, rpn_deltas),

@@ -54,7 +54,9 @@ class MaskRCNNNetworks:
         self.fpn = build_fpn(config, [int(t.shape[-1]) for t in self.backbone.outputs])
         self.rpn = RPNHead(len(config.RPN_ANCHOR_RATIOS), config.TOP_DOWN_PYRAMID_SIZE, name="rpn")
         self.box_head = BoxHead(config.NUM_CLASSES, config.FPN_CLASSIF_FC_LAYERS_SIZE, name="box_head")
-        self.mask_head = MaskHead(config.NUM_CLASSES, config.TOP_DOWN_PYRAMID_SIZE, config.MASK_HEAD_CONV_LAYERS, name="mask_head")
+        self.mask_head = MaskHead(
+            config.NUM_CLASSES, config.TOP_DOWN_PYRAMID_SIZE, config.MASK_HEAD_CONV_LAYERS, name="mask_head"
+        )
         levels = list(config.BACKBONE_STRIDES)
         self.pool_levels = [levels.index(s) for s in config.ROI_POOLING_STRIDES]
         self.box_pool = PyramidRoIAlign(config.ROI_POOLING_STRIDES, config.POOL_SIZE, name="roi_align_classifier")
@@ -64,31 +66,58 @@ class MaskRCNNNetworks:
 
     def feature_inputs(self) -> list:
         size = self.config.IMAGE_MAX_DIM
-        return [keras.Input((size // s, size // s, int(t.shape[-1])), name=f"c{s}")
-                for s, t in zip(backbone_strides(self.config), self.backbone.outputs, strict=True)]
+        return [
+            keras.Input((size // s, size // s, int(t.shape[-1])), name=f"c{s}")
+            for s, t in zip(backbone_strides(self.config), self.backbone.outputs, strict=True)
+        ]
 
     def proposal_layer(self, post_nms_limit: int) -> ProposalLayer:
         """The RPN's ``post_nms_limit`` best boxes (``POST_NMS_ROIS_TRAINING`` or ``_INFERENCE``)."""
         c = self.config
-        return ProposalLayer(image_size=c.IMAGE_MAX_DIM, anchor_scales=c.RPN_ANCHOR_SCALES, anchor_ratios=c.RPN_ANCHOR_RATIOS,
-                             feature_strides=c.BACKBONE_STRIDES, anchor_stride=c.RPN_ANCHOR_STRIDE, pre_nms_limit=c.PRE_NMS_LIMIT,
-                             post_nms_limit=post_nms_limit, nms_threshold=c.RPN_NMS_THRESHOLD, bbox_std_dev=c.RPN_BBOX_STD_DEV,
-                             name="proposals")
+        return ProposalLayer(
+            image_size=c.IMAGE_MAX_DIM,
+            anchor_scales=c.RPN_ANCHOR_SCALES,
+            anchor_ratios=c.RPN_ANCHOR_RATIOS,
+            feature_strides=c.BACKBONE_STRIDES,
+            anchor_stride=c.RPN_ANCHOR_STRIDE,
+            pre_nms_limit=c.PRE_NMS_LIMIT,
+            post_nms_limit=post_nms_limit,
+            nms_threshold=c.RPN_NMS_THRESHOLD,
+            bbox_std_dev=c.RPN_BBOX_STD_DEV,
+            name="proposals",
+        )
 
     def detection_target_layer(self, seed: int | None = None) -> DetectionTargetLayer:
         """Training RoIs and their targets: ``TRAIN_ROIS_PER_IMAGE``, ``ROI_POSITIVE_RATIO`` positive."""
         c = self.config
-        return DetectionTargetLayer(rois_per_image=c.TRAIN_ROIS_PER_IMAGE, positive_ratio=c.ROI_POSITIVE_RATIO,
-                                    bbox_std_dev=c.BBOX_STD_DEV, mask_size=c.MASK_SHAPE[0], seed=seed, name="detection_targets")
+        return DetectionTargetLayer(
+            rois_per_image=c.TRAIN_ROIS_PER_IMAGE,
+            positive_ratio=c.ROI_POSITIVE_RATIO,
+            bbox_std_dev=c.BBOX_STD_DEV,
+            mask_size=c.MASK_SHAPE[0],
+            seed=seed,
+            name="detection_targets",
+        )
 
     def detection_layer(self) -> DetectionLayer:
         """The inference detections: at most ``DETECTION_MAX_INSTANCES``, per-class NMS at ``DETECTION_NMS_THRESHOLD``."""
         c = self.config
-        return DetectionLayer(image_size=c.IMAGE_MAX_DIM, max_instances=c.DETECTION_MAX_INSTANCES,
-                              nms_threshold=c.DETECTION_NMS_THRESHOLD, bbox_std_dev=c.BBOX_STD_DEV, name="detections")
+        return DetectionLayer(
+            image_size=c.IMAGE_MAX_DIM,
+            max_instances=c.DETECTION_MAX_INSTANCES,
+            nms_threshold=c.DETECTION_NMS_THRESHOLD,
+            bbox_std_dev=c.BBOX_STD_DEV,
+            name="detections",
+        )
 
-    def two_stages(self, taps, proposals: ProposalLayer, sample_rois: DetectionTargetLayer | None = None,
-                   ground_truth=None, detect: DetectionLayer | None = None) -> dict:
+    def two_stages(
+        self,
+        taps,
+        proposals: ProposalLayer,
+        sample_rois: DetectionTargetLayer | None = None,
+        ground_truth=None,
+        detect: DetectionLayer | None = None,
+    ) -> dict:
         """The wiring both graphs share: backbone taps -> pyramid -> RPN -> ``proposals`` ->
         RoIAlign -> box head, then RoIAlign -> mask head.
 
@@ -110,7 +139,13 @@ class MaskRCNNNetworks:
         rois = proposal_boxes
         if sample_rois is not None:
             rois, roi_class_ids, roi_deltas, roi_valid, mask_targets = sample_rois(proposal_boxes, valid, *ground_truth)
-            out.update(rois=rois, roi_class_ids=roi_class_ids, roi_deltas=roi_deltas, roi_valid=roi_valid, mask_targets=mask_targets)
+            out.update(
+                rois=rois,
+                roi_class_ids=roi_class_ids,
+                roi_deltas=roi_deltas,
+                roi_valid=roi_valid,
+                mask_targets=mask_targets,
+            )
         pooled = [pyramid[i] for i in self.pool_levels]
         class_logits, deltas = self.box_head(self.box_pool(rois, *pooled))
         if sample_rois is not None:
@@ -139,13 +174,39 @@ class MaskRCNNNetworks:
         gt_boxes = keras.Input((c.MAX_GT_INSTANCES, 4), name="gt_boxes")
         gt_masks = keras.Input((c.MAX_GT_INSTANCES, *c.MINI_MASK_SHAPE), name="gt_masks")
 
-        graph = self.two_stages(taps, self.proposal_layer(c.POST_NMS_ROIS_TRAINING), sample_rois=self.detection_target_layer(seed),
-                                ground_truth=(gt_class_ids, gt_boxes, gt_masks))
-        values = LossLayer(name="losses")(rpn_match, rpn_target_deltas, *(graph[name] for name in (
-            "rpn_logits", "rpn_deltas", "roi_class_ids", "roi_deltas", "roi_valid", "mask_targets", "class_logits", "deltas", "mask_logits")))
+        graph = self.two_stages(
+            taps,
+            self.proposal_layer(c.POST_NMS_ROIS_TRAINING),
+            sample_rois=self.detection_target_layer(seed),
+            ground_truth=(gt_class_ids, gt_boxes, gt_masks),
+        )
+        values = LossLayer(name="losses")(
+            rpn_match,
+            rpn_target_deltas,
+            *(
+                graph[name]
+                for name in (
+                    "rpn_logits",
+                    "rpn_deltas",
+                    "roi_class_ids",
+                    "roi_deltas",
+                    "roi_valid",
+                    "mask_targets",
+                    "class_logits",
+                    "deltas",
+                    "mask_logits",
+                )
+            ),
+        )
         outputs = {name: layers.Identity(name=name)(value) for name, value in zip(LOSS_NAMES, values, strict=True)}
         inputs = {t.name: t for t in image_inputs}
-        inputs.update(rpn_match=rpn_match, rpn_deltas=rpn_target_deltas, gt_class_ids=gt_class_ids, gt_boxes=gt_boxes, gt_masks=gt_masks)
+        inputs.update(
+            rpn_match=rpn_match,
+            rpn_deltas=rpn_target_deltas,
+            gt_class_ids=gt_class_ids,
+            gt_boxes=gt_boxes,
+            gt_masks=gt_masks,
+        )
         return keras.Model(inputs, outputs, name="mask_rcnn_training")
 
     def inference_model(self) -> keras.Model:
@@ -155,7 +216,9 @@ class MaskRCNNNetworks:
             return self._inference
         c = self.config
         image = keras.Input(c.IMAGE_SHAPE, name="image")
-        graph = self.two_stages(self.backbone(image), self.proposal_layer(c.POST_NMS_ROIS_INFERENCE), detect=self.detection_layer())
+        graph = self.two_stages(
+            self.backbone(image), self.proposal_layer(c.POST_NMS_ROIS_INFERENCE), detect=self.detection_layer()
+        )
         masks = SelectClassMasks(name="masks")(graph["mask_logits"], graph["class_ids"])
         outputs = {name: layers.Identity(name=name)(graph[name]) for name in ("boxes", "class_ids", "scores")}
         self._inference = keras.Model(image, {**outputs, "masks": masks}, name="mask_rcnn")

@@ -21,8 +21,14 @@ import numpy as np
 MASK_THRESHOLD = 0.5
 
 
-def select_detections(class_ids: np.ndarray, scores: np.ndarray, min_confidence: float, max_instances: int,
-                      max_per_class: dict[int, int], min_confidence_per_class: dict[int, float] | None = None) -> np.ndarray:
+def select_detections(
+    class_ids: np.ndarray,
+    scores: np.ndarray,
+    min_confidence: float,
+    max_instances: int,
+    max_per_class: dict[int, int],
+    min_confidence_per_class: dict[int, float] | None = None,
+) -> np.ndarray:
     """Indices of the detections to keep, best first: class id > 0, score >= ``min_confidence``
     (or the class's own ``min_confidence_per_class[c]``), at most ``max_per_class[c]`` of class ``c``
     (lower scores dropped) and ``max_instances`` in all."""
@@ -56,7 +62,13 @@ def paste_mask(probabilities: np.ndarray, box_xyxy: np.ndarray, height: int, wid
     scale_x, scale_y = size / (x2 - x1), size / (y2 - y1)
     # Crop pixel (i, j) -> map cell coordinates; cv2 samples the map there (WARP_INVERSE_MAP).
     to_map = np.array([[scale_x, 0, (c0 + 0.5 - x1) * scale_x - 0.5], [0, scale_y, (r0 + 0.5 - y1) * scale_y - 0.5]])
-    crop = cv2.warpAffine(probabilities.astype(np.float32), to_map, (c1 - c0, r1 - r0),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    crop = cv2.warpAffine(
+        probabilities.astype(np.float32),
+        to_map,
+        (c1 - c0, r1 - r0),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
     out[r0:r1, c0:c1] = crop >= MASK_THRESHOLD
     return out

@@ -57,16 +57,28 @@ class SegmentationResult:
 
     def to_coco_annotations(self, image_id: int, first_id: int = 1) -> list[dict]:
         """The instances as COCO annotations (RLE masks, ``score`` kept) of image ``image_id``."""
-        return [{"id": first_id + k, "image_id": image_id, "category_id": inst.class_id, "segmentation": encode_rle(inst.mask),
-                 "area": inst.area, "bbox": mask_bbox(inst.mask), "iscrowd": 0, "score": round(inst.score, 5)}
-                for k, inst in enumerate(self.instances)]
+        return [
+            {
+                "id": first_id + k,
+                "image_id": image_id,
+                "category_id": inst.class_id,
+                "segmentation": encode_rle(inst.mask),
+                "area": inst.area,
+                "bbox": mask_bbox(inst.mask),
+                "iscrowd": 0,
+                "score": round(inst.score, 5),
+            }
+            for k, inst in enumerate(self.instances)
+        ]
 
 
 class KerasRuntime:
     def __init__(self, config: MaskRCNNConfig, weights: Path):
         from fashionseg.models.maskrcnn.model import MaskRCNNNetworks
 
-        self.networks = MaskRCNNNetworks(replace(config, BACKBONE_WEIGHTS=None))  # the trained weights replace ImageNet's
+        self.networks = MaskRCNNNetworks(
+            replace(config, BACKBONE_WEIGHTS=None)
+        )  # the trained weights replace ImageNet's
         load_keras_weights(self.networks.load_weights, weights)
         self.model = self.networks.inference_model()
 
@@ -91,7 +103,9 @@ class Detections:
 
     @staticmethod
     def concatenate(parts: list[Detections]) -> Detections:
-        return Detections(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("class_ids", "scores", "boxes", "masks")))
+        return Detections(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("class_ids", "scores", "boxes", "masks"))
+        )
 
 
 class InstanceSegmenter:
@@ -114,17 +128,25 @@ class InstanceSegmenter:
             return cls(OnnxModel(path / ONNX_FILE, (1, *config.IMAGE_SHAPE), ONNX_OUTPUTS), config, "onnx", path)
         return cls(KerasRuntime(config, path / WEIGHTS_FILE), config, "keras", path)
 
-    def check_options(self, min_confidence: float | None = None, max_instances: int | None = None,
-                      max_per_class: dict[str, int] | None = None) -> None:
+    def check_options(
+        self,
+        min_confidence: float | None = None,
+        max_instances: int | None = None,
+        max_per_class: dict[str, int] | None = None,
+    ) -> None:
         """Raise :class:`UsageError` for options :meth:`predict` cannot use, before any photo is run."""
         if min_confidence is not None and not 0 <= min_confidence <= 1:  # NaN fails both comparisons
             raise UsageError(f"min_confidence must be from 0 to 1, not {min_confidence!r}")
-        if max_instances is not None and (isinstance(max_instances, bool) or not isinstance(max_instances, Integral) or max_instances < 1):
+        if max_instances is not None and (
+            isinstance(max_instances, bool) or not isinstance(max_instances, Integral) or max_instances < 1
+        ):
             raise UsageError(f"max_instances must be a positive integer, not {max_instances!r}")
         caps = max_per_class or {}
         unknown = sorted(set(caps) - set(self.config.CLASS_NAMES[1:]))
         if unknown:
-            raise UsageError(f"max_per_class names unknown classes {unknown}; the model's classes: {', '.join(self.config.CLASS_NAMES[1:])}")
+            raise UsageError(
+                f"max_per_class names unknown classes {unknown}; the model's classes: {', '.join(self.config.CLASS_NAMES[1:])}"
+            )
         bad = {name: n for name, n in caps.items() if isinstance(n, bool) or not isinstance(n, Integral) or n < 0}
         if bad:
             raise UsageError(f"max_per_class caps must be non-negative integers, not {bad}")
@@ -149,8 +171,14 @@ class InstanceSegmenter:
     def class_name(self, class_id: int) -> str:
         return self.config.CLASS_NAMES[class_id + 1]
 
-    def predict(self, source, min_confidence: float | None = None, max_instances: int | None = None,
-                max_per_class: dict[str, int] | None = None, focus: bool | None = None) -> SegmentationResult:
+    def predict(
+        self,
+        source,
+        min_confidence: float | None = None,
+        max_instances: int | None = None,
+        max_per_class: dict[str, int] | None = None,
+        focus: bool | None = None,
+    ) -> SegmentationResult:
         """Segment a photo (path, bytes, file or RGB array).
 
         ``min_confidence``, ``max_instances``, ``max_per_class`` (class name ->
@@ -186,20 +214,28 @@ class InstanceSegmenter:
 
         start = time.perf_counter()
         caps = c.DETECTION_MAX_PER_CLASS if max_per_class is None else max_per_class
-        per_class = {} if min_confidence is not None else {
-            c.CLASS_NAMES.index(name): float(t) for name, t in c.DETECTION_MIN_CONFIDENCE_PER_CLASS.items()}
+        per_class = (
+            {}
+            if min_confidence is not None
+            else {c.CLASS_NAMES.index(name): float(t) for name, t in c.DETECTION_MIN_CONFIDENCE_PER_CLASS.items()}
+        )
         keep = select_detections(
-            detections.class_ids, detections.scores,
+            detections.class_ids,
+            detections.scores,
             c.DETECTION_MIN_CONFIDENCE if min_confidence is None else min_confidence,
             c.DETECTION_MAX_INSTANCES if max_instances is None else max_instances,
-            {c.CLASS_NAMES.index(name): int(n) for name, n in caps.items()}, per_class,
+            {c.CLASS_NAMES.index(name): int(n) for name, n in caps.items()},
+            per_class,
         )
         instances = []
         for i in keep:
             box = detections.boxes[i]
             mask = paste_mask(detections.masks[i], box, height, width)
             class_id = int(detections.class_ids[i]) - 1
-            instances.append(Instance(class_id, self.class_name(class_id), float(detections.scores[i]), tuple(float(v) for v in box), mask))
+            instances.append(
+                Instance(
+                    class_id, self.class_name(class_id), float(detections.scores[i]), tuple(float(v) for v in box), mask
+                )
+            )
         timings["postprocess"] = time.perf_counter() - start
         return SegmentationResult(instances, height, width, timings)
-

@@ -93,7 +93,9 @@ def pyramid_roi_align(feature_maps, boxes, strides, output_size: int, sampling_r
     cells = [h * w for h, w in shapes]
     total = sum(cells)
     channels = ops.shape(feature_maps[0])[-1]
-    flat = ops.concatenate([ops.reshape(f, (batch, h * w, channels)) for f, (h, w) in zip(feature_maps, shapes)], axis=1)
+    flat = ops.concatenate(
+        [ops.reshape(f, (batch, h * w, channels)) for f, (h, w) in zip(feature_maps, shapes)], axis=1
+    )
     flat = ops.reshape(flat, (-1, channels))
 
     level = pyramid_level(boxes, levels[0], levels[-1]) - levels[0]  # (B, N) index into the levels
@@ -145,4 +147,9 @@ class PyramidRoIAlign(layers.Layer):
         return pyramid_roi_align(list(feature_maps), boxes, self.strides, self.output_size, self.sampling_ratio)
 
     def get_config(self):
-        return {**super().get_config(), "strides": self.strides, "output_size": self.output_size, "sampling_ratio": self.sampling_ratio}
+        return {
+            **super().get_config(),
+            "strides": self.strides,
+            "output_size": self.output_size,
+            "sampling_ratio": self.sampling_ratio,
+        }

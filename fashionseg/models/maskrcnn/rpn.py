@@ -73,14 +73,31 @@ class ProposalLayer(layers.Layer):
     the order of the RPN head's outputs.
     """
 
-    def __init__(self, image_size: int, anchor_scales, anchor_ratios, feature_strides, pre_nms_limit: int, post_nms_limit: int,
-                 nms_threshold: float, bbox_std_dev, anchor_stride: int = 1, **kwargs):
+    def __init__(
+        self,
+        image_size: int,
+        anchor_scales,
+        anchor_ratios,
+        feature_strides,
+        pre_nms_limit: int,
+        post_nms_limit: int,
+        nms_threshold: float,
+        bbox_std_dev,
+        anchor_stride: int = 1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.image_size, self.anchor_stride = int(image_size), int(anchor_stride)
         self.anchor_scales, self.anchor_ratios = tuple(anchor_scales), tuple(anchor_ratios)
         self.feature_strides, self.bbox_std_dev = tuple(feature_strides), tuple(bbox_std_dev)
-        self.pre_nms_limit, self.post_nms_limit, self.nms_threshold = int(pre_nms_limit), int(post_nms_limit), float(nms_threshold)
-        self.anchors = anchor_grid(image_size, self.anchor_scales, self.anchor_ratios, self.feature_strides, self.anchor_stride)
+        self.pre_nms_limit, self.post_nms_limit, self.nms_threshold = (
+            int(pre_nms_limit),
+            int(post_nms_limit),
+            float(nms_threshold),
+        )
+        self.anchors = anchor_grid(
+            image_size, self.anchor_scales, self.anchor_ratios, self.feature_strides, self.anchor_stride
+        )
 
     def call(self, logits, deltas):
         logits, deltas = ops.stop_gradient(logits), ops.stop_gradient(deltas)
@@ -93,7 +110,15 @@ class ProposalLayer(layers.Layer):
         return boxes, scores > PADDING_SCORE / 2
 
     def get_config(self):
-        return {**super().get_config(), "image_size": self.image_size, "anchor_scales": self.anchor_scales,
-                "anchor_ratios": self.anchor_ratios, "feature_strides": self.feature_strides, "anchor_stride": self.anchor_stride,
-                "pre_nms_limit": self.pre_nms_limit, "post_nms_limit": self.post_nms_limit, "nms_threshold": self.nms_threshold,
-                "bbox_std_dev": self.bbox_std_dev}
+        return {
+            **super().get_config(),
+            "image_size": self.image_size,
+            "anchor_scales": self.anchor_scales,
+            "anchor_ratios": self.anchor_ratios,
+            "feature_strides": self.feature_strides,
+            "anchor_stride": self.anchor_stride,
+            "pre_nms_limit": self.pre_nms_limit,
+            "post_nms_limit": self.post_nms_limit,
+            "nms_threshold": self.nms_threshold,
+            "bbox_std_dev": self.bbox_std_dev,
+        }

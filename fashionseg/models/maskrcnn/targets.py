@@ -103,9 +103,21 @@ class DetectionTargetLayer(keras.layers.Layer):
         ([[3, 3, 0, 0]], [[1.0, 1.0, 1.0, 0.0]], (1, 2, 4, 4))
     """
 
-    def __init__(self, rois_per_image: int, positive_ratio: float, bbox_std_dev, mask_size: int, seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        rois_per_image: int,
+        positive_ratio: float,
+        bbox_std_dev,
+        mask_size: int,
+        seed: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.rois_per_image, self.positive_ratio, self.mask_size = int(rois_per_image), float(positive_ratio), int(mask_size)
+        self.rois_per_image, self.positive_ratio, self.mask_size = (
+            int(rois_per_image),
+            float(positive_ratio),
+            int(mask_size),
+        )
         self.bbox_std_dev = tuple(bbox_std_dev)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -130,7 +142,9 @@ class DetectionTargetLayer(keras.layers.Layer):
         neg_rank, neg_index = ops.top_k(ops.where(negative, noise, -1.0), t - p)
         pos_taken = pos_rank >= 0
         # Keep matterport's ratio: at most (1 - r) / r negatives per positive (at least one).
-        allowed = ops.maximum(ops.ceil(ops.sum(ops.cast(pos_taken, "float32"), axis=1, keepdims=True) * (1 - ratio) / ratio), 1.0)
+        allowed = ops.maximum(
+            ops.ceil(ops.sum(ops.cast(pos_taken, "float32"), axis=1, keepdims=True) * (1 - ratio) / ratio), 1.0
+        )
         neg_taken = ops.logical_and(neg_rank >= 0, ops.cast(ops.arange(t - p), "float32")[None] < allowed)
 
         index = ops.concatenate([pos_index, neg_index], axis=1)
@@ -140,7 +154,9 @@ class DetectionTargetLayer(keras.layers.Layer):
         pos_classes = ops.where(pos_taken, ops.take_along_axis(gt_class_ids, gt_index, axis=1), 0)
         class_ids = ops.concatenate([pos_classes, ops.zeros((batch, t - p), dtype=pos_classes.dtype)], axis=1)
         matched_boxes = ops.take_along_axis(gt_boxes, gt_index[..., None], axis=1)
-        pos_deltas = encode_deltas(rois[:, :p], matched_boxes, self.bbox_std_dev) * ops.cast(pos_taken, "float32")[..., None]
+        pos_deltas = (
+            encode_deltas(rois[:, :p], matched_boxes, self.bbox_std_dev) * ops.cast(pos_taken, "float32")[..., None]
+        )
         deltas = ops.concatenate([pos_deltas, ops.zeros((batch, t - p, 4))], axis=1)
         masks = self.mask_targets(rois[:, :p], matched_boxes, gt_index, gt_masks)
         rois, deltas, masks = (ops.stop_gradient(x) for x in (rois, deltas, masks))
@@ -154,7 +170,9 @@ class DetectionTargetLayer(keras.layers.Layer):
         side = int(gt_masks.shape[2]) + 2
         padded = ops.pad(ops.cast(gt_masks, "float32"), ((0, 0), (0, 0), (1, 1), (1, 1)))
         flat = ops.reshape(padded, (-1, 1))
-        base = (ops.reshape(ops.arange(batch, dtype="int32"), (-1, 1)) * count + ops.cast(gt_index, "int32")) * (side * side)
+        base = (ops.reshape(ops.arange(batch, dtype="int32"), (-1, 1)) * count + ops.cast(gt_index, "int32")) * (
+            side * side
+        )
         # RoI corners in the padded mini-mask's cells: the mini-mask spans its box exactly.
         origin = ops.concatenate([gt_boxes[..., :2], gt_boxes[..., :2]], axis=-1)
         extent = ops.concatenate([gt_boxes[..., 2:] - gt_boxes[..., :2]] * 2, axis=-1)
@@ -164,5 +182,11 @@ class DetectionTargetLayer(keras.layers.Layer):
         return ops.cast(pooled[..., 0] >= 0.5, "float32")
 
     def get_config(self):
-        return {**super().get_config(), "rois_per_image": self.rois_per_image, "positive_ratio": self.positive_ratio,
-                "bbox_std_dev": self.bbox_std_dev, "mask_size": self.mask_size, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rois_per_image": self.rois_per_image,
+            "positive_ratio": self.positive_ratio,
+            "bbox_std_dev": self.bbox_std_dev,
+            "mask_size": self.mask_size,
+            "seed": self.seed,
+        }

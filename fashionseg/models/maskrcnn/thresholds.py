@@ -39,12 +39,22 @@ def predicted_sets(records: list[dict], thresholds: np.ndarray) -> np.ndarray:
 
 
 def classification_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return metrics.classification_score(metrics.exact_match_ratio(y_true, y_pred), metrics.overall_accuracy(y_true, y_pred),
-                                        metrics.jaccard_score(y_true, y_pred))
+    return metrics.classification_score(
+        metrics.exact_match_ratio(y_true, y_pred),
+        metrics.overall_accuracy(y_true, y_pred),
+        metrics.jaccard_score(y_true, y_pred),
+    )
 
 
-def choose_class_thresholds(records: list[dict], num_classes: int, start: float, grid=GRID, min_images: int = 10,
-                            min_gain: float = 0.002, sweeps: int = 2) -> dict[int, float]:
+def choose_class_thresholds(
+    records: list[dict],
+    num_classes: int,
+    start: float,
+    grid=GRID,
+    min_images: int = 10,
+    min_gain: float = 0.002,
+    sweeps: int = 2,
+) -> dict[int, float]:
     """Class id -> threshold for the classes whose threshold moved from ``start``.
 
     ``records`` are the per-photo records of an evaluation run at a low
@@ -68,8 +78,9 @@ def choose_class_thresholds(records: list[dict], num_classes: int, start: float,
     return {k: float(thresholds[k]) for k in range(num_classes) if thresholds[k] != start}
 
 
-def tune_class_thresholds(segmenter, coco: dict, images_dir, predict_options: dict | None = None,
-                          progress: bool = True, min_images: int = 10) -> dict:
+def tune_class_thresholds(
+    segmenter, coco: dict, images_dir, predict_options: dict | None = None, progress: bool = True, min_images: int = 10
+) -> dict:
     """Run ``segmenter`` on a validation set once, at the lowest grid threshold, and choose per-class thresholds.
 
     Returns ``{"thresholds": {class name: threshold}, "before": score, "after": score,

@@ -43,8 +43,16 @@ from fashionseg.models.maskrcnn.data import InstanceExample, MaskRCNNBatches, Pr
 from fashionseg.models.maskrcnn.model import LOSS_NAMES, MaskRCNNNetworks
 from fashionseg.models.run import Monitor, TrainingRun, restore_optimizer, save_optimizer
 
-LOG_FIELDS = ("epoch", "stage", "learning_rate", "loss", *(f"{n}_loss" for n in LOSS_NAMES),
-              "val_loss", *(f"val_{n}_loss" for n in LOSS_NAMES), "seconds")
+LOG_FIELDS = (
+    "epoch",
+    "stage",
+    "learning_rate",
+    "loss",
+    *(f"{n}_loss" for n in LOSS_NAMES),
+    "val_loss",
+    *(f"val_{n}_loss" for n in LOSS_NAMES),
+    "seconds",
+)
 STAGES = ("heads", "all")
 LAST_WEIGHTS, LAST_OPTIMIZER = "last.weights.h5", "last_optimizer.npz"
 
@@ -97,24 +105,39 @@ class WarmupGeometricDecay(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
         warm = self.initial * keras.ops.minimum(1.0, (step + 1.0) / float(max(self.warmup_steps, 1)))
-        progress = keras.ops.clip((step - self.warmup_steps) / float(max(self.decay_steps - self.warmup_steps, 1)), 0.0, 1.0)
+        progress = keras.ops.clip(
+            (step - self.warmup_steps) / float(max(self.decay_steps - self.warmup_steps, 1)), 0.0, 1.0
+        )
         decayed = self.initial * (self.final / self.initial) ** progress
         return keras.ops.where(step < self.warmup_steps, warm, decayed)
 
     def get_config(self):
-        return {"initial": self.initial, "final": self.final, "warmup_steps": self.warmup_steps, "decay_steps": self.decay_steps}
+        return {
+            "initial": self.initial,
+            "final": self.final,
+            "warmup_steps": self.warmup_steps,
+            "decay_steps": self.decay_steps,
+        }
 
 
-def make_optimizer(config: MaskRCNNConfig, settings: TrainSettings, stage: str, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+def make_optimizer(
+    config: MaskRCNNConfig, settings: TrainSettings, stage: str, steps_per_epoch: int
+) -> keras.optimizers.Optimizer:
     if stage == "heads":
         schedule = WarmupGeometricDecay(config.LEARNING_RATE, config.LEARNING_RATE, settings.warmup_steps, 1)
     else:
         total = max(settings.all_epochs * steps_per_epoch, 1)
-        schedule = WarmupGeometricDecay(settings.all_learning_rate, settings.all_final_learning_rate, min(settings.warmup_steps, total), total)
+        schedule = WarmupGeometricDecay(
+            settings.all_learning_rate, settings.all_final_learning_rate, min(settings.warmup_steps, total), total
+        )
     # clipnorm clips each weight's gradient on its own, as matterport's Keras 2 SGD did for the
     # thesis; one global norm of 5 over all weights held the randomly initialised heads back.
-    return keras.optimizers.SGD(schedule, momentum=config.LEARNING_MOMENTUM, weight_decay=config.WEIGHT_DECAY,
-                                clipnorm=config.GRADIENT_CLIP_NORM)
+    return keras.optimizers.SGD(
+        schedule,
+        momentum=config.LEARNING_MOMENTUM,
+        weight_decay=config.WEIGHT_DECAY,
+        clipnorm=config.GRADIENT_CLIP_NORM,
+    )
 
 
 def passthrough_loss(y_true, y_pred):
@@ -137,15 +160,27 @@ def backbone_features(nets: MaskRCNNNetworks, examples: list[PreparedExample], p
     return outputs
 
 
-def train_maskrcnn(config: MaskRCNNConfig, settings: TrainSettings, train_examples: list[InstanceExample],
-                   val_examples: list[InstanceExample], run_dir: str | Path, progress: bool = True) -> dict:
+def train_maskrcnn(
+    config: MaskRCNNConfig,
+    settings: TrainSettings,
+    train_examples: list[InstanceExample],
+    val_examples: list[InstanceExample],
+    run_dir: str | Path,
+    progress: bool = True,
+) -> dict:
     """Train (or resume) both stages; returns the run's state."""
     if not train_examples or not val_examples:
         raise ValueError("training needs photos in both the train and the validation split")
     run = training_run(run_dir)
-    state = run.start(config, {"settings": asdict(settings),
-                               "framing": FramingSettings().to_dict() if settings.framing else None,
-                               "train_photos": len(train_examples), "val_photos": len(val_examples)})
+    state = run.start(
+        config,
+        {
+            "settings": asdict(settings),
+            "framing": FramingSettings().to_dict() if settings.framing else None,
+            "train_photos": len(train_examples),
+            "val_photos": len(val_examples),
+        },
+    )
     state.pop("optimizer_stage", None)  # runs before #13 kept the stage twice
     if state["epoch"] >= settings.epochs:
         return state
@@ -166,8 +201,15 @@ def train_maskrcnn(config: MaskRCNNConfig, settings: TrainSettings, train_exampl
     return run.finish()
 
 
-def fit_stage(nets: MaskRCNNNetworks, stage: str, settings: TrainSettings, train: list[PreparedExample],
-              val: list[PreparedExample], run: TrainingRun, progress: bool) -> None:
+def fit_stage(
+    nets: MaskRCNNNetworks,
+    stage: str,
+    settings: TrainSettings,
+    train: list[PreparedExample],
+    val: list[PreparedExample],
+    run: TrainingRun,
+    progress: bool,
+) -> None:
     state = run.state
     last_epoch = settings.heads_epochs if stage == "heads" else settings.epochs
     config = nets.config
@@ -176,22 +218,47 @@ def fit_stage(nets: MaskRCNNNetworks, stage: str, settings: TrainSettings, train
     if stage == "heads":
         set_trainable(nets.backbone, False, nets.config.TRAIN_BN)
         model = nets.training_model(from_features=True, seed=settings.seed)
-        train_data = MaskRCNNBatches(train, config, shuffle=True, features=backbone_features(nets, train, progress),
-                                     feature_names=names, seed=settings.seed + state["epoch"], **common)
-        val_data = MaskRCNNBatches(val, config, shuffle=False, features=backbone_features(nets, val, progress),
-                                   feature_names=names, seed=0, **common)
+        train_data = MaskRCNNBatches(
+            train,
+            config,
+            shuffle=True,
+            features=backbone_features(nets, train, progress),
+            feature_names=names,
+            seed=settings.seed + state["epoch"],
+            **common,
+        )
+        val_data = MaskRCNNBatches(
+            val,
+            config,
+            shuffle=False,
+            features=backbone_features(nets, val, progress),
+            feature_names=names,
+            seed=0,
+            **common,
+        )
     else:
         set_trainable(nets.backbone, True, nets.config.TRAIN_BN)
         model = nets.training_model(seed=settings.seed)
         framing = FramingSettings() if settings.framing else None
-        train_data = MaskRCNNBatches(train, config, shuffle=True, augment_images=True, framing=framing,
-                                     seed=settings.seed + state["epoch"], workers=settings.workers,
-                                     use_multiprocessing=settings.workers > 1, **common)
+        train_data = MaskRCNNBatches(
+            train,
+            config,
+            shuffle=True,
+            augment_images=True,
+            framing=framing,
+            seed=settings.seed + state["epoch"],
+            workers=settings.workers,
+            use_multiprocessing=settings.workers > 1,
+            **common,
+        )
         val_data = MaskRCNNBatches(val, config, shuffle=False, seed=0, **common)
     steps = settings.steps_per_epoch or len(train_data)
     optimizer = make_optimizer(config, settings, stage, steps)
-    model.compile(optimizer, loss={n: passthrough_loss for n in LOSS_NAMES},
-                  loss_weights={n: config.LOSS_WEIGHTS[f"{n}_loss"] for n in LOSS_NAMES})
+    model.compile(
+        optimizer,
+        loss={n: passthrough_loss for n in LOSS_NAMES},
+        loss_weights={n: config.LOSS_WEIGHTS[f"{n}_loss"] for n in LOSS_NAMES},
+    )
     # The saved optimizer state belongs to the stage of the last finished epoch; a new stage starts
     # with a new optimizer.
     if run.path(LAST_OPTIMIZER).exists() and state["stage"] == stage:
@@ -202,5 +269,12 @@ def fit_stage(nets: MaskRCNNNetworks, stage: str, settings: TrainSettings, train
         run.replace_atomically(LAST_OPTIMIZER, lambda path: save_optimizer(training_model.optimizer, path))
 
     checkpoint = run.checkpoint(save_last, lambda _, path: nets.save_weights(path), stage=stage)
-    model.fit(train_data, validation_data=val_data, epochs=last_epoch, initial_epoch=state["epoch"],
-              steps_per_epoch=settings.steps_per_epoch, callbacks=[checkpoint], verbose=1 if progress else 2)
+    model.fit(
+        train_data,
+        validation_data=val_data,
+        epochs=last_epoch,
+        initial_epoch=state["epoch"],
+        steps_per_epoch=settings.steps_per_epoch,
+        callbacks=[checkpoint],
+        verbose=1 if progress else 2,
+    )

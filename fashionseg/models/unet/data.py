@@ -46,7 +46,9 @@ class GarmentExample:
         return cutout_alpha_mask(self.cutout_path)
 
 
-def examples_from_coco(garment_json: str | Path, images_dir: str | Path, split: str | None = None) -> list[GarmentExample]:
+def examples_from_coco(
+    garment_json: str | Path, images_dir: str | Path, split: str | None = None
+) -> list[GarmentExample]:
     """Examples from a ``garment.json`` written by ``fashionseg convert ccp`` (one mask per photo)."""
     coco = validate_coco(read_coco(garment_json), str(garment_json))
     images = {im["id"]: im for im in select_split(coco["images"], split)}
@@ -74,7 +76,9 @@ def cutout_alpha_mask(path: Path) -> np.ndarray:
     return alpha >= 128
 
 
-def examples_from_cutouts(photos_dir: str | Path, cutouts_dir: str | Path, split: str | None = None) -> list[GarmentExample]:
+def examples_from_cutouts(
+    photos_dir: str | Path, cutouts_dir: str | Path, split: str | None = None
+) -> list[GarmentExample]:
     """Examples from the report's format: ``photos/NAME.jpg`` and ``cutouts/NAME.png`` (RGBA)."""
     photos_dir, cutouts_dir = Path(photos_dir), Path(cutouts_dir)
     cutouts = {p.stem: p for p in cutouts_dir.iterdir() if p.suffix.lower() in CUTOUT_SUFFIXES}
@@ -107,7 +111,9 @@ def focus_image(image: np.ndarray, mask: np.ndarray, dilation: int = DEFAULT_FOC
     return np.where(keep[:, :, None], image, 0).astype(image.dtype)
 
 
-def load_arrays(examples: list[GarmentExample], size: int, focus_dilation: int = 0, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def load_arrays(
+    examples: list[GarmentExample], size: int, focus_dilation: int = 0, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Photos and masks resized to ``size`` x ``size``: uint8 ``(N, S, S, 3)`` and ``(N, S, S)``.
 
     With ``focus_dilation`` the photos are focus images made from the true masks,
@@ -141,7 +147,16 @@ def mild_augmentation(seed: int | None = None) -> A.Compose:
 class GarmentBatches(keras.utils.PyDataset):
     """Batches of ``(float32 images 0-255, float32 masks 0/1)`` from preloaded arrays."""
 
-    def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, shuffle: bool, augment: bool, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        images: np.ndarray,
+        masks: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        augment: bool,
+        seed: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.images, self.masks, self.batch_size = images, masks, batch_size
         self.shuffle = shuffle
@@ -186,8 +201,15 @@ class FramedGarmentBatches(keras.utils.PyDataset):
     pasted from other photos join it.
     """
 
-    def __init__(self, photos: list[tuple[np.ndarray, np.ndarray]], size: int, batch_size: int, seed: int = 0,
-                 settings: FramingSettings | None = None, **kwargs):
+    def __init__(
+        self,
+        photos: list[tuple[np.ndarray, np.ndarray]],
+        size: int,
+        batch_size: int,
+        seed: int = 0,
+        settings: FramingSettings | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.photos, self.size, self.batch_size = photos, size, batch_size
         self.augmentation = FramingAugmentation(settings, seed)

@@ -35,7 +35,9 @@ def outlier_corrected_mean(scores, stds: float = OUTLIER_STDS) -> tuple[float, l
     return float(kept.mean()), kept.tolist(), int(len(scores) - len(kept))
 
 
-def predict_in_process(segmenter: GarmentSegmenter, examples: list[GarmentExample], double_pass: bool) -> Iterator[tuple]:
+def predict_in_process(
+    segmenter: GarmentSegmenter, examples: list[GarmentExample], double_pass: bool
+) -> Iterator[tuple]:
     """(garment mask, seconds from encoded file to cutout) of each photo, in order."""
     for ex in examples:
         data = ex.image_path.read_bytes()
@@ -44,8 +46,13 @@ def predict_in_process(segmenter: GarmentSegmenter, examples: list[GarmentExampl
         yield result.mask, time.perf_counter() - start
 
 
-def evaluate_unet(segmenter: GarmentSegmenter, examples: list[GarmentExample], double_pass: bool = False, progress: bool = True,
-                  predict_many: Callable | None = None) -> dict:
+def evaluate_unet(
+    segmenter: GarmentSegmenter,
+    examples: list[GarmentExample],
+    double_pass: bool = False,
+    progress: bool = True,
+    predict_many: Callable | None = None,
+) -> dict:
     """Per-photo Dice at full resolution and the time from encoded file to cutout.
 
     ``predict_many(examples, double_pass)``: run the photos elsewhere
@@ -58,8 +65,9 @@ def evaluate_unet(segmenter: GarmentSegmenter, examples: list[GarmentExample], d
         raise ModelNotTrainedError("this model has no second-pass model (train one with --second-pass-of)")
     answers = (predict_many or partial(predict_in_process, segmenter))(examples, double_pass)
     scores, seconds, per_image = [], [], []
-    for ex, (mask, elapsed) in zip(examples, tqdm(answers, total=len(examples), desc="evaluating", unit="photo", disable=not progress),
-                                   strict=True):
+    for ex, (mask, elapsed) in zip(
+        examples, tqdm(answers, total=len(examples), desc="evaluating", unit="photo", disable=not progress), strict=True
+    ):
         seconds.append(elapsed)
         score = dice(ex.mask(), mask)
         scores.append(score)

@@ -33,8 +33,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path, second_pass: bool = Fal
     config = replace(UNetConfig.from_dict(described["config"]), threshold=state["threshold"], encoder_weights=None)
     target = Path(out_dir) / SECOND_PASS_DIR if second_pass else Path(out_dir)
     started_from = described.get("init_weights") or described["config"].get("encoder_weights")
-    return run.export(target, config, "best", initialised_from=started_from,
-                      training={"threshold": state["threshold"], "val_dice_at_threshold": state["val_dice_at_threshold"]})
+    return run.export(
+        target,
+        config,
+        "best",
+        initialised_from=started_from,
+        training={"threshold": state["threshold"], "val_dice_at_threshold": state["val_dice_at_threshold"]},
+    )
 
 
 def export_onnx(path: str | Path) -> list[Path]:

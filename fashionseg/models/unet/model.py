@@ -125,7 +125,9 @@ def build_classic(config: UNetConfig) -> keras.Model:
 
 def mobilenet_v2_encoder(config: UNetConfig) -> keras.Model:
     """MobileNetV2 (width 1.0) without its top, with ImageNet weights if configured."""
-    return headless_application("MobileNetV2", (config.input_size, config.input_size, 3), config.encoder_weights, role="encoder")
+    return headless_application(
+        "MobileNetV2", (config.input_size, config.input_size, 3), config.encoder_weights, role="encoder"
+    )
 
 
 def build_mobilenet_v2(config: UNetConfig) -> keras.Model:
@@ -135,7 +137,11 @@ def build_mobilenet_v2(config: UNetConfig) -> keras.Model:
     for layer in backbone.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.trainable = config.train_encoder_bn
-    taps = keras.Model(backbone.input, [backbone.get_layer(n).output for n in MOBILENET_SKIPS] + [backbone.get_layer("out_relu").output], name="encoder")
+    taps = keras.Model(
+        backbone.input,
+        [backbone.get_layer(n).output for n in MOBILENET_SKIPS] + [backbone.get_layer("out_relu").output],
+        name="encoder",
+    )
     *skips, x = taps(x)
     skips = [None] + skips  # the full-resolution level has no skip
     for level, filters in zip(reversed(range(len(skips))), config.decoder_filters):

@@ -52,7 +52,9 @@ class GarmentSegmenter:
     (``runtime_name`` says which), as :class:`fashionseg.models.maskrcnn.predictor.InstanceSegmenter`'s.
     """
 
-    def __init__(self, runtime, config: UNetConfig, second_pass: GarmentSegmenter | None = None, runtime_name: str = "keras"):
+    def __init__(
+        self, runtime, config: UNetConfig, second_pass: GarmentSegmenter | None = None, runtime_name: str = "keras"
+    ):
         self.runtime, self.config, self.second_pass, self.runtime_name = runtime, config, second_pass, runtime_name
 
     @classmethod
@@ -71,7 +73,11 @@ class GarmentSegmenter:
             raise ModelNotTrainedError(f"no trained U-Net in {path} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
         runtime = choose_runtime(path, runtime, f"fashionseg export unet --weights {path}")
         config = read_config(path / CONFIG_FILE, UNetConfig)
-        second = cls.load(path / SECOND_PASS_DIR, runtime, threads) if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file() else None
+        second = (
+            cls.load(path / SECOND_PASS_DIR, runtime, threads)
+            if (path / SECOND_PASS_DIR / CONFIG_FILE).is_file()
+            else None
+        )
         if runtime == "onnx":
             session = OnnxModel(path / ONNX_FILE, (1, config.input_size, config.input_size, 3), threads=threads)
             return cls(lambda batch: next(iter(session(batch).values()))[0, :, :, 0], config, second, "onnx")
@@ -101,8 +107,9 @@ class GarmentSegmenter:
         timings["postprocess"] = timings.get("postprocess", 0.0) + time.perf_counter() - start
         return probability
 
-    def predict(self, source, threshold: float | None = None, double_pass: bool = False,
-                focus: bool | None = None) -> CutoutResult:
+    def predict(
+        self, source, threshold: float | None = None, double_pass: bool = False, focus: bool | None = None
+    ) -> CutoutResult:
         """Segment a photo (path, bytes, file or RGB array) into a cutout, timing each stage.
 
         ``focus`` (default: the config's): when the garments found fill a small
@@ -160,4 +167,3 @@ def garment_window(mask: np.ndarray, trim: float = 0.005) -> tuple[int, int, int
     y0, y1 = np.quantile(rows, [trim, 1 - trim])
     x0, x1 = np.quantile(cols, [trim, 1 - trim])
     return focus_window(np.array([[x0, y0, x1 + 1, y1 + 1]]), np.ones(1), *mask.shape)
-

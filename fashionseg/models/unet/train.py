@@ -60,8 +60,12 @@ class TrainSettings:
 def training_run(run_dir: str | Path, settings: TrainSettings | None = None) -> TrainingRun:
     """A U-Net run folder: the best epoch has the highest validation Dice (by more than ``min_delta``)."""
     settings = settings or TrainSettings()
-    return TrainingRun(run_dir, Monitor("val_dice_coefficient", "best_val_dice", "max", settings.min_delta, initial=-1.0),
-                       LOG_FIELDS, {"stopped_early": False})
+    return TrainingRun(
+        run_dir,
+        Monitor("val_dice_coefficient", "best_val_dice", "max", settings.min_delta, initial=-1.0),
+        LOG_FIELDS,
+        {"stopped_early": False},
+    )
 
 
 def _cached_arrays(run_dir: Path, name: str, examples, size: int, focus_dilation: int, progress: bool):
@@ -98,23 +102,42 @@ def train_unet(
     if not train_examples or not val_examples:
         raise ValueError("training needs photos in both the train and the validation split")
     run = training_run(run_dir, settings)
-    state = run.start(config, {"settings": asdict(settings), "train_photos": len(train_examples), "val_photos": len(val_examples),
-                               "init_weights": str(init_weights) if init_weights is not None else None})
+    state = run.start(
+        config,
+        {
+            "settings": asdict(settings),
+            "train_photos": len(train_examples),
+            "val_photos": len(val_examples),
+            "init_weights": str(init_weights) if init_weights is not None else None,
+        },
+    )
 
     focus = config.double_pass_dilation
     if settings.validation_variants and not focus:
-        val_examples = with_reframed_copies(val_examples, settings.validation_variants, run_dir / "val_variants", progress)
+        val_examples = with_reframed_copies(
+            val_examples, settings.validation_variants, run_dir / "val_variants", progress
+        )
     if settings.augment and settings.framing and not focus:
         x_train = y_train = None  # photos are re-framed at full resolution per batch
     else:
         x_train, y_train = _cached_arrays(run_dir, "train", train_examples, config.input_size, focus, progress)
     x_val, y_val = _cached_arrays(run_dir, "val", val_examples, config.input_size, focus, progress)
     if settings.augment and settings.framing and not focus:
-        train = FramedGarmentBatches(load_photos(train_examples, progress), config.input_size, settings.batch_size,
-                                     seed=settings.seed + state["epoch"])
+        train = FramedGarmentBatches(
+            load_photos(train_examples, progress),
+            config.input_size,
+            settings.batch_size,
+            seed=settings.seed + state["epoch"],
+        )
     else:
-        train = GarmentBatches(x_train, y_train, settings.batch_size, shuffle=True, augment=settings.augment,
-                               seed=settings.seed + state["epoch"])
+        train = GarmentBatches(
+            x_train,
+            y_train,
+            settings.batch_size,
+            shuffle=True,
+            augment=settings.augment,
+            seed=settings.seed + state["epoch"],
+        )
     val = GarmentBatches(x_val, y_val, settings.batch_size, shuffle=False, augment=False)
 
     done = state["stopped_early"] or state["epoch"] >= settings.epochs
@@ -125,25 +148,41 @@ def train_unet(
         model = build_unet(config)
         if init_weights is not None:
             model.load_weights(str(init_weights))
-        model.compile(optimizer=keras.optimizers.RMSprop(settings.learning_rate), loss=bce_dice_loss, metrics=[dice_coefficient])
+        model.compile(
+            optimizer=keras.optimizers.RMSprop(settings.learning_rate), loss=bce_dice_loss, metrics=[dice_coefficient]
+        )
     if not done:
+
         def save_last(trained: keras.Model) -> None:
             run.replace_atomically(LAST_MODEL, lambda path: trained.save(str(path)))
 
-        checkpoint = run.checkpoint(save_last, log_names={"dice": "dice_coefficient", "val_dice": "val_dice_coefficient"},
-                                    patience=settings.patience)
-        model.fit(train, validation_data=val, epochs=settings.epochs, initial_epoch=state["epoch"], callbacks=[checkpoint],
-                  verbose=1 if progress else 0)
+        checkpoint = run.checkpoint(
+            save_last,
+            log_names={"dice": "dice_coefficient", "val_dice": "val_dice_coefficient"},
+            patience=settings.patience,
+        )
+        model.fit(
+            train,
+            validation_data=val,
+            epochs=settings.epochs,
+            initial_epoch=state["epoch"],
+            callbacks=[checkpoint],
+            verbose=1 if progress else 0,
+        )
 
     model.load_weights(str(run.path(BEST_WEIGHTS)))
     segmenter = GarmentSegmenter.from_keras(model, config)
     threshold, val_dice, curve = select_threshold(segmenter, val_examples, first_pass, progress)
-    return run.finish(threshold=threshold, val_dice_at_threshold=val_dice,
-                      threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(GRID, curve, strict=True)})
+    return run.finish(
+        threshold=threshold,
+        val_dice_at_threshold=val_dice,
+        threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(GRID, curve, strict=True)},
+    )
 
 
-def with_reframed_copies(examples: list[GarmentExample], variants: tuple[str, ...], folder: Path,
-                         progress: bool) -> list[GarmentExample]:
+def with_reframed_copies(
+    examples: list[GarmentExample], variants: tuple[str, ...], folder: Path, progress: bool
+) -> list[GarmentExample]:
     """``examples`` and their robustness variants (written once under ``folder``, reused on resume)."""
     from fashionseg.evaluation.robustness import build_variants, variants_named
 
@@ -157,7 +196,9 @@ def with_reframed_copies(examples: list[GarmentExample], variants: tuple[str, ..
         for k, ex in enumerate(examples, start=1):
             mask = ex.mask()
             images.append({"id": k, "file_name": ex.image_path.name, "height": mask.shape[0], "width": mask.shape[1]})
-            annotations.append({"id": k, "image_id": k, "category_id": 0, "segmentation": encode_rle(mask), "iscrowd": 0})
+            annotations.append(
+                {"id": k, "image_id": k, "category_id": 0, "segmentation": encode_rle(mask), "iscrowd": 0}
+            )
         coco = {"images": images, "annotations": annotations, "categories": [{"id": 0, "name": "garment"}]}
         files = build_variants(coco, folders.pop(), folder, chosen, progress=progress)
     out = list(examples)
@@ -166,7 +207,9 @@ def with_reframed_copies(examples: list[GarmentExample], variants: tuple[str, ..
     return out
 
 
-def select_threshold(segmenter: GarmentSegmenter, examples: list[GarmentExample], first_pass: GarmentSegmenter | None, progress: bool):
+def select_threshold(
+    segmenter: GarmentSegmenter, examples: list[GarmentExample], first_pass: GarmentSegmenter | None, progress: bool
+):
     """Full-resolution predictions of the validation photos -> the threshold with the best mean Dice."""
     probabilities, truths = [], []
     for ex in tqdm(examples, desc="choosing threshold", unit="photo", disable=not progress):
@@ -176,4 +219,3 @@ def select_threshold(segmenter: GarmentSegmenter, examples: list[GarmentExample]
         probabilities.append(segmenter.probability(image))
         truths.append(truth)
     return choose_threshold(probabilities, truths)
-

@@ -82,7 +82,9 @@ def upgrade() -> None:
     op.create_table(
         "label_mappings",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, unique=True),
+        sa.Column(
+            "dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, unique=True
+        ),
         sa.Column("mapping", sa.Text, nullable=False),
         sa.Column("revision", sa.Integer, nullable=False),
         sa.Column("updated_at", sa.String(40), nullable=False),
@@ -90,7 +92,9 @@ def upgrade() -> None:
     op.create_table(
         "history",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column(
+            "dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         sa.Column("image_id", sa.Integer, nullable=True, index=True),
         sa.Column("action", sa.String(40), nullable=False),
         sa.Column("author", sa.String(200), nullable=False),
