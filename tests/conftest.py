@@ -3,7 +3,9 @@ except under FASHIONSEG_REQUIRE_DATA=1 (CI), where they fail instead.
 
 Markers (pyproject.toml): ``browser`` and ``data`` follow from the fixtures a test uses (any test
 using ``page``/``browser``/``app_url`` drives Chromium; any using ``ccp_root`` or a fixture built on
-it reads CCP), so no test can forget them; ``slow`` is written on the tests themselves.
+it reads CCP), so no test can forget them. ``slow`` is written on the tests and modules that took
+over ~2 s on 2 cores (``--durations=0``), and follows from ``run_cli`` (each run starts a Python
+process that imports TensorFlow).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from fashionseg.convert.ccp import convert_ccp
 
 BROWSER_FIXTURES = {"page", "browser", "app_url"}
 DATA_FIXTURES = {"ccp_root"}
+SLOW_FIXTURES = {"run_cli"}
 
 
 def pytest_collection_modifyitems(items):
@@ -29,6 +32,8 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
         if used & DATA_FIXTURES:
             item.add_marker(pytest.mark.data)
+        if used & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

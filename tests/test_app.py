@@ -3,9 +3,12 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from fashionseg.app import experiments_view as dashboard
+
+pytestmark = pytest.mark.slow  # whole pages under AppTest, with the trained models
 
 ROOT = Path(__file__).resolve().parent.parent
 

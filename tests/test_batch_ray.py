@@ -14,6 +14,8 @@ from fashionseg.models.maskrcnn.evaluate import evaluate_maskrcnn, select_first
 from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 from fashionseg.store import AnnotationStore, export_coco, import_coco
 
+pytestmark = pytest.mark.slow  # a Ray cluster and trained models
+
 ray = pytest.importorskip("ray")
 
 

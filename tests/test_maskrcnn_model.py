@@ -170,6 +170,7 @@ def write_synthetic_set(folder: Path, count: int = 4) -> tuple[Path, Path]:
     return path, photos
 
 
+@pytest.mark.slow
 def test_train_resume_export_predict_and_evaluate(tmp_path):
     from fashionseg.models.maskrcnn.data import examples_from_coco
     from fashionseg.models.maskrcnn.evaluate import evaluate_maskrcnn, load_coco
@@ -332,6 +333,7 @@ print("jax ok", sorted(logs))
 """
 
 
+@pytest.mark.slow
 def test_one_training_step_and_inference_on_jax():
     pytest.importorskip("jax")
     root = Path(__file__).resolve().parent.parent
@@ -374,6 +376,7 @@ def test_graph_layers_take_and_save_just_their_arguments():
     assert nets.detection_layer().get_config()["image_size"] == 128
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["resnet50", "resnet101"])
 def test_resnet_backbones_build_and_run(backbone, tmp_path):
     """ResNets start from random weights or a weights file (no pretrained ResNet exists here)."""

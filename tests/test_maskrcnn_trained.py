@@ -15,6 +15,8 @@ from fashionseg.core.metrics import Instances, average_precision_50
 from fashionseg.models.maskrcnn.data import examples_from_coco
 from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 
+pytestmark = pytest.mark.slow  # the trained Mask R-CNN on real photos
+
 WEIGHTS = settings.default_weights("maskrcnn")
 
 

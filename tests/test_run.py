@@ -66,6 +66,7 @@ def train_toy(folder, epochs: int, config: ToyConfig | None = None) -> dict:
     return run.finish()
 
 
+@pytest.mark.slow
 def test_a_run_resumes_after_its_last_finished_epoch_and_its_log_goes_on(tmp_path, monkeypatch):
     folder = tmp_path / "run"
     interrupt_at_epoch(monkeypatch, 2)
@@ -116,6 +117,7 @@ def test_configs_share_one_convention_and_read_retired_settings(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_unet_run_resumes_after_an_interruption(tmp_path, monkeypatch):
     from test_unet import make_cutout_folder
 
@@ -137,6 +139,7 @@ def test_unet_run_resumes_after_an_interruption(tmp_path, monkeypatch):
     assert set(state) >= {"best_val_dice", "best_epoch", "wait", "stopped_early", "threshold", "seconds"}
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_maskrcnn_run_resumes_after_an_interruption_with_its_optimizer(tmp_path, monkeypatch):
     from test_maskrcnn_model import tiny_config, write_synthetic_set

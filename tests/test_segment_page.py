@@ -36,6 +36,8 @@ from fashionseg.app.segment_view import (
 from fashionseg.core.overlay import draw_instances, place_labels
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 
+pytestmark = pytest.mark.slow  # the Segment page under AppTest, with the trained models
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "app_pages" / "segment.py")
 

@@ -104,6 +104,7 @@ def _race(path, image_id, revision, author, results):
         results.put(("conflict", author))
 
 
+@pytest.mark.slow
 def test_concurrent_saves_from_processes_exactly_one_wins(filled_store):
     path = filled_store.url
     image = filled_store.images("client")[1]

@@ -51,6 +51,7 @@ def _revision(url):
         return migrate.stored_revision(c)
 
 
+@pytest.mark.slow
 def test_a_first_release_store_is_refused_then_upgraded_and_keeps_everything(new_store, tmp_path, run_cli):
     url = new_store()
     engine = create_engine(url if "://" in url else f"sqlite:///{url}")

@@ -26,6 +26,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_connection_problems_are_one_clear_error(postgres_server, run_cli):
     url = postgres_server.new_database()
     AnnotationStore(url)
@@ -81,6 +82,7 @@ def _take_away(server, database, to):
         admin.execute(f"ALTER DATABASE {database} RENAME TO {to}")
 
 
+@pytest.mark.slow
 def test_the_annotate_page_says_the_store_is_unreachable_and_keeps_the_edits(
     monkeypatch, tmp_path, postgres_server, synthetic_store
 ):

@@ -46,6 +46,7 @@ def test_classic_architecture_follows_the_report():
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_mobilenet_unet_loads_the_shared_imagenet_encoder(tmp_path):
     from fashionseg import settings
 
@@ -167,6 +168,7 @@ def test_batches_flip_images_and_masks_together():
             assert ((x[i, :, :, 0] > 128) == (y[i, :, :, 0] > 0)).all()
 
 
+@pytest.mark.slow
 def test_train_resume_export_predict_double_pass(tmp_path):
     photos, cutouts = make_cutout_folder(tmp_path, 8)
     examples = examples_from_cutouts(photos, cutouts)
@@ -248,6 +250,7 @@ def test_train_resume_export_predict_double_pass(tmp_path):
         GarmentSegmenter.load(tmp_path / "nothing")
 
 
+@pytest.mark.slow
 def test_decoder_batchnorm_statistics_track_the_activations():
     # Regression: with Keras' default BN momentum (0.99) the decoder's moving variance kept
     # 0.99^n of its initial 1.0 while the true variances were 1e-2 to 1e-4, so inference-mode

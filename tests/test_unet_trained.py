@@ -13,6 +13,8 @@ from fashionseg.exceptions import ModelNotTrainedError
 from fashionseg.models.unet.data import examples_from_coco
 from fashionseg.models.unet.predictor import GarmentSegmenter
 
+pytestmark = pytest.mark.slow  # the trained U-Net on real photos
+
 WEIGHTS = settings.default_weights("unet")
 
 
