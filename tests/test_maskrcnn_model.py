@@ -385,5 +385,5 @@ def test_augmented_batches_depend_only_on_seed_epoch_and_index(tmp_path):
             np.testing.assert_array_equal(inputs_a[name], inputs_b[name], err_msg=name)
 
     in_order.on_epoch_end()
-    next_epoch = in_order[0][0]["input_image"]
-    assert not np.array_equal(next_epoch, first[0][0]["input_image"])
+    next_epoch = in_order[0][0]["image"]
+    assert not np.array_equal(next_epoch, first[0][0]["image"])
