@@ -21,20 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fashionseg.app.browser_bench import CHROMIUM_FLAGS
 from fashionseg.core.masks import mask_bbox
 from fashionseg.store import AnnotationStore, import_coco
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = Path(os.environ.get("FASHIONSEG_SCREENSHOTS", ROOT / "build" / "screenshots"))
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MODEL_WAIT_MS = 240_000  # the first photo loads TensorFlow and both models
 
 

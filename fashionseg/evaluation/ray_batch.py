@@ -92,7 +92,7 @@ def check_model(weights: str | Path) -> Path:
     from fashionseg.models.runtime import choose_runtime
 
     folder = Path(weights).resolve()
-    read_config(folder / CONFIG_FILE, MaskRCNNConfig, MaskRCNNConfig.from_dict, "Mask R-CNN")
+    read_config(folder / CONFIG_FILE, MaskRCNNConfig)
     choose_runtime(folder, "onnx", f"fashionseg export maskrcnn --weights {folder}")
     return folder
 
@@ -109,31 +109,49 @@ def check_unet(weights: str | Path) -> Path:
     return folder
 
 
-class _GarmentCutter:
-    """A Ray actor: the U-Net loaded once, then photos -> garment masks as JSON (RLE)."""
+class _Worker:
+    """A Ray actor: a model loaded once (``load``), then each photo of a batch -> its answer as JSON
+    (``answer``), timed as the one-process evaluation times it: encoded bytes -> full-resolution result.
+    An unreadable photo answers with its error, for the driver to report."""
 
     def __init__(self, weights: str, options: dict, threads: int):
-        from fashionseg.models.unet.predictor import GarmentSegmenter
-
-        self.segmenter = GarmentSegmenter.load(weights, "onnx", threads=threads)
+        self.segmenter = self.load(Path(weights), threads)
         self.options = options
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from fashionseg.core.masks import encode_rle
+    def load(self, folder: Path, threads: int):
+        raise NotImplementedError
 
+    def answer(self, result, seconds: float) -> dict:
+        raise NotImplementedError
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = []
         for path in batch["path"]:
             try:
                 data = Path(path).read_bytes()
-                start = time.perf_counter()  # as the one-process evaluation times it: bytes -> full-resolution cutout
+                start = time.perf_counter()
                 result = self.segmenter.predict(data, **self.options)
                 seconds = time.perf_counter() - start
             except (ImageLoadError, OSError) as exc:
                 results.append(json.dumps({"error": str(exc) or type(exc).__name__, "kind": type(exc).__name__}))
                 continue
-            mask = encode_rle(result.mask)
-            results.append(json.dumps({"size": mask["size"], "counts": mask["counts"], "seconds": seconds}))
+            results.append(json.dumps(self.answer(result, seconds)))
         return {"index": batch["index"], "result": np.array(results, dtype=object)}
+
+
+class _GarmentCutter(_Worker):
+    """The U-Net: photos -> garment masks (RLE)."""
+
+    def load(self, folder: Path, threads: int):
+        from fashionseg.models.unet.predictor import GarmentSegmenter
+
+        return GarmentSegmenter.load(folder, "onnx", threads=threads)
+
+    def answer(self, result, seconds: float) -> dict:
+        from fashionseg.core.masks import encode_rle
+
+        mask = encode_rle(result.mask)
+        return {"size": mask["size"], "counts": mask["counts"], "seconds": seconds}
 
 
 def _decode_cutout(text: str):
@@ -146,54 +164,38 @@ def _decode_cutout(text: str):
     return decode_rle({"size": data["size"], "counts": data["counts"]}), data["seconds"]
 
 
-class _Segmenter:
-    """A Ray actor: the model loaded once, then photos -> instances as JSON (RLE masks)."""
+class _Segmenter(_Worker):
+    """The Mask R-CNN: photos -> instances (RLE masks)."""
 
-    def __init__(self, weights: str, options: dict, threads: int):
+    def load(self, folder: Path, threads: int):
         from fashionseg.models.maskrcnn.predictor import CONFIG_FILE, ONNX_OUTPUTS, InstanceSegmenter, MaskRCNNConfig
         from fashionseg.models.model_folder import read_config
         from fashionseg.models.runtime import ONNX_FILE, OnnxModel
 
-        folder = Path(weights)
-        config = read_config(folder / CONFIG_FILE, MaskRCNNConfig, MaskRCNNConfig.from_dict, "Mask R-CNN")
+        config = read_config(folder / CONFIG_FILE, MaskRCNNConfig)
         runtime = OnnxModel(folder / ONNX_FILE, (1, *config.IMAGE_SHAPE), ONNX_OUTPUTS, threads=threads)
-        self.segmenter = InstanceSegmenter(runtime, config, "onnx", folder)
-        self.options = options
+        return InstanceSegmenter(runtime, config, "onnx", folder)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def answer(self, result, seconds: float) -> dict:
         from fashionseg.core.masks import encode_rle
 
-        results = []
-        for path in batch["path"]:
-            try:
-                data = Path(path).read_bytes()
-                start = time.perf_counter()  # as the one-process evaluation times it: bytes -> full-resolution masks
-                result = self.segmenter.predict(data, **self.options)
-                seconds = time.perf_counter() - start
-            except (ImageLoadError, OSError) as exc:
-                results.append(json.dumps({"error": str(exc) or type(exc).__name__, "kind": type(exc).__name__}))
-                continue
-            results.append(
-                json.dumps(
-                    {
-                        "height": result.height,
-                        "width": result.width,
-                        "seconds": seconds,
-                        "timings": result.timings,
-                        "instances": [
-                            {
-                                "class_id": i.class_id,
-                                "class_name": i.class_name,
-                                "score": i.score,
-                                "box": list(i.box),
-                                "counts": encode_rle(i.mask)["counts"],
-                            }
-                            for i in result.instances
-                        ],
-                    }
-                )
-            )
-        return {"index": batch["index"], "result": np.array(results, dtype=object)}
+        instances = [
+            {
+                "class_id": i.class_id,
+                "class_name": i.class_name,
+                "score": i.score,
+                "box": list(i.box),
+                "counts": encode_rle(i.mask)["counts"],
+            }
+            for i in result.instances
+        ]
+        return {
+            "height": result.height,
+            "width": result.width,
+            "seconds": seconds,
+            "timings": result.timings,
+            "instances": instances,
+        }
 
 
 def _decode(text: str):
