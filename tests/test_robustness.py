@@ -9,6 +9,7 @@ from PIL import Image
 from scipy.ndimage import binary_dilation, binary_erosion
 
 from fashionseg import settings
+from fashionseg.core import variants
 from fashionseg.core.coco import read_coco
 from fashionseg.core.images import load_image
 from fashionseg.core.masks import decode_rle, encode_rle
@@ -69,8 +70,8 @@ def read_variant(path):
 
 def test_variant_masks_sit_on_their_garments_pixels(painted_set, tmp_path):
     coco, photos = painted_set
-    files = robustness.build_variants(
-        coco, photos, tmp_path / "out", robustness.variants_named(list(GEOMETRIC)), progress=False
+    files = variants.build_variants(
+        coco, photos, tmp_path / "out", variants.variants_named(list(GEOMETRIC)), progress=False
     )
     assert set(files) == set(GEOMETRIC)
     for name, path in files.items():
@@ -78,7 +79,7 @@ def test_variant_masks_sit_on_their_garments_pixels(painted_set, tmp_path):
             for category_id, rgb in COLOURS.items():
                 masks = [decode_rle(a["segmentation"]) for a in anns if a["category_id"] == category_id]
                 for ann in anns:
-                    assert ann["area"] == decode_rle(ann["segmentation"]).sum() >= robustness.MIN_INSTANCE_AREA
+                    assert ann["area"] == decode_rle(ann["segmentation"]).sum() >= variants.MIN_INSTANCE_AREA
                 if not masks:
                     continue
                 mask = np.any(masks, axis=0)
@@ -95,8 +96,8 @@ def test_variant_masks_sit_on_their_garments_pixels(painted_set, tmp_path):
 
 def test_crops_keep_whole_pixels_and_drop_cut_away_instances(painted_set, tmp_path):
     coco, photos = painted_set
-    files = robustness.build_variants(
-        coco, photos, tmp_path / "out", robustness.variants_named(["waist_up", "lower_body"]), progress=False
+    files = variants.build_variants(
+        coco, photos, tmp_path / "out", variants.variants_named(["waist_up", "lower_body"]), progress=False
     )
     waist = read_coco(files["waist_up"])
     assert {a["category_id"] for a in waist["annotations"]} == {3, 4}  # the shoes are below the crop
@@ -111,22 +112,22 @@ def test_crops_keep_whole_pixels_and_drop_cut_away_instances(painted_set, tmp_pa
 
 def test_min_area_drops_instances_shrunk_to_specks(painted_set, tmp_path):
     coco, photos = painted_set
-    files = robustness.build_variants(
-        coco, photos, tmp_path / "out", robustness.variants_named(["wide_0.3"]), min_area=100, progress=False
+    files = variants.build_variants(
+        coco, photos, tmp_path / "out", variants.variants_named(["wide_0.3"]), min_area=100, progress=False
     )
     kept = read_coco(files["wide_0.3"])["annotations"]
     # a 16 x 40 shoe at 0.3 of a frame as tall as the photo keeps ~58 px: dropped; jackets and pants stay
     assert {a["category_id"] for a in kept} == {3, 4}
-    files = robustness.build_variants(
-        coco, photos, tmp_path / "out2", robustness.variants_named(["wide_0.3"]), min_area=10, progress=False
+    files = variants.build_variants(
+        coco, photos, tmp_path / "out2", variants.variants_named(["wide_0.3"]), min_area=10, progress=False
     )
     assert {a["category_id"] for a in read_coco(files["wide_0.3"])["annotations"]} == {3, 4, 8}
 
 
 def test_light_and_compression_change_pixels_not_masks(painted_set, tmp_path):
     coco, photos = painted_set
-    files = robustness.build_variants(
-        coco, photos, tmp_path / "out", robustness.variants_named(["low_light", "dark_jpeg_25"]), progress=False
+    files = variants.build_variants(
+        coco, photos, tmp_path / "out", variants.variants_named(["low_light", "dark_jpeg_25"]), progress=False
     )
     for path in files.values():
         variant = read_coco(path)
@@ -139,22 +140,22 @@ def test_light_and_compression_change_pixels_not_masks(painted_set, tmp_path):
 def test_variants_are_deterministic_and_independent_of_the_other_photos(painted_set, tmp_path):
     coco, photos = painted_set
     names = ["wide_0.5", "rotate_10", "low_light"]
-    first = robustness.build_variants(
-        coco, photos, tmp_path / "a", robustness.variants_named(names), seed=3, progress=False
+    first = variants.build_variants(
+        coco, photos, tmp_path / "a", variants.variants_named(names), seed=3, progress=False
     )
-    again = robustness.build_variants(
-        coco, photos, tmp_path / "b", robustness.variants_named(names), seed=3, progress=False
+    again = variants.build_variants(
+        coco, photos, tmp_path / "b", variants.variants_named(names), seed=3, progress=False
     )
     alone = {
         **coco,
         "images": coco["images"][1:2],
         "annotations": [a for a in coco["annotations"] if a["image_id"] == 2],
     }
-    single = robustness.build_variants(
-        alone, photos, tmp_path / "c", robustness.variants_named(names), seed=3, progress=False
+    single = variants.build_variants(
+        alone, photos, tmp_path / "c", variants.variants_named(names), seed=3, progress=False
     )
-    other_seed = robustness.build_variants(
-        coco, photos, tmp_path / "d", robustness.variants_named(["wide_0.5"]), seed=4, progress=False
+    other_seed = variants.build_variants(
+        coco, photos, tmp_path / "d", variants.variants_named(["wide_0.5"]), seed=4, progress=False
     )
     for name in names:
         assert first[name].read_bytes() == again[name].read_bytes()
@@ -164,9 +165,7 @@ def test_variants_are_deterministic_and_independent_of_the_other_photos(painted_
 
 def test_group_holds_three_people_with_all_their_instances(painted_set, tmp_path):
     coco, photos = painted_set
-    files = robustness.build_variants(
-        coco, photos, tmp_path / "out", robustness.variants_named(["group"]), progress=False
-    )
+    files = variants.build_variants(coco, photos, tmp_path / "out", variants.variants_named(["group"]), progress=False)
     group = read_coco(files["group"])
     first = group["images"][0]
     assert first["width"] == round(first["height"] * 16 / 9)
@@ -175,7 +174,7 @@ def test_group_holds_three_people_with_all_their_instances(painted_set, tmp_path
 
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="unknown variant"):
-        robustness.variants_named(["waist_up", "upside_down"])
+        variants.variants_named(["waist_up", "upside_down"])
 
 
 def test_tiny_robustness_run_with_the_trained_unet(ccp_subset, ccp_root, tmp_path):
@@ -193,7 +192,7 @@ def test_tiny_robustness_run_with_the_trained_unet(ccp_subset, ccp_root, tmp_pat
         coco,
         ccp_root / "photos",
         tmp_path / "work",
-        robustness.variants_named(["original", "waist_up", "wide_0.5"]),
+        variants.variants_named(["original", "waist_up", "wide_0.5"]),
         progress=False,
     )
     assert list(result["variants"]) == ["original", "waist_up", "wide_0.5"] and result["images"] == 3

@@ -516,8 +516,8 @@ def default_robustness_runs(runs: pd.DataFrame, count: int = 2) -> list[str]:
 
 
 def variant_order(variants) -> list[str]:
-    """Variant names in :data:`fashionseg.evaluation.robustness.VARIANT_NAMES` order (registry records store them sorted), others after."""
-    from fashionseg.evaluation.robustness import VARIANT_NAMES
+    """Variant names in :data:`fashionseg.core.variants.VARIANT_NAMES` order (registry records store them sorted), others after."""
+    from fashionseg.core.variants import VARIANT_NAMES
 
     seen = list(dict.fromkeys(variants))
     return [v for v in VARIANT_NAMES if v in seen] + [v for v in seen if v not in VARIANT_NAMES]

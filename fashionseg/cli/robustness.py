@@ -20,8 +20,9 @@ from fashionseg.settings import project_relative
 
 
 def cmd_robustness(args) -> int:
+    from fashionseg.core.variants import variants_named
     from fashionseg.evaluation.registry import record_evaluation
-    from fashionseg.evaluation.robustness import format_table, run_robustness, variants_named, write_result
+    from fashionseg.evaluation.robustness import format_table, run_robustness, write_result
     from fashionseg.models.maskrcnn.evaluate import load_coco, select_first
 
     variants = variants_named(args.variants)  # an unknown name fails before a model loads

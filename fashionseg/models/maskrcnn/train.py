@@ -276,5 +276,5 @@ def fit_stage(
         initial_epoch=state["epoch"],
         steps_per_epoch=settings.steps_per_epoch,
         callbacks=[checkpoint],
-        verbose=1 if progress else 2,
+        verbose=1 if progress else 0,  # --quiet: nothing per epoch (the run log has it)
     )

@@ -184,7 +184,7 @@ def with_reframed_copies(
     examples: list[GarmentExample], variants: tuple[str, ...], folder: Path, progress: bool
 ) -> list[GarmentExample]:
     """``examples`` and their robustness variants (written once under ``folder``, reused on resume)."""
-    from fashionseg.evaluation.robustness import build_variants, variants_named
+    from fashionseg.core.variants import build_variants, variants_named
 
     folders = {ex.image_path.parent for ex in examples}
     if len(folders) != 1:
