@@ -88,6 +88,35 @@ def test_a_run_resumes_after_its_last_finished_epoch_and_its_log_goes_on(tmp_pat
         train_toy(folder, 5, ToyConfig(units=3))
 
 
+def test_an_export_after_an_interruption_holds_only_finished_epochs(tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    interrupt_at_epoch(monkeypatch, 2)
+    with pytest.raises(Interrupted):
+        train_toy(folder, 3)
+    run = TrainingRun(
+        folder, Monitor("val_loss", "best_val_loss"), ("epoch", "loss", "val_loss", "learning_rate", "seconds")
+    )
+    (folder / "best.weights.h5").write_bytes(b"weights")  # what export copies is not the point here
+    out = run.export(tmp_path / "model", ToyConfig())
+    with open(out / "training_log.csv", newline="") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [1]
+    assert json.loads((out / "training.json").read_text())["epochs_trained"] == 1
+
+
+def test_a_config_built_with_lists_is_the_run_it_saved(tmp_path):
+    """The CLI sets the classic U-Net's mean and std from argument lists; read back from run.json they are
+    tuples, and the run must still resume."""
+    from fashionseg.models.unet.model import UNetConfig
+
+    config = UNetConfig(architecture="classic", input_size=64)
+    config.mean, config.std = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
+    for _ in range(2):
+        TrainingRun(tmp_path / "run", Monitor("val_loss", "best_val_loss"), ("epoch", "loss")).start(config, {})
+    with pytest.raises(ValueError, match="different model config"):
+        config.std = [0.3, 0.3, 0.3]
+        TrainingRun(tmp_path / "run", Monitor("val_loss", "best_val_loss"), ("epoch", "loss")).start(config, {})
+
+
 def test_the_monitor_picks_the_best_epoch_either_way():
     lowest, highest = (
         Monitor("val_loss", "best_val_loss"),

@@ -45,7 +45,7 @@ def cmd_train_unet(args) -> int:
         double_pass_dilation=args.focus_dilation if first_pass else 0,
     )
     if args.architecture == "classic":
-        config.mean, config.std = args.classic_mean_std[:3], args.classic_mean_std[3:]
+        config.mean, config.std = tuple(args.classic_mean_std[:3]), tuple(args.classic_mean_std[3:])
     settings = TrainSettings(
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -87,8 +87,8 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 def check_model(weights: str | Path) -> Path:
     """The model folder, checked before any worker starts: Ray runs the ONNX export."""
-    from fashionseg.models.maskrcnn.predictor import CONFIG_FILE, MaskRCNNConfig
-    from fashionseg.models.model_folder import read_config
+    from fashionseg.models.maskrcnn.config import MaskRCNNConfig
+    from fashionseg.models.model_folder import CONFIG_FILE, read_config
     from fashionseg.models.runtime import choose_runtime
 
     folder = Path(weights).resolve()
@@ -168,8 +168,9 @@ class _Segmenter(_Worker):
     """The Mask R-CNN: photos -> instances (RLE masks)."""
 
     def load(self, folder: Path, threads: int):
-        from fashionseg.models.maskrcnn.predictor import CONFIG_FILE, ONNX_OUTPUTS, InstanceSegmenter, MaskRCNNConfig
-        from fashionseg.models.model_folder import read_config
+        from fashionseg.models.maskrcnn.config import MaskRCNNConfig
+        from fashionseg.models.maskrcnn.predictor import ONNX_OUTPUTS, InstanceSegmenter
+        from fashionseg.models.model_folder import CONFIG_FILE, read_config
         from fashionseg.models.runtime import ONNX_FILE, OnnxModel
 
         config = read_config(folder / CONFIG_FILE, MaskRCNNConfig)

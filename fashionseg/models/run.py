@@ -25,7 +25,10 @@ the commit point. Running the same command again resumes after the last epoch
 if it got that far, is dropped first, so the log holds each epoch once. (Only an
 interruption in the moment between the last checkpoint's and the state's
 writes leaves a checkpoint one epoch ahead of the state; that epoch is then
-trained again from it.)
+trained again from it. Likewise ``best.weights.h5``: an interruption after it
+was replaced but before ``state.json`` leaves it holding the uncommitted
+epoch, while the state still names the earlier best; the window is one file
+write long.)
 
 A finished run is exported to a model folder (:meth:`TrainingRun.export`):
 ``config.json``, ``model.weights.h5``, ``training_log.csv`` (the run's log),
@@ -131,7 +134,9 @@ class TrainingRun:
         run_file = self.path(RUN_FILE)
         if run_file.exists():
             previous = json.loads(run_file.read_text())
-            if type(config).from_dict(previous["config"]) != config:
+            # Both through from_dict, so a config built with lists (e.g. the CLI's --classic-mean-std)
+            # equals the tuples its saved JSON reads back as.
+            if type(config).from_dict(previous["config"]) != type(config).from_dict(config.to_dict()):
                 raise ValueError(f"{self.folder} holds a run with a different model config; use a new --run folder")
         write_json_atomic(run_file, {"config": config.to_dict(), **description})
         self.state = self.read_state()
@@ -238,10 +243,12 @@ class TrainingRun:
         out_dir.mkdir(parents=True, exist_ok=True)
         config.save(out_dir / CONFIG_FILE)
         shutil.copyfile(weights, out_dir / WEIGHTS_FILE)
+        self.state = state
+        self._drop_unfinished_log_rows()  # an interrupted epoch's row is not the model's history
         shutil.copyfile(self.path(LOG_FILE), out_dir / TRAINING_LOG_FILE)
         (out_dir / ONNX_FILE).unlink(missing_ok=True)  # it held the weights just replaced
         record = {
-            "initialised_from": project_relative(initialised_from),
+            "initialised_from": relative_to_project(initialised_from),
             "settings": run.get("settings"),
             "train_photos": run.get("train_photos"),
             "val_photos": run.get("val_photos"),
@@ -258,8 +265,9 @@ class TrainingRun:
         return out_dir
 
 
-def project_relative(path: str | None) -> str | None:
-    """A weights path relative to the project (``../shared/...``), so the record is the same on every machine."""
+def relative_to_project(path: str | None) -> str | None:
+    """A weights path relative to the project, even outside it (``../shared/...``), so the record is the same on
+    every machine (:func:`fashionseg.settings.project_relative` keeps paths outside the project absolute)."""
     if path in (None, "imagenet"):
         return path
     return os.path.relpath(Path(path).resolve(), PROJECT_ROOT)

@@ -15,7 +15,6 @@ from pathlib import Path
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.train import training_run
 from fashionseg.models.model_folder import CONFIG_FILE, WEIGHTS_FILE
-from fashionseg.models.run import TRAINING_FILE, TRAINING_LOG_FILE  # noqa: F401  (the folder's files, named here too)
 from fashionseg.models.runtime import ONNX_FILE, export_keras
 
 

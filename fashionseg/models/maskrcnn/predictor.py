@@ -23,11 +23,9 @@ from fashionseg.exceptions import ModelNotTrainedError, UsageError
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.focus import focus_window
 from fashionseg.models.maskrcnn.postprocess import paste_mask, select_detections
-from fashionseg.models.model_folder import load_keras_weights, read_config
+from fashionseg.models.model_folder import CONFIG_FILE, WEIGHTS_FILE, load_keras_weights, read_config
 from fashionseg.models.runtime import ONNX_FILE, OnnxModel, choose_runtime
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.weights.h5"
 ONNX_OUTPUTS = ("boxes", "class_ids", "scores", "masks")
 
 
