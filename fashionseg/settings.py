@@ -16,12 +16,18 @@ def _path(variable: str, default: Path) -> Path:
 
 
 def project_relative(path: str | Path) -> str:
-    """``path`` relative to the project when it lies inside it (records stay portable), else absolute."""
+    """``path`` as records write it: relative to the project when it lies inside the project or beside it
+    (``../shared/...``), so a record reads the same on every machine that has the same layout; else absolute.
+
+    >>> project_relative(PROJECT_ROOT / "weights" / "x")
+    'weights/x'
+    >>> project_relative(PROJECT_ROOT.parent / "shared" / "datasets")
+    '../shared/datasets'
+    """
     resolved = Path(path).resolve()
-    try:
-        return str(resolved.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(resolved)
+    if resolved.is_relative_to(PROJECT_ROOT.parent):
+        return os.path.relpath(resolved, PROJECT_ROOT)
+    return str(resolved)
 
 
 def project_path(value: str | Path | None) -> Path | None:

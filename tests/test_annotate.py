@@ -264,6 +264,25 @@ def test_flags_are_history_entries_that_change_nothing_else(synthetic_store):
         store.undo(image.id, expected_revision=image.revision, author="ann")  # a flag is not undone
 
 
+def test_a_photo_is_located_in_the_store_by_path_or_by_identical_bytes_elsewhere(synthetic_store, tmp_path):
+    import shutil
+
+    from fashionseg.annotation.review import locate_photo
+
+    path, name = synthetic_store
+    store = AnnotationStore(path)
+    image = store.images(name)[1]
+    assert locate_photo(store, image.file_name, image.path.parent) == (name, image)
+    # The same photos mounted at another path (a record written on another machine): found by their bytes.
+    elsewhere = tmp_path / "mounted-elsewhere"
+    shutil.copytree(image.path.parent, elsewhere)
+    assert locate_photo(store, image.file_name, elsewhere) == (name, image)
+    # Another photo under the same name is not that photo.
+    (elsewhere / image.file_name).write_bytes(png(200))
+    assert locate_photo(store, image.file_name, elsewhere) is None
+    assert locate_photo(store, "not-in-the-store.png", image.path.parent) is None
+
+
 # ---------------------------------------------------------------- imports from the app
 
 

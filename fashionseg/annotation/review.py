@@ -6,6 +6,7 @@ revision, so flagging never conflicts with anyone's edit.
 
 from __future__ import annotations
 
+import filecmp
 import json
 from pathlib import Path
 
@@ -110,25 +111,38 @@ def flags(store: AnnotationStore, dataset: str, image_id: int | None = None) -> 
 def locate_photo(store: AnnotationStore, file_name: str, photos_dir: str | Path) -> tuple[str, ImageRecord] | None:
     """The data set and image of the store that hold photo ``file_name`` of ``photos_dir``, or None.
 
-    Data sets with ground-truth annotations come first (a ground-truth flag is about them).
+    The store's photo must be that file, or a file with the same name and the same bytes (the same photos
+    reached by another path: a data folder mounted elsewhere, or a record written on another machine).
+    Data sets with ground-truth annotations come first (a ground-truth flag is about them), then exact paths.
     """
-    folder = Path(photos_dir).resolve()
+    wanted = (Path(photos_dir) / file_name).resolve()
     found = []
     for dataset in store.datasets():
         for image in store.images(dataset):
-            if image.file_name == file_name and image.path.parent.resolve() == (folder / file_name).parent:
-                with store.reading() as c:
-                    has_truth = c.scalar(
-                        select(t.annotations.c.id)
-                        .where(t.annotations.c.image_id == image.id, t.annotations.c.origin == "ground_truth")
-                        .limit(1)
-                    )
-                found.append((has_truth is None, dataset, image))
-                break
+            if image.file_name != file_name:
+                continue
+            same_path = image.path.resolve() == wanted
+            if not (same_path or _same_bytes(image.path, wanted)):
+                continue
+            with store.reading() as c:
+                has_truth = c.scalar(
+                    select(t.annotations.c.id)
+                    .where(t.annotations.c.image_id == image.id, t.annotations.c.origin == "ground_truth")
+                    .limit(1)
+                )
+            found.append((has_truth is None, not same_path, dataset, image))
+            break
     if not found:
         return None
-    _, dataset, image = min(found, key=lambda f: (f[0], f[1]))
+    *_, dataset, image = min(found, key=lambda f: f[:3])
     return dataset, image
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    try:
+        return filecmp.cmp(a, b, shallow=False)
+    except OSError:  # either file missing or unreadable: not known to be the same photo
+        return False
 
 
 def reviewed_only(document: dict) -> dict:

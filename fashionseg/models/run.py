@@ -64,7 +64,7 @@ from fashionseg.core.files import append_csv_row, write_json_atomic
 from fashionseg.exceptions import ModelNotTrainedError
 from fashionseg.models.model_folder import CONFIG_FILE, WEIGHTS_FILE
 from fashionseg.models.runtime import ONNX_FILE
-from fashionseg.settings import PROJECT_ROOT
+from fashionseg.settings import project_relative
 
 RUN_FILE = "run.json"
 STATE_FILE = "state.json"
@@ -266,11 +266,11 @@ class TrainingRun:
 
 
 def relative_to_project(path: str | None) -> str | None:
-    """A weights path relative to the project, even outside it (``../shared/...``), so the record is the same on
-    every machine (:func:`fashionseg.settings.project_relative` keeps paths outside the project absolute)."""
+    """A weights path as records write it (:func:`fashionseg.settings.project_relative`); ``imagenet`` and None
+    as they are."""
     if path in (None, "imagenet"):
         return path
-    return os.path.relpath(Path(path).resolve(), PROJECT_ROOT)
+    return project_relative(path)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
