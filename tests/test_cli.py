@@ -123,7 +123,16 @@ def test_quiet_and_verbose_before_or_after_the_command():
     assert parser.parse_args(["--quiet", *store]).quiet is True  # the subcommand's own --quiet does not reset it
     assert parser.parse_args([*store, "--quiet"]).quiet is True
     assert parser.parse_args(["--verbose", "vocab"]).verbose is True
-    assert parser.parse_args(["vocab"]).quiet is False  # a command without its own --quiet still has the attribute
+    assert parser.parse_args(["vocab", "--quiet"]).quiet is True
+    assert parser.parse_args(["vocab"]).quiet is False
+
+
+def test_every_command_takes_quiet_and_verbose_after_its_name():
+    commands = options.leaf_commands(build_parser())
+    assert len(commands) >= 20  # export unet, bench app, vocab, ...
+    for command in commands:
+        given = {flag for action in command._actions for flag in action.option_strings}
+        assert {"--quiet", "--verbose"} <= given, command.prog
 
 
 def test_quiet_with_verbose_is_one_error_line(capsys, cli_logger):

@@ -88,6 +88,19 @@ def test_a_run_resumes_after_its_last_finished_epoch_and_its_log_goes_on(tmp_pat
         train_toy(folder, 5, ToyConfig(units=3))
 
 
+def test_a_runs_best_weights_carry_no_optimizer_state_and_load_into_a_bare_model(tmp_path):
+    import h5py
+
+    folder = tmp_path / "run"
+    train_toy(folder, 2)
+    with h5py.File(folder / "best.weights.h5") as saved:
+        assert "optimizer" not in saved  # Keras' own save_weights of the compiled model writes one
+    bare = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+    bare.load_weights(folder / "best.weights.h5")
+    trained = keras.models.load_model(folder / "last.keras")
+    assert all(w.shape == v.shape for w, v in zip(bare.get_weights(), trained.get_weights(), strict=True))
+
+
 def test_an_export_after_an_interruption_holds_only_finished_epochs(tmp_path, monkeypatch):
     folder = tmp_path / "run"
     interrupt_at_epoch(monkeypatch, 2)

@@ -24,7 +24,7 @@ import sys
 
 from fashionseg import __version__
 from fashionseg.cli import bench, convert, evaluate, export, predict, robustness, store, thresholds, train, vocab
-from fashionseg.cli.options import Parser, add_verbosity
+from fashionseg.cli.options import Parser, add_verbosity, leaf_commands
 from fashionseg.exceptions import FashionSegError
 
 # TensorFlow's C++ start-up notices (oneDNN, CPU features) are noise to a CLI user.
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(commands)
+    for command in leaf_commands(parser):  # built once, so every command takes them
+        add_verbosity(command)
     return parser
 
 

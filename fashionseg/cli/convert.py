@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from fashionseg.cli import common
-from fashionseg.cli.options import add_verbosity, count, fraction, output_file, output_folder
+from fashionseg.cli.options import count, fraction, output_file, output_folder
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,6 @@ def register(commands) -> None:
     ccp.add_argument(
         "--val-fraction", type=fraction, default=0.2, help="share of photos in the validation split (default 0.2)"
     )
-    add_verbosity(ccp)
     ccp.set_defaults(func=cmd_convert_ccp)
 
     imat = convert.add_parser("imaterialist", help="iMaterialist (Fashion) 2019 Kaggle train.csv -> COCO")
@@ -101,7 +100,6 @@ def register(commands) -> None:
     imat.add_argument("--out", required=True, help="output COCO JSON file")
     imat.add_argument("--mapping", help="mapping YAML/JSON (default: built-in imaterialist)")
     imat.add_argument("--val-fraction", type=fraction, default=0.2)
-    add_verbosity(imat)
     imat.set_defaults(func=cmd_convert_imaterialist)
 
     fp = convert.add_parser("fashionpedia", help="Fashionpedia COCO JSON -> COCO in the 11 classes")

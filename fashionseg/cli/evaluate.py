@@ -12,7 +12,6 @@ from fashionseg.cli.options import (
     add_run_name,
     add_runtime,
     add_split,
-    add_verbosity,
     add_weights,
     output_file,
 )
@@ -139,7 +138,6 @@ def register(commands) -> None:
     add_run_name(ev)
     add_ray(ev)
     ev.add_argument("--out", required=True, help="METRICS.json")
-    add_verbosity(ev)
     ev.set_defaults(func=cmd_evaluate_unet)
 
     em = evaluate.add_parser(
@@ -157,5 +155,4 @@ def register(commands) -> None:
     em.add_argument("--out", required=True, help="METRICS.json")
     add_predict_options(em)
     add_ray(em)
-    add_verbosity(em)
     em.set_defaults(func=cmd_evaluate_maskrcnn)

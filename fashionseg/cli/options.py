@@ -117,6 +117,14 @@ def add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
     group.add_argument("--verbose", action="store_true", default=default, help=VERBOSE_HELP)
 
 
+def leaf_commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of the commands that run (``export unet``, ``vocab``), below ``parser``."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups:
+        return [parser]
+    return [leaf for sub in groups[0].choices.values() for leaf in leaf_commands(sub)]
+
+
 def _shipped_name(kind: str) -> str | None:
     try:
         folder = default_weights(kind)

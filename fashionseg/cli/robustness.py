@@ -13,7 +13,6 @@ from fashionseg.cli.options import (
     add_run_name,
     add_runtime,
     add_split,
-    add_verbosity,
     add_weights,
 )
 from fashionseg.settings import project_relative
@@ -108,5 +107,4 @@ def register(commands) -> None:
     rb.add_argument("--out", required=True, help="result JSON")
     add_predict_options(rb)
     add_ray(rb)
-    add_verbosity(rb)
     rb.set_defaults(func=cmd_robustness)

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from fashionseg.cli import common
-from fashionseg.cli.options import add_db, add_ray, add_verbosity, add_weights, count, output_file
+from fashionseg.cli.options import add_db, add_ray, add_weights, count, output_file
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,6 @@ def register(commands) -> None:
     imp.add_argument("--origin", default="ground_truth", choices=["ground_truth", "model", "annotator"])
     imp.add_argument("--author", default="import")
     add_db(imp)
-    add_verbosity(imp)
     imp.set_defaults(func=cmd_store_import)
 
     exp = store.add_parser("export", help="export a data set as COCO JSON")
@@ -159,7 +158,6 @@ def register(commands) -> None:
     pre.add_argument(
         "--write-batch", type=count(1), default=64, help="with Ray: images saved per store transaction (default 64)"
     )
-    add_verbosity(pre)
     pre.set_defaults(func=cmd_store_preannotate)
 
     upg = store.add_parser("upgrade", help="bring the store's schema to this FashionSeg's (back it up first)")

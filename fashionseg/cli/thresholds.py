@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fashionseg.cli import common
-from fashionseg.cli.options import add_runtime, add_split, add_verbosity, add_weights
+from fashionseg.cli.options import add_runtime, add_split, add_weights
 
 
 def cmd_thresholds_maskrcnn(args) -> int:
@@ -44,5 +44,4 @@ def register(commands) -> None:
         "--min-images", type=int, default=10, help="classes in fewer photos keep the global threshold (default 10)"
     )
     tm.add_argument("--write", action="store_true", help="store the thresholds in the model's config.json")
-    add_verbosity(tm)
     tm.set_defaults(func=cmd_thresholds_maskrcnn)

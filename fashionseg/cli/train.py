@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fashionseg.cli.options import add_verbosity
 from fashionseg.exceptions import UsageError
 from fashionseg.settings import pretrained_weights_dir
 
@@ -163,7 +162,6 @@ def register(commands) -> None:
         help="start from this trained model's weights (same architecture) instead of ImageNet",
     )
     unet.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
-    add_verbosity(unet)
     unet.set_defaults(func=cmd_train_unet)
 
     mr = train.add_parser("maskrcnn", help="train the Mask R-CNN: heads, then all layers (resumes if --run has a run)")
@@ -206,5 +204,4 @@ def register(commands) -> None:
         help="processes preparing augmented batches (default 1; use several where a GPU waits for data)",
     )
     mr.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
-    add_verbosity(mr)
     mr.set_defaults(func=cmd_train_maskrcnn)

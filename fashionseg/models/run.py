@@ -155,7 +155,7 @@ class TrainingRun:
         return EpochCheckpoint(
             self,
             save_last,
-            save_weights or (lambda model, path: model.save_weights(str(path))),
+            save_weights or save_weights_only,
             log_names or {},
             stage,
             patience,
@@ -263,6 +263,17 @@ class TrainingRun:
         }
         write_json_atomic(out_dir / TRAINING_FILE, record)
         return out_dir
+
+
+def save_weights_only(model: keras.Model, path: str | Path) -> None:
+    """``model``'s weights without its optimizer's state: Keras writes a compiled model's optimizer
+    variables into ``save_weights`` files too, doubling a model folder's size for nothing it loads."""
+    if getattr(model, "optimizer", None) is None:
+        model.save_weights(str(path))
+        return
+    bare = model.__class__.from_config(model.get_config())  # not clone_model: it compiles the clone
+    bare.set_weights(model.get_weights())
+    bare.save_weights(str(path))
 
 
 def relative_to_project(path: str | None) -> str | None:
