@@ -12,7 +12,7 @@ Running the same command again resumes where it stopped;
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras
@@ -170,6 +170,8 @@ def train_unet(
             verbose=1 if progress else 0,
         )
 
+    # Into a bare model: the best weights carry no optimizer state, and a compiled model warns about that.
+    model = build_unet(replace(config, encoder_weights=None))
     model.load_weights(str(run.path(BEST_WEIGHTS)))
     segmenter = GarmentSegmenter.from_keras(model, config)
     threshold, val_dice, curve = select_threshold(segmenter, val_examples, first_pass, progress)
