@@ -141,17 +141,19 @@ def train_unet(
     val = GarmentBatches(x_val, y_val, settings.batch_size, shuffle=False, augment=False)
 
     done = state["stopped_early"] or state["epoch"] >= settings.epochs
-    if run.path(LAST_MODEL).exists():
-        model = keras.models.load_model(str(run.path(LAST_MODEL)))
-    else:
-        keras.utils.set_random_seed(settings.seed)
-        model = build_unet(config)
-        if init_weights is not None:
-            model.load_weights(str(init_weights))
-        model.compile(
-            optimizer=keras.optimizers.RMSprop(settings.learning_rate), loss=bce_dice_loss, metrics=[dice_coefficient]
-        )
     if not done:
+        if run.path(LAST_MODEL).exists():
+            model = keras.models.load_model(str(run.path(LAST_MODEL)))
+        else:
+            keras.utils.set_random_seed(settings.seed)
+            model = build_unet(config)
+            if init_weights is not None:
+                model.load_weights(str(init_weights))
+            model.compile(
+                optimizer=keras.optimizers.RMSprop(settings.learning_rate),
+                loss=bce_dice_loss,
+                metrics=[dice_coefficient],
+            )
 
         def save_last(trained: keras.Model) -> None:
             run.replace_atomically(LAST_MODEL, lambda path: trained.save(str(path)))
