@@ -261,6 +261,7 @@ with st.sidebar:
                 f"{dataset}-{suffix}.json",
                 "application/json",
                 key="export-download",
+                on_click="ignore",  # a download needs no rerun (a rerun mid-download could lose it)
             )
     flagged = flags(store, dataset)
     if flagged:

@@ -124,6 +124,23 @@ def wait_until_idle(page) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=MODEL_WAIT_MS)
 
 
+def download(page, button) -> Path:
+    """Click a download button until the browser downloads (on a busy machine a click that lands
+    while a rerun redraws the button can be lost) and return the downloaded file."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    for attempt in range(3):
+        try:
+            with page.expect_download(timeout=20_000) as event:
+                button.click()
+            return Path(event.value.path())
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            wait_until_idle(page)
+    raise AssertionError("unreachable")
+
+
 def draw_until_sent(page, draw, drawn_before: int) -> None:
     """Draw and apply until the instance list shows one more drawn instance. On a busy machine a rerun
     can remount the canvas mid-stroke (the shape never arrives: draw again) or swallow the Apply click
@@ -372,9 +389,10 @@ def test_a_fresh_install_imports_annotates_saves_undoes_and_exports_reviewed_onl
         # Export the reviewed images only: the first one, with its drawn instance.
         page.locator('[data-testid="stSidebar"]').get_by_text("Export", exact=True).click()
         page.get_by_role("button", name="Reviewed only").click()
-        with page.expect_download() as download:
-            page.get_by_role("button", name="Download 1 images (reviewed)").click()
-        exported = json.loads(Path(download.value.path()).read_text())
+        wait_until_idle(page)
+        exported = json.loads(
+            download(page, page.get_by_role("button", name="Download 1 images (reviewed)")).read_text()
+        )
         assert [im["file_name"] for im in exported["images"]] == [images[0].file_name]
         assert {a["image_id"] for a in exported["annotations"]} == {images[0].coco_id}
         assert [a["author"] for a in exported["annotations"] if a["origin"] == "annotator"] == ["Fresh"]
