@@ -97,6 +97,7 @@ def test_shared_options_read_the_same_in_every_command():
         "--max-instances",
         "--max-per-class",
         "--focus",
+        "--label-head",
         "--ray",
         "--ray-address",
         "--ray-cpus",
@@ -110,6 +111,7 @@ def test_shared_options_read_the_same_in_every_command():
         if flag == "--split":
             found.pop(("thresholds", "maskrcnn"))  # the split to tune on, default val
             found.pop(("evaluate", "unet"))  # "of the file": --test is garment.json
+            found.pop(("train", "label-head"))  # the split to fit on, default train
         if flag == "--limit":
             found.pop(("store", "preannotate"))  # images, not test photos
         assert len(found) >= 2, flag

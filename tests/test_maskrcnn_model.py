@@ -232,6 +232,25 @@ def test_train_resume_export_predict_and_evaluate(tmp_path):
     np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-4)
     np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-2)
     np.testing.assert_allclose(a["masks"], b["masks"], atol=1e-4)
+    np.testing.assert_allclose(a["image_features"], b["image_features"], atol=1e-3)
+
+    # A label head fitted on the model's own outputs is loaded with it and decides the classes.
+    from fashionseg.models.maskrcnn.label_head import LABEL_HEAD_FILE, best_scores
+    from fashionseg.models.maskrcnn.label_head_fit import fit_label_head, labelled_photos
+
+    photo_labels = labelled_photos(load_coco(instances), None, split=None)
+    assert len(photo_labels) == 4 and all(classes == [4, 8] for _, classes in photo_labels)
+    head, summary = fit_label_head(segmenter, photo_labels, photos, progress=False)
+    assert summary["photos"] == 4 and summary["photos_per_class"]["shoe"] == 4
+    head.save(weights / LABEL_HEAD_FILE)
+    headed = InstanceSegmenter.load(weights)
+    assert headed.runtime_name == "onnx" and headed.label_head is not None
+    result = headed.predict(photos / "0000.jpg")
+    assert result.label_probabilities is not None and result.label_probabilities.shape == (11,)
+    detections, features, _ = headed.detections(np.asarray(Image.open(photos / "0000.jpg")))
+    _, present = head.decide(features, best_scores(detections.class_ids, detections.scores, 11))
+    assert {i.class_id for i in result.instances} <= set(np.flatnonzero(present))
+    (weights / LABEL_HEAD_FILE).unlink()
 
     # Evaluation on an untrained model runs end to end and scores it low but validly.
     coco = load_coco(instances)

@@ -62,6 +62,8 @@ def predict_options(args) -> dict:
         options["max_per_class"] = caps
     if args.focus is not None:
         options["focus"] = args.focus
+    if args.label_head is not None:
+        options["label_head"] = args.label_head
     return options
 
 

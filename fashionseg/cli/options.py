@@ -224,6 +224,7 @@ def shipped_maskrcnn_defaults() -> dict[str, str]:
         "max_instances": str(config.DETECTION_MAX_INSTANCES),
         "max_per_class": caps,
         "focus": "on" if config.DETECTION_FOCUS else "off",
+        "label_head": "has one" if name and (default_weights("maskrcnn") / "label_head.npz").is_file() else "none",
     }
 
 
@@ -255,4 +256,11 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"second pass on a crop around small people (default: the model's DETECTION_FOCUS; {model}: "
         f"{shipped['focus']})",
+    )
+    parser.add_argument(
+        "--label-head",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let the model's image-level label head decide which classes a photo holds (default: when the "
+        f"model has one and --min-confidence is not given; {model}: {shipped['label_head']})",
     )

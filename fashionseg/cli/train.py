@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fashionseg.cli import common
+from fashionseg.cli.options import add_split, add_weights, fraction
 from fashionseg.exceptions import UsageError
-from fashionseg.settings import pretrained_weights_dir
+from fashionseg.settings import pretrained_weights_dir, project_relative
 
 # The ImageNet MobileNetV2 without its top, shared by both models' default backbones.
 MOBILENET_NOTOP = "mobilenet_v2_imagenet_notop.weights.h5"
@@ -112,6 +114,50 @@ def cmd_train_maskrcnn(args) -> int:
     return 0
 
 
+def cmd_train_label_head(args) -> int:
+    import json
+
+    from fashionseg.models.maskrcnn.evaluate import load_coco
+    from fashionseg.models.maskrcnn.label_head import LABEL_HEAD_FILE
+    from fashionseg.models.maskrcnn.label_head_fit import fit_label_head, labelled_photos
+    from fashionseg.models.maskrcnn.predictor import FEATURES_OUTPUT
+    from fashionseg.models.runtime import ONNX_FILE
+
+    if not args.instances and not args.client:
+        raise UsageError("give --instances, --client or both: the labelled photos to fit the head on")
+    instances = load_coco(args.instances) if args.instances else None
+    client = load_coco(args.client) if args.client else None
+    photos = labelled_photos(instances, client, split=args.split)
+    segmenter, weights = common.load_maskrcnn(args.weights, "keras")  # Keras always gives the image features
+    head, summary = fit_label_head(
+        segmenter,
+        photos,
+        args.images,
+        l2=args.l2,
+        threshold=args.threshold,
+        min_score=args.min_score,
+        progress=not args.quiet,
+    )
+    head.save(weights / LABEL_HEAD_FILE)
+    data = {
+        "instances": project_relative(args.instances) if args.instances else None,
+        "client": project_relative(args.client) if args.client else None,
+        "images": project_relative(args.images),
+        "split": args.split or "all",
+    }
+    (weights / "label_head.json").write_text(json.dumps({**summary, "data": data}, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"label head fitted on {summary['photos']} photos in {summary['seconds']:.0f} s; wrote {weights / LABEL_HEAD_FILE}"
+    )
+    onnx = weights / ONNX_FILE
+    if onnx.is_file():
+        from fashionseg.models.runtime import OnnxModel
+
+        if FEATURES_OUTPUT not in OnnxModel(onnx).output_names:
+            print(f"its {ONNX_FILE} lacks {FEATURES_OUTPUT}: run fashionseg export maskrcnn --weights {weights}")
+    return 0
+
+
 def register(commands) -> None:
     train = commands.add_parser("train", help="train a model").add_subparsers(dest="model", required=True)
     unet = train.add_parser("unet", help="train the garment-cutout U-Net (resumes if --run has a run)")
@@ -205,3 +251,24 @@ def register(commands) -> None:
     )
     mr.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
     mr.set_defaults(func=cmd_train_maskrcnn)
+
+    lh = train.add_parser(
+        "label-head",
+        help="fit a Mask R-CNN's image-level label head (which classes a photo holds) into its model folder",
+    )
+    add_weights(lh, "maskrcnn")
+    lh.add_argument("--instances", help="instances.json (photos with masks) from 'fashionseg convert ccp'")
+    lh.add_argument("--client", help="client.json (photos with image-level labels only) from 'fashionseg convert ccp'")
+    lh.add_argument("--images", required=True, help="the photos folder")
+    add_split(lh, default="train", of="--instances and --client", help="split of both files to fit on (default train)")
+    lh.add_argument("--l2", type=float, default=0.1, help="L2 penalty of the logistic regression (default 0.1)")
+    lh.add_argument(
+        "--threshold", type=fraction, default=0.5, help="probability from which a class is in a photo (default 0.5)"
+    )
+    lh.add_argument(
+        "--min-score",
+        type=fraction,
+        default=0.1,
+        help="lowest detection score kept for a class the head puts in the photo (default 0.1)",
+    )
+    lh.set_defaults(func=cmd_train_label_head)

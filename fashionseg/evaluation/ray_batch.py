@@ -169,13 +169,12 @@ class _Segmenter(_Worker):
 
     def load(self, folder: Path, threads: int):
         from fashionseg.models.maskrcnn.config import MaskRCNNConfig
-        from fashionseg.models.maskrcnn.predictor import ONNX_OUTPUTS, InstanceSegmenter
+        from fashionseg.models.maskrcnn.predictor import InstanceSegmenter, load_label_head, onnx_runtime
         from fashionseg.models.model_folder import CONFIG_FILE, read_config
-        from fashionseg.models.runtime import ONNX_FILE, OnnxModel
 
         config = read_config(folder / CONFIG_FILE, MaskRCNNConfig)
-        runtime = OnnxModel(folder / ONNX_FILE, (1, *config.IMAGE_SHAPE), ONNX_OUTPUTS, threads=threads)
-        return InstanceSegmenter(runtime, config, "onnx", folder)
+        head = load_label_head(folder)
+        return InstanceSegmenter(onnx_runtime(folder, config, head is not None, threads), config, "onnx", folder, head)
 
     def answer(self, result, seconds: float) -> dict:
         from fashionseg.core.masks import encode_rle

@@ -229,6 +229,15 @@ def evaluate_test_set(
     return test, per_class, records, detections
 
 
+def image_labels(client: dict) -> dict[int, set[int]]:
+    """Image id -> the classes (0-based) of its image-level labels, for every image of ``client``."""
+    labels: dict[int, set] = {im["id"]: set() for im in client["images"]}
+    for lab in client.get("image_labels", []):
+        if lab.get("category_id") is not None and lab["image_id"] in labels:
+            labels[lab["image_id"]].add(int(lab["category_id"]))
+    return labels
+
+
 def evaluate_client_set(
     segmenter: InstanceSegmenter,
     client: dict,
@@ -239,10 +248,7 @@ def evaluate_client_set(
 ) -> tuple[dict, np.ndarray]:
     """Classification metrics on photos with image-level labels; returns (metrics, per-class accuracy)."""
     predict_options = predict_options or {}
-    labels: dict[int, set] = {im["id"]: set() for im in client["images"]}
-    for lab in client.get("image_labels", []):
-        if lab.get("category_id") is not None and lab["image_id"] in labels:
-            labels[lab["image_id"]].add(int(lab["category_id"]))
+    labels = image_labels(client)
     if not labels:
         raise ValueError("the client set has no images")
     true_sets, predicted_sets = [], []
@@ -295,15 +301,19 @@ def evaluate_maskrcnn(
     else:
         out.update(client=None, classification_score_client=None, tto=None)
     c = segmenter.config
+    options = predict_options or {}
+    head = segmenter.label_head if options.get("label_head", "min_confidence" not in options) else None
     out["settings"] = {
         "runtime": segmenter.runtime_name,
-        "min_confidence": (predict_options or {}).get("min_confidence", c.DETECTION_MIN_CONFIDENCE),
-        "max_instances": (predict_options or {}).get("max_instances", c.DETECTION_MAX_INSTANCES),
-        "max_per_class": (predict_options or {}).get("max_per_class", c.DETECTION_MAX_PER_CLASS),
+        "min_confidence": options.get("min_confidence", c.DETECTION_MIN_CONFIDENCE),
+        "max_instances": options.get("max_instances", c.DETECTION_MAX_INSTANCES),
+        "max_per_class": options.get("max_per_class", c.DETECTION_MAX_PER_CLASS),
+        # the label head, when it decides, replaces the per-class thresholds
         "min_confidence_per_class": {}
-        if "min_confidence" in (predict_options or {})
+        if "min_confidence" in options or head is not None
         else c.DETECTION_MIN_CONFIDENCE_PER_CLASS,
-        "focus": (predict_options or {}).get("focus", c.DETECTION_FOCUS),
+        "focus": options.get("focus", c.DETECTION_FOCUS),
+        "label_head": head.get_config() if head is not None else None,
     }
     out["per_image"] = records
     return out, detections

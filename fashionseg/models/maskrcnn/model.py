@@ -23,7 +23,7 @@ Example:
     >>> nets = MaskRCNNNetworks(config)
     >>> out = nets.inference_model().predict_on_batch(np.zeros((1, 128, 128, 3), "float32"))
     >>> sorted(out), out["masks"].shape
-    (['boxes', 'class_ids', 'masks', 'scores'], (1, 10, 28, 28))
+    (['boxes', 'class_ids', 'image_features', 'masks', 'scores'], (1, 10, 28, 28))
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class MaskRCNNNetworks:
         self.mask_head = MaskHead(
             config.NUM_CLASSES, config.TOP_DOWN_PYRAMID_SIZE, config.MASK_HEAD_CONV_LAYERS, name="mask_head"
         )
+        self.tap_strides = backbone_strides(config)
         levels = list(config.BACKBONE_STRIDES)
         self.pool_levels = [levels.index(s) for s in config.ROI_POOLING_STRIDES]
         self.box_pool = PyramidRoIAlign(config.ROI_POOLING_STRIDES, config.POOL_SIZE, name="roi_align_classifier")
@@ -211,17 +212,21 @@ class MaskRCNNNetworks:
 
     def inference_model(self) -> keras.Model:
         """Image ``(B, S, S, 3)`` on 0-255 -> ``boxes`` (B, D, 4) ``y1, x1, y2, x2`` in input pixels,
-        ``class_ids`` (B, D), ``scores`` (B, D) and ``masks`` (B, D, 28, 28) probabilities in each box."""
+        ``class_ids`` (B, D), ``scores`` (B, D), ``masks`` (B, D, 28, 28) probabilities in each box
+        and ``image_features`` (B, F): the backbone's two coarsest maps averaged over the image."""
         if self._inference is not None:
             return self._inference
         c = self.config
         image = keras.Input(c.IMAGE_SHAPE, name="image")
-        graph = self.two_stages(
-            self.backbone(image), self.proposal_layer(c.POST_NMS_ROIS_INFERENCE), detect=self.detection_layer()
-        )
+        taps = self.backbone(image)
+        graph = self.two_stages(taps, self.proposal_layer(c.POST_NMS_ROIS_INFERENCE), detect=self.detection_layer())
         masks = SelectClassMasks(name="masks")(graph["mask_logits"], graph["class_ids"])
         outputs = {name: layers.Identity(name=name)(graph[name]) for name in ("boxes", "class_ids", "scores")}
-        self._inference = keras.Model(image, {**outputs, "masks": masks}, name="mask_rcnn")
+        # What the photo looks like as a whole (the two coarsest taps, averaged over the image), for the
+        # image-level label head; no weights, so weight files stay the same.
+        pooled = [layers.GlobalAveragePooling2D(name=f"pool_c{s}")(t) for s, t in zip(self.tap_strides, taps)][-2:]
+        features = layers.Concatenate(name="image_features")(pooled)
+        self._inference = keras.Model(image, {**outputs, "masks": masks, "image_features": features}, name="mask_rcnn")
         return self._inference
 
     def save_weights(self, path) -> None:

@@ -19,14 +19,16 @@ import numpy as np
 
 from fashionseg.core.images import letterbox, load_image
 from fashionseg.core.masks import encode_rle, mask_bbox
-from fashionseg.exceptions import ModelNotTrainedError, UsageError
+from fashionseg.exceptions import ModelFolderError, ModelNotTrainedError, UsageError
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.focus import focus_window
+from fashionseg.models.maskrcnn.label_head import LABEL_HEAD_FILE, LabelHead, best_scores
 from fashionseg.models.maskrcnn.postprocess import paste_mask, select_detections
 from fashionseg.models.model_folder import CONFIG_FILE, WEIGHTS_FILE, load_keras_weights, read_config
 from fashionseg.models.runtime import ONNX_FILE, OnnxModel, choose_runtime
 
 ONNX_OUTPUTS = ("boxes", "class_ids", "scores", "masks")
+FEATURES_OUTPUT = "image_features"  # in graphs exported since the label head; older ones lack it
 
 
 @dataclass
@@ -48,6 +50,8 @@ class SegmentationResult:
     height: int
     width: int
     timings: dict[str, float]  # seconds per stage
+    # The label head's probability of each class being in the photo (0-based ids), when it decided.
+    label_probabilities: np.ndarray | None = None
 
     @property
     def total_seconds(self) -> float:
@@ -84,6 +88,22 @@ class KerasRuntime:
         return {k: np.asarray(v) for k, v in self.model.predict_on_batch(batch).items()}
 
 
+def onnx_runtime(folder: Path, config: MaskRCNNConfig, label_head: bool, threads: int | None = None) -> OnnxModel:
+    """The folder's ONNX graph; with a label head it must have been exported with ``image_features``."""
+    runtime = OnnxModel(folder / ONNX_FILE, (1, *config.IMAGE_SHAPE), ONNX_OUTPUTS, threads=threads)
+    if label_head and FEATURES_OUTPUT not in runtime.output_names:
+        raise ModelFolderError(
+            f"{folder}: its model.onnx was exported before the label head ({LABEL_HEAD_FILE}) and lacks "
+            f"{FEATURES_OUTPUT}; run: fashionseg export maskrcnn --weights {folder}"
+        )
+    return runtime
+
+
+def load_label_head(folder: Path) -> LabelHead | None:
+    path = folder / LABEL_HEAD_FILE
+    return LabelHead.load(path) if path.is_file() else None
+
+
 @dataclass
 class Detections:
     """The model's fixed-size detections in original-photo pixels (class ids 1-based, 0 = padding)."""
@@ -109,12 +129,21 @@ class Detections:
 class InstanceSegmenter:
     """A trained Mask R-CNN ready for inference, with the thesis' post-processing."""
 
-    def __init__(self, runtime, config: MaskRCNNConfig, runtime_name: str = "keras", path: Path | None = None):
+    def __init__(
+        self,
+        runtime,
+        config: MaskRCNNConfig,
+        runtime_name: str = "keras",
+        path: Path | None = None,
+        label_head: LabelHead | None = None,
+    ):
         self.runtime, self.config, self.runtime_name, self.path = runtime, config, runtime_name, path
+        self.label_head = label_head
 
     @classmethod
     def load(cls, path: str | Path, runtime: str | None = None) -> InstanceSegmenter:
-        """Load ``path`` (``config.json`` + ``model.weights.h5``, optionally ``model.onnx``).
+        """Load ``path`` (``config.json`` + ``model.weights.h5``, optionally ``model.onnx`` and
+        ``label_head.npz``).
 
         ``runtime``: "keras", "onnx", or None for the fastest available (ONNX when exported).
         """
@@ -122,17 +151,22 @@ class InstanceSegmenter:
         if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
             raise ModelNotTrainedError(f"no trained Mask R-CNN in {path} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
         config = read_config(path / CONFIG_FILE, MaskRCNNConfig, MaskRCNNConfig.from_dict, "Mask R-CNN")
+        head = load_label_head(path)
         if choose_runtime(path, runtime, f"fashionseg export maskrcnn --weights {path}") == "onnx":
-            return cls(OnnxModel(path / ONNX_FILE, (1, *config.IMAGE_SHAPE), ONNX_OUTPUTS), config, "onnx", path)
-        return cls(KerasRuntime(config, path / WEIGHTS_FILE), config, "keras", path)
+            return cls(onnx_runtime(path, config, head is not None), config, "onnx", path, head)
+        return cls(KerasRuntime(config, path / WEIGHTS_FILE), config, "keras", path, head)
 
     def check_options(
         self,
         min_confidence: float | None = None,
         max_instances: int | None = None,
         max_per_class: dict[str, int] | None = None,
+        focus: bool | None = None,
+        label_head: bool | None = None,
     ) -> None:
         """Raise :class:`UsageError` for options :meth:`predict` cannot use, before any photo is run."""
+        if label_head and self.label_head is None:
+            raise UsageError(f"{self.path or 'this model'} has no label head ({LABEL_HEAD_FILE}); fit one first")
         if min_confidence is not None and not 0 <= min_confidence <= 1:  # NaN fails both comparisons
             raise UsageError(f"min_confidence must be from 0 to 1, not {min_confidence!r}")
         if max_instances is not None and (
@@ -153,14 +187,42 @@ class InstanceSegmenter:
         boxes = window.boxes_to_original(out["boxes"][0][:, [1, 0, 3, 2]])  # y1, x1, y2, x2 -> x1, y1, x2, y2
         return Detections(out["class_ids"][0].astype(int), out["scores"][0].astype(float), boxes, out["masks"][0])
 
-    def _focused(self, image: np.ndarray, first: Detections, crop: tuple[int, int, int, int]) -> Detections:
-        """The second pass's detections inside ``crop``, with the first pass's outside it."""
+    def _focused(
+        self, image: np.ndarray, first: Detections, crop: tuple[int, int, int, int]
+    ) -> tuple[Detections, np.ndarray | None]:
+        """The second pass's detections inside ``crop``, with the first pass's outside it, and the
+        crop's image features (the person, framed as the label head was trained)."""
         x0, y0, x1, y1 = crop
         square, window = letterbox(image[y0:y1, x0:x1], self.config.IMAGE_MAX_DIM)
-        second = self._detections(self.runtime(square[None].astype(np.float32)), window).shifted(x0, y0)
+        out = self.runtime(square[None].astype(np.float32))
+        second = self._detections(out, window).shifted(x0, y0)
         centres_x, centres_y = (first.boxes[:, 0] + first.boxes[:, 2]) / 2, (first.boxes[:, 1] + first.boxes[:, 3]) / 2
         outside = ~((centres_x >= x0) & (centres_x < x1) & (centres_y >= y0) & (centres_y < y1))
-        return Detections.concatenate([second, first.subset(outside)])
+        return Detections.concatenate([second, first.subset(outside)]), _features(out)
+
+    def detections(self, image: np.ndarray, focus: bool | None = None) -> tuple[Detections, np.ndarray | None, dict]:
+        """The model's detections on an RGB photo (with the focus pass if it runs), the image features
+        the label head reads (None from a graph exported without them) and the seconds per stage."""
+        c = self.config
+        timings = {}
+        start = time.perf_counter()
+        square, window = letterbox(image, c.IMAGE_MAX_DIM)
+        batch = square[None].astype(np.float32)
+        timings["preprocess"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        out = self.runtime(batch)
+        detections, features = self._detections(out, window), _features(out)
+        timings["model"] = time.perf_counter() - start
+
+        height, width = image.shape[:2]
+        if c.DETECTION_FOCUS if focus is None else focus:
+            start = time.perf_counter()
+            crop = focus_window(detections.boxes, detections.scores, height, width)
+            if crop is not None:
+                detections, features = self._focused(image, detections, crop)
+                timings["focus"] = time.perf_counter() - start
+        return detections, features, timings
 
     def warm_up(self) -> None:
         """One prediction on a blank photo, so the first real one is not slowed by graph building."""
@@ -176,6 +238,7 @@ class InstanceSegmenter:
         max_instances: int | None = None,
         max_per_class: dict[str, int] | None = None,
         focus: bool | None = None,
+        label_head: bool | None = None,
     ) -> SegmentationResult:
         """Segment a photo (path, bytes, file or RGB array).
 
@@ -185,38 +248,36 @@ class InstanceSegmenter:
         ``DETECTION_MAX_PER_CLASS`` and ``DETECTION_FOCUS``. With focus, a
         photo whose garments fill a small part of it gets a second pass on a
         crop around them (:mod:`fashionseg.models.maskrcnn.focus`; timed as ``focus``).
+
+        ``label_head`` (default: when the model has one and no ``min_confidence``
+        is given) lets the image-level label head decide which classes the photo
+        holds (:mod:`fashionseg.models.maskrcnn.label_head`) instead of the
+        confidence thresholds: their boxes are kept from the head's ``min_score``.
         """
         c = self.config
-        self.check_options(min_confidence, max_instances, max_per_class)
-        timings = {}
+        self.check_options(min_confidence, max_instances, max_per_class, focus, label_head)
+        use_head = self.label_head is not None and (min_confidence is None if label_head is None else label_head)
         start = time.perf_counter()
         image = source if isinstance(source, np.ndarray) else load_image(source)
-        timings["decode"] = time.perf_counter() - start
+        decode = time.perf_counter() - start
+        detections, features, timings = self.detections(image, focus)
+        timings = {"decode": decode, **timings}
 
         start = time.perf_counter()
-        square, window = letterbox(image, c.IMAGE_MAX_DIM)
-        batch = square[None].astype(np.float32)
-        timings["preprocess"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        detections = self._detections(self.runtime(batch), window)
-        timings["model"] = time.perf_counter() - start
-
         height, width = image.shape[:2]
-        if c.DETECTION_FOCUS if focus is None else focus:
-            start = time.perf_counter()
-            crop = focus_window(detections.boxes, detections.scores, height, width)
-            if crop is not None:
-                detections = self._focused(image, detections, crop)
-                timings["focus"] = time.perf_counter() - start
-
-        start = time.perf_counter()
         caps = c.DETECTION_MAX_PER_CLASS if max_per_class is None else max_per_class
-        per_class = (
-            {}
-            if min_confidence is not None
-            else {c.CLASS_NAMES.index(name): float(t) for name, t in c.DETECTION_MIN_CONFIDENCE_PER_CLASS.items()}
-        )
+        probabilities = None
+        if use_head:
+            best = best_scores(detections.class_ids, detections.scores, c.NUM_CLASSES - 1)
+            probabilities, present = self.label_head.decide(features, best)
+            never = 2.0  # above any score: the class is not in the photo
+            per_class = {k + 1: (self.label_head.min_score if present[k] else never) for k in range(len(present))}
+        elif min_confidence is None:
+            per_class = {
+                c.CLASS_NAMES.index(name): float(t) for name, t in c.DETECTION_MIN_CONFIDENCE_PER_CLASS.items()
+            }
+        else:
+            per_class = {}
         keep = select_detections(
             detections.class_ids,
             detections.scores,
@@ -236,4 +297,8 @@ class InstanceSegmenter:
                 )
             )
         timings["postprocess"] = time.perf_counter() - start
-        return SegmentationResult(instances, height, width, timings)
+        return SegmentationResult(instances, height, width, timings, probabilities)
+
+
+def _features(out: dict[str, np.ndarray]) -> np.ndarray | None:
+    return out[FEATURES_OUTPUT][0].astype(np.float64) if FEATURES_OUTPUT in out else None
