@@ -206,6 +206,7 @@ def shipped_maskrcnn_defaults() -> dict[str, str]:
     """The default Mask R-CNN's inference settings as the predict options' help states them, read from its
     config.json (weights/defaults.json names the model); the class defaults when there is none or it is broken."""
     from fashionseg.models.maskrcnn.config import MaskRCNNConfig
+    from fashionseg.models.maskrcnn.label_head import LABEL_HEAD_FILE
 
     name = _shipped_name("maskrcnn")
     config, source = MaskRCNNConfig(), "without a trained model"
@@ -224,7 +225,7 @@ def shipped_maskrcnn_defaults() -> dict[str, str]:
         "max_instances": str(config.DETECTION_MAX_INSTANCES),
         "max_per_class": caps,
         "focus": "on" if config.DETECTION_FOCUS else "off",
-        "label_head": "has one" if name and (default_weights("maskrcnn") / "label_head.npz").is_file() else "none",
+        "label_head": "has one" if name and (default_weights("maskrcnn") / LABEL_HEAD_FILE).is_file() else "none",
     }
 
 

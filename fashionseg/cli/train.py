@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fashionseg.cli import common
 from fashionseg.cli.options import add_split, add_weights, fraction
-from fashionseg.exceptions import UsageError
+from fashionseg.exceptions import ModelFolderError, UsageError
 from fashionseg.settings import pretrained_weights_dir, project_relative
 
 # The ImageNet MobileNetV2 without its top, shared by both models' default backbones.
@@ -120,7 +120,7 @@ def cmd_train_label_head(args) -> int:
     from fashionseg.models.maskrcnn.evaluate import load_coco
     from fashionseg.models.maskrcnn.label_head import LABEL_HEAD_FILE
     from fashionseg.models.maskrcnn.label_head_fit import fit_label_head, labelled_photos
-    from fashionseg.models.maskrcnn.predictor import FEATURES_OUTPUT
+    from fashionseg.models.maskrcnn.predictor import onnx_runtime
     from fashionseg.models.runtime import ONNX_FILE
 
     if not args.instances and not args.client:
@@ -149,12 +149,11 @@ def cmd_train_label_head(args) -> int:
     print(
         f"label head fitted on {summary['photos']} photos in {summary['seconds']:.0f} s; wrote {weights / LABEL_HEAD_FILE}"
     )
-    onnx = weights / ONNX_FILE
-    if onnx.is_file():
-        from fashionseg.models.runtime import OnnxModel
-
-        if FEATURES_OUTPUT not in OnnxModel(onnx).output_names:
-            print(f"its {ONNX_FILE} lacks {FEATURES_OUTPUT}: run fashionseg export maskrcnn --weights {weights}")
+    if (weights / ONNX_FILE).is_file():
+        try:  # the check loading the folder does, said now rather than at its next use
+            onnx_runtime(weights, segmenter.config, label_head=True)
+        except ModelFolderError as exc:
+            print(exc)
     return 0
 
 

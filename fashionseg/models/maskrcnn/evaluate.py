@@ -302,7 +302,11 @@ def evaluate_maskrcnn(
         out.update(client=None, classification_score_client=None, tto=None)
     c = segmenter.config
     options = predict_options or {}
-    head = segmenter.label_head if options.get("label_head", "min_confidence" not in options) else None
+    head = (
+        segmenter.label_head
+        if segmenter.uses_label_head(options.get("min_confidence"), options.get("label_head"))
+        else None
+    )
     out["settings"] = {
         "runtime": segmenter.runtime_name,
         "min_confidence": options.get("min_confidence", c.DETECTION_MIN_CONFIDENCE),

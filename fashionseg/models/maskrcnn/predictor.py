@@ -183,6 +183,11 @@ class InstanceSegmenter:
         if bad:
             raise UsageError(f"max_per_class caps must be non-negative integers, not {bad}")
 
+    def uses_label_head(self, min_confidence: float | None = None, label_head: bool | None = None) -> bool:
+        """Whether :meth:`predict` with these options lets the label head decide: ``label_head`` if given,
+        else when the model has one and no ``min_confidence`` replaces the thresholds."""
+        return self.label_head is not None and (min_confidence is None if label_head is None else label_head)
+
     def _detections(self, out: dict[str, np.ndarray], window) -> Detections:
         boxes = window.boxes_to_original(out["boxes"][0][:, [1, 0, 3, 2]])  # y1, x1, y2, x2 -> x1, y1, x2, y2
         return Detections(out["class_ids"][0].astype(int), out["scores"][0].astype(float), boxes, out["masks"][0])
@@ -256,7 +261,7 @@ class InstanceSegmenter:
         """
         c = self.config
         self.check_options(min_confidence, max_instances, max_per_class, focus, label_head)
-        use_head = self.label_head is not None and (min_confidence is None if label_head is None else label_head)
+        use_head = self.uses_label_head(min_confidence, label_head)
         start = time.perf_counter()
         image = source if isinstance(source, np.ndarray) else load_image(source)
         decode = time.perf_counter() - start
