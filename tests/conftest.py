@@ -10,6 +10,7 @@ process that imports TensorFlow).
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -264,3 +265,14 @@ def new_store(request, tmp_path):
         return server.new_database
     counter = iter(range(1000))
     return lambda: str(tmp_path / f"store{next(counter)}.db")
+
+
+@pytest.fixture()
+def cli_logger():
+    """Put the ``fashionseg`` logger back as it was after a test that ran ``main`` (which configures it)."""
+    logger = logging.getLogger("fashionseg")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield logger
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate

@@ -28,17 +28,6 @@ def option(parser: argparse.ArgumentParser, flag: str) -> argparse.Action | None
     return next((a for a in parser._actions if flag in a.option_strings), None)
 
 
-@pytest.fixture()
-def cli_logger():
-    """Put the ``fashionseg`` logger back as it was after a test that ran ``main`` (which configures it)."""
-    logger = logging.getLogger("fashionseg")
-    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
-    yield logger
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-    logger.propagate = propagate
-
-
 LEAVES = [path for path, _ in leaf_parsers(build_parser())]
 
 
@@ -112,6 +101,7 @@ def test_shared_options_read_the_same_in_every_command():
             found.pop(("thresholds", "maskrcnn"))  # the split to tune on, default val
             found.pop(("evaluate", "unet"))  # "of the file": --test is garment.json
             found.pop(("train", "label-head"))  # the split to fit on, default train
+            found.pop(("train", "pseudo-labels"))  # the tag-only photos to label, default train
         if flag == "--limit":
             found.pop(("store", "preannotate"))  # images, not test photos
         assert len(found) >= 2, flag

@@ -171,7 +171,7 @@ def write_synthetic_set(folder: Path, count: int = 4) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_train_resume_export_predict_and_evaluate(tmp_path):
+def test_train_resume_export_predict_and_evaluate(tmp_path, cli_logger):
     from fashionseg.models.maskrcnn.data import examples_from_coco
     from fashionseg.models.maskrcnn.evaluate import evaluate_maskrcnn, load_coco
     from fashionseg.models.maskrcnn.export import export_run
@@ -251,6 +251,43 @@ def test_train_resume_export_predict_and_evaluate(tmp_path):
     _, present = head.decide(features, best_scores(detections.class_ids, detections.scores, 11))
     assert {i.class_id for i in result.instances} <= set(np.flatnonzero(present))
     (weights / LABEL_HEAD_FILE).unlink()
+
+    # Self-training data through the CLI: tag-only photos pseudo-labelled by the model, merged for training.
+    from fashionseg.cli import main
+
+    client_images = []
+    for n in range(2):
+        (photos / f"tagged{n}.jpg").write_bytes((photos / f"000{n}.jpg").read_bytes())
+        client_images.append(
+            {"id": 50 + n, "file_name": f"tagged{n}.jpg", "height": 160, "width": 120, "split": "train"}
+        )
+    # tagged pants; the barely trained model may find none, so whether photos are kept is not asserted
+    # here (tests/test_pseudo_labels.py checks what is kept, and the command's output, with a stand-in model)
+    client_labels = [{"id": n + 1, "image_id": 50 + n, "category_id": 4} for n in range(2)]
+    client = tmp_path / "client.json"
+    client.write_text(
+        json.dumps(
+            {
+                "images": client_images,
+                "annotations": [],
+                "categories": load_coco(instances)["categories"],
+                "image_labels": client_labels,
+            }
+        )
+    )
+    merged_path = tmp_path / "merged.json"
+    argv = ["train", "pseudo-labels", "--weights", str(weights), "--instances", str(instances)]
+    argv += ["--client", str(client), "--images", str(photos), "--out", str(merged_path), "--min-score", "0", "--quiet"]
+    argv += ["--audit-split", "val"]
+    assert main(argv) == 0
+    merged = load_coco(merged_path)
+    report = merged["fashionseg"]["pseudo_labels"]["report"]
+    audit = merged["fashionseg"]["pseudo_labels"]["audit"]
+    assert audit["photos"] == 1 and 0 <= audit["precision"] <= 1 and 0 <= audit["recall"] <= 1
+    assert report["photos"] == 2 and len(merged["images"]) == 4 + report["kept"]
+    added = [a for a in merged["annotations"] if a["image_id"] > 4]
+    assert all(a["category_id"] == 4 for a in added) and len(added) == report["instances"]
+    assert len(examples_from_coco(merged_path, photos, "train")) == 3 + report["kept"]
 
     # Evaluation on an untrained model runs end to end and scores it low but validly.
     coco = load_coco(instances)

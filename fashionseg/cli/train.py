@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fashionseg.cli import common
-from fashionseg.cli.options import add_split, add_weights, fraction
+from fashionseg.cli.options import SPLITS, add_runtime, add_split, add_weights, fraction, output_file
 from fashionseg.exceptions import ModelFolderError, UsageError
 from fashionseg.settings import pretrained_weights_dir, project_relative
 
@@ -157,6 +157,61 @@ def cmd_train_label_head(args) -> int:
     return 0
 
 
+def cmd_train_pseudo_labels(args) -> int:
+    from tqdm import tqdm
+
+    from fashionseg.core.files import write_json_atomic
+    from fashionseg.models.maskrcnn.evaluate import load_coco
+    from fashionseg.models.maskrcnn.pseudo_labels import audit_pseudo_labels, merge_pseudo_labels, pseudo_label
+
+    out = output_file(args.out)
+    instances, client = load_coco(args.instances), load_coco(args.client)
+    segmenter, weights = common.load_maskrcnn(args.weights, args.runtime)
+    bar = tqdm(unit="photo", desc="pseudo-labelling", disable=args.quiet)
+
+    def progress(done: int, total: int, _name: str) -> None:
+        bar.total, bar.n = total, done
+        bar.refresh()
+
+    pseudo, report = pseudo_label(
+        segmenter,
+        client,
+        args.images,
+        split=args.split,
+        min_score=args.min_score,
+        relabel=not args.no_relabel,
+        on_progress=progress,
+    )
+    bar.close()
+    merged = merge_pseudo_labels(instances, pseudo)
+    audit = None
+    if args.audit_split:
+        audit = audit_pseudo_labels(
+            segmenter, instances, args.images, args.audit_split, args.min_score, not args.no_relabel
+        )
+        print(
+            f"the same rule on the {audit['split']} photos with masks (their classes as tags): kept {audit['kept']} "
+            f"of {audit['photos']}; pseudo-instances precision {audit['precision']:.3f}, recall {audit['recall']:.3f}, "
+            f"mAP@50 {audit['map50']:.3f} at mask IoU 0.5"
+        )
+    merged["fashionseg"] = {
+        **instances.get("fashionseg", {}),
+        "pseudo_labels": {
+            "model": project_relative(weights),
+            "client": project_relative(args.client),
+            "split": args.split,
+            "min_score": args.min_score,
+            "relabel": not args.no_relabel,
+            "report": report.to_dict(),
+            "audit": audit,
+        },
+    }
+    write_json_atomic(out, merged)
+    print(report.summary())
+    print(f"wrote {args.out}: {len(merged['images'])} photos, {report.kept} of them pseudo-labelled (training split)")
+    return 0
+
+
 def register(commands) -> None:
     train = commands.add_parser("train", help="train a model").add_subparsers(dest="model", required=True)
     unet = train.add_parser("unet", help="train the garment-cutout U-Net (resumes if --run has a run)")
@@ -271,3 +326,28 @@ def register(commands) -> None:
         help="lowest detection score kept for a class the head puts in the photo (default 0.1)",
     )
     lh.set_defaults(func=cmd_train_label_head)
+
+    pl = train.add_parser(
+        "pseudo-labels",
+        help="self-training data: a Mask R-CNN's instances on tag-only photos, kept where they agree with the tags",
+    )
+    add_weights(pl, "maskrcnn")
+    add_runtime(pl)
+    pl.add_argument("--instances", required=True, help="instances.json (photos with masks) to add the photos to")
+    pl.add_argument("--client", required=True, help="client.json (photos with image-level labels only)")
+    pl.add_argument("--images", required=True, help="the photos folder (both files' names are relative to it)")
+    pl.add_argument("--out", required=True, help="the merged COCO file to write, for 'train maskrcnn --instances'")
+    add_split(pl, default="train", of="--client", help="split of the tag-only photos to label (default train)")
+    pl.add_argument("--min-score", type=fraction, default=0.3, help="lowest score of an instance kept (default 0.3)")
+    pl.add_argument(
+        "--no-relabel",
+        action="store_true",
+        help="leave out a photo lacking a tagged class instead of relabelling a same-supercategory instance",
+    )
+    pl.add_argument(
+        "--audit-split",
+        choices=SPLITS,
+        help="also measure how clean the labels are: the rule run on the --instances photos of this split "
+        "(their classes as tags), scored against their masks",
+    )
+    pl.set_defaults(func=cmd_train_pseudo_labels)
