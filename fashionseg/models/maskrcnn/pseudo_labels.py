@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from fashionseg.core.images import load_image
-from fashionseg.core.masks import encode_rle, mask_bbox
 from fashionseg.core.split import select_coco_split
 from fashionseg.exceptions import ImageLoadError, UsageError
+from fashionseg.models.maskrcnn.predictor import SegmentationResult
 
 DEFAULT_MIN_SCORE = 0.3
 
@@ -158,19 +158,8 @@ def pseudo_label(
         original = {id(i) for i in result.instances}
         report.relabelled += sum(id(i) not in original for i in kept)
         images.append({**image, "split": split})
-        for inst in kept:
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image["id"],
-                    "category_id": inst.class_id,
-                    "segmentation": encode_rle(inst.mask),
-                    "area": inst.area,
-                    "bbox": mask_bbox(inst.mask),
-                    "iscrowd": 0,
-                    "score": round(inst.score, 5),
-                }
-            )
+        kept_result = SegmentationResult(kept, result.height, result.width, {})
+        annotations += kept_result.to_coco_annotations(image["id"], first_id=len(annotations) + 1)
         report.kept += 1
         report.instances += len(kept)
     if on_progress:
