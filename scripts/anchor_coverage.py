@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fashionseg.core.images import LetterboxWindow
 from fashionseg.core.variants import MIN_INSTANCE_AREA, build_variants, variants_named
 from fashionseg.models.maskrcnn.anchors import anchor_coverage, anchor_grid
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
@@ -30,11 +31,9 @@ def letterboxed_boxes(coco: dict, size: int) -> np.ndarray:
     boxes = []
     for ann in coco["annotations"]:
         im = images[ann["image_id"]]
-        scale = size / max(im["height"], im["width"])
-        top = (size - round(im["height"] * scale)) // 2
-        left = (size - round(im["width"] * scale)) // 2
         x, y, w, h = ann["bbox"]
-        boxes.append([top + y * scale, left + x * scale, top + (y + h) * scale, left + (x + w) * scale])
+        x1, y1, x2, y2 = LetterboxWindow.fit(im["height"], im["width"], size).boxes_to_square([x, y, x + w, y + h])[0]
+        boxes.append([y1, x1, y2, x2])
     return np.asarray(boxes, np.float32).reshape(-1, 4)
 
 

@@ -229,13 +229,20 @@ def evaluate_test_set(
     return test, per_class, records, detections
 
 
+def tag_counts(client: dict) -> dict[int, dict[int, int]]:
+    """Image id -> {class (0-based): how many instances its image-level labels count} of every image of
+    ``client``; a label without a count counts one."""
+    counts: dict[int, dict[int, int]] = {im["id"]: {} for im in client["images"]}
+    for lab in client.get("image_labels", []):
+        if lab.get("category_id") is not None and lab["image_id"] in counts:
+            classes, class_id = counts[lab["image_id"]], int(lab["category_id"])
+            classes[class_id] = classes.get(class_id, 0) + max(1, int(lab.get("count") or 1))
+    return counts
+
+
 def image_labels(client: dict) -> dict[int, set[int]]:
     """Image id -> the classes (0-based) of its image-level labels, for every image of ``client``."""
-    labels: dict[int, set] = {im["id"]: set() for im in client["images"]}
-    for lab in client.get("image_labels", []):
-        if lab.get("category_id") is not None and lab["image_id"] in labels:
-            labels[lab["image_id"]].add(int(lab["category_id"]))
-    return labels
+    return {image_id: set(classes) for image_id, classes in tag_counts(client).items()}
 
 
 def evaluate_client_set(

@@ -43,6 +43,7 @@ import numpy as np
 from fashionseg.core.images import load_image
 from fashionseg.core.split import select_coco_split
 from fashionseg.exceptions import ImageLoadError, UsageError
+from fashionseg.models.maskrcnn.evaluate import tag_counts
 from fashionseg.models.maskrcnn.predictor import SegmentationResult
 
 DEFAULT_MIN_SCORE = 0.3
@@ -101,19 +102,6 @@ def tag_consistent(
         untagged.remove(donor)
         tagged.append(dataclasses.replace(donor, class_id=missing, class_name=""))
     return tagged
-
-
-def tag_counts(client: dict) -> dict[int, dict[int, int]]:
-    """Image id -> {class (0-based): how many instances its image-level labels count} of every image of
-    ``client``; a label without a count counts one."""
-    counts: dict[int, dict[int, int]] = {im["id"]: {} for im in client["images"]}
-    for lab in client.get("image_labels", []):
-        if lab.get("category_id") is not None and lab["image_id"] in counts:
-            classes = counts[lab["image_id"]]
-            classes[int(lab["category_id"])] = classes.get(int(lab["category_id"]), 0) + max(
-                1, int(lab.get("count") or 1)
-            )
-    return counts
 
 
 def pseudo_label(
