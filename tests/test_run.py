@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fashionseg.models.model_folder import ModelConfig
-from fashionseg.models.run import LOG_FILE, Monitor, TrainingRun
+from fashionseg.models.run import LOG_FILE, Monitor, TrainingRun, training_hardware
 
 
 @dataclass
@@ -79,7 +79,11 @@ def test_a_run_resumes_after_its_last_finished_epoch_and_its_log_goes_on(tmp_pat
     assert state["epoch"] == 3 and state["finished"] and 1 <= state["best_epoch"] <= 3
     assert log_epochs(folder) == [1, 2, 3]
     assert (folder / "best.weights.h5").is_file() and not list(folder.glob("*.tmp.*"))
-    assert json.loads((folder / "run.json").read_text()) == {"config": {"units": 2}, "settings": {"epochs": 3}}
+    assert json.loads((folder / "run.json").read_text()) == {
+        "config": {"units": 2},
+        "hardware": training_hardware(),  # resumed on the same machine: named once
+        "settings": {"epochs": 3},
+    }
 
     # More epochs later: the run goes on; with none left to train it stays as it is.
     assert train_toy(folder, 4)["epoch"] == 4 and log_epochs(folder) == [1, 2, 3, 4]
@@ -114,6 +118,26 @@ def test_an_export_after_an_interruption_holds_only_finished_epochs(tmp_path, mo
     with open(out / "training_log.csv", newline="") as f:
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [1]
     assert json.loads((out / "training.json").read_text())["epochs_trained"] == 1
+
+
+def test_the_record_names_where_the_run_trained_not_where_it_was_exported(tmp_path):
+    folder = tmp_path / "run"
+    train_toy(folder, 1)
+    recorded = json.loads((folder / "run.json").read_text())["hardware"]
+    assert recorded == training_hardware() and f"Keras {keras.__version__} on {keras.backend.backend()}" in recorded
+    # a run trained elsewhere (the GPU machine) and exported here keeps its own record
+    run_json = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({**run_json, "hardware": "x86_64, 16 CPU cores, NVIDIA H200"}))
+    train_toy(folder, 2)  # and resumed here, it names both
+    assert json.loads((folder / "run.json").read_text())["hardware"] == (
+        f"x86_64, 16 CPU cores, NVIDIA H200; resumed on {training_hardware()}"
+    )
+    run = TrainingRun(
+        folder, Monitor("val_loss", "best_val_loss"), ("epoch", "loss", "val_loss", "learning_rate", "seconds")
+    )
+    (folder / "best.weights.h5").write_bytes(b"weights")
+    out = run.export(tmp_path / "model", ToyConfig())
+    assert json.loads((out / "training.json").read_text())["hardware"].startswith("x86_64, 16 CPU cores, NVIDIA H200;")
 
 
 def test_a_config_built_with_lists_is_the_run_it_saved(tmp_path):

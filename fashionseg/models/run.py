@@ -2,9 +2,12 @@
 
 A run folder holds everything needed to go on after an interruption:
 
-- ``run.json``: the model config (``config``) and what the run was asked to do
-  (settings, photo counts). Rewritten at every start, since settings (more
-  epochs) may change between resumes; the model config may not.
+- ``run.json``: the model config (``config``), what the run was asked to do
+  (settings, photo counts) and where it trained (``hardware``: processor,
+  cores, the Keras backend and its accelerator, see :func:`training_hardware`;
+  each machine it was resumed on).
+  Rewritten at every start, since settings (more epochs) may change between
+  resumes; the model config may not.
 - ``state.json``: epochs finished (``epoch``), the best value of the monitored
   validation metric (``best_val_loss`` or ``best_val_dice``) and its epoch
   (``best_epoch``), epochs since then (``wait``), training ``seconds``,
@@ -132,13 +135,19 @@ class TrainingRun:
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         run_file = self.path(RUN_FILE)
+        hardware = training_hardware()
         if run_file.exists():
             previous = json.loads(run_file.read_text())
+            # a run resumed on another machine (CPU here, then a GPU) names both
+            if previous.get("hardware") and hardware not in previous["hardware"]:
+                hardware = f"{previous['hardware']}; resumed on {hardware}"
+            elif previous.get("hardware"):
+                hardware = previous["hardware"]
             # Both through from_dict, so a config built with lists (e.g. the CLI's --classic-mean-std)
             # equals the tuples its saved JSON reads back as.
             if type(config).from_dict(previous["config"]) != type(config).from_dict(config.to_dict()):
                 raise ValueError(f"{self.folder} holds a run with a different model config; use a new --run folder")
-        write_json_atomic(run_file, {"config": config.to_dict(), **description})
+        write_json_atomic(run_file, {"config": config.to_dict(), "hardware": hardware, **description})
         self.state = self.read_state()
         self._drop_unfinished_log_rows()
         return self.state
@@ -257,12 +266,48 @@ class TrainingRun:
             "best_epoch": state["best_epoch"],
             self.monitor.state_key: state[self.monitor.state_key],
             "training_seconds": round(state.get("seconds", 0.0), 1),
-            "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+            # where the run trained (a run folder may be exported on another machine); runs from
+            # before run.json recorded it trained where they were exported
+            "hardware": run.get("hardware") or training_hardware(with_accelerator=False),
             "run": str(self.folder),
             **(training or {}),
         }
         write_json_atomic(out_dir / TRAINING_FILE, record)
         return out_dir
+
+
+def training_hardware(with_accelerator: bool = True) -> str:
+    """Where this process trains, for the record: processor, cores, Keras backend and accelerator.
+
+    Example:
+        >>> training_hardware(with_accelerator=False).split(", ")[1].endswith("CPU cores")
+        True
+    """
+    where = f"{platform.machine()}, {os.cpu_count()} CPU cores"
+    if not with_accelerator:
+        return where
+    backend = keras.backend.backend()
+    accelerators = []
+    try:
+        if backend == "jax":
+            import jax
+
+            accelerators = [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            accelerators = [
+                tf.config.experimental.get_device_details(d).get("device_name", d.name)
+                for d in tf.config.list_physical_devices("GPU")
+            ]
+        elif backend == "torch":
+            import torch
+
+            accelerators = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # a record must not stop training; the processor is still known
+        accelerators = []
+    on = " + ".join(accelerators) if accelerators else "no accelerator"
+    return f"{where}, Keras {keras.__version__} on {backend}, {on}"
 
 
 def save_weights_only(model: keras.Model, path: str | Path) -> None:

@@ -38,12 +38,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from fashionseg.core.images import load_image
 from fashionseg.core.split import select_coco_split
 from fashionseg.exceptions import ImageLoadError, UsageError
-from fashionseg.models.maskrcnn.evaluate import tag_counts
+from fashionseg.models.maskrcnn.evaluate import coco_instances, tag_counts
 from fashionseg.models.maskrcnn.predictor import SegmentationResult
 
 DEFAULT_MIN_SCORE = 0.3
@@ -189,7 +187,6 @@ def audit_pseudo_labels(
     Returns the photos kept, and the pseudo-instances' precision and recall and mAP@50 on them.
     """
     from fashionseg.core import metrics
-    from fashionseg.core.masks import decode_rle
 
     truth = select_coco_split(instances, split)
     labels = [
@@ -199,14 +196,6 @@ def audit_pseudo_labels(
     tagged = {**truth, "annotations": [], "image_labels": labels}
     pseudo, report = pseudo_label(segmenter, tagged, images_dir, split, min_score, relabel)
 
-    def instances_of(anns: list[dict], shape, scores: bool) -> metrics.Instances:
-        masks = np.stack([decode_rle(a["segmentation"]) for a in anns]) if anns else np.zeros((0, *shape), bool)
-        return metrics.Instances(
-            masks,
-            np.array([a["category_id"] for a in anns], int),
-            np.array([a.get("score", 1.0) for a in anns]) if scores else None,
-        )
-
     by_image: dict[tuple[str, int], list[dict]] = {}
     for kind, doc in (("truth", truth), ("pseudo", pseudo)):
         for a in doc["annotations"]:
@@ -215,8 +204,8 @@ def audit_pseudo_labels(
     matched = false_positives = missed = 0
     for im in pseudo["images"]:
         shape = (im["height"], im["width"])
-        gt = instances_of(by_image.get(("truth", im["id"]), []), shape, False)
-        pred = instances_of(by_image.get(("pseudo", im["id"]), []), shape, True)
+        gt = coco_instances(by_image.get(("truth", im["id"]), []), shape)
+        pred = coco_instances(by_image.get(("pseudo", im["id"]), []), shape, scored=True)
         m = metrics.match_instances(gt, pred)
         matched += int((m.gt_match >= 0).sum())
         missed += int((m.gt_match < 0).sum())

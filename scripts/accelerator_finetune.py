@@ -1,0 +1,219 @@
+"""Fine-tune the Mask R-CNN on the accelerator machine within a fixed time, and bring the result back.
+
+The device tool lends a GPU machine for a few minutes a session, with no
+TensorFlow there (the models are ``keras.ops`` only, so they train on JAX) and
+at most 16 MiB a file coming back. This driver:
+
+1. turns the carried float16 initial weights back into float32 (they travel
+   at half size; fine-tuning starts from them);
+2. unless ``--epochs`` is given, times a short probe run (same data, same
+   workers) to learn the step time, then chooses how many epochs fit the time
+   left, so the learning-rate schedule runs to its end instead of being cut off;
+3. runs ``fashionseg train maskrcnn`` (resumable, one checkpoint per epoch);
+4. copies the run's log and state and its best and last weights, split into
+   parts under 16 MiB, into ``--out``.
+
+Run on the device machine from the repository root, after installing the
+carried wheels (``.whl``) and with the shrunk data (``scripts/shrink_coco.py``)
+in ``.gpu``::
+
+    KERAS_BACKEND=jax python3 scripts/accelerator_finetune.py --instances .gpu/ccp/instances.json \
+        --images .gpu/ccp/photos --init .gpu/init --out "$OUT" --deadline 480
+
+Before, ``--pack WEIGHTS_DIR .gpu/init`` writes the float16 copy of the model to start from;
+after, back here, ``--join DIR`` puts the weight parts together again.
+
+Measured on an NVIDIA H200 (16 cores, JAX 0.11.2, 12 loader workers, 2 photos a
+step, 1,118 training photos): 25-32 s an epoch (about 45 photos a second; 40 on
+the CPU here take 4.5 min for 651), plus 40 s loading and 40-60 s compiling.
+The commands that made ``weights/maskrcnn_mobilenet_v2_512_robust3`` are in its
+model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PART_BYTES = 15 * 2**20  # under the tool's 16 MiB a file
+START = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[{time.monotonic() - START:6.1f} s] {message}", flush=True)
+
+
+def cast_copy(init_dir: Path, out_dir: Path, source_dtype: str, target_dtype: str) -> Path:
+    """A model folder's config.json and model.weights.h5 with every ``source_dtype`` array cast to ``target_dtype``."""
+    import h5py
+    import numpy as np
+
+    source, target = np.dtype(source_dtype), np.dtype(target_dtype)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(init_dir / "config.json", out_dir / "config.json")
+    with h5py.File(init_dir / "model.weights.h5", "r") as src, h5py.File(out_dir / "model.weights.h5", "w") as dst:
+        for key, value in src.attrs.items():
+            dst.attrs[key] = value
+
+        def copy(name, obj):
+            if isinstance(obj, h5py.Group):
+                group = dst.require_group(name)
+                for key, value in obj.attrs.items():
+                    group.attrs[key] = value
+                return
+            data = obj[()]
+            if data.dtype == source:
+                data = data.astype(target)
+            dataset = dst.create_dataset(name, data=data)
+            for key, value in obj.attrs.items():
+                dataset.attrs[key] = value
+
+        src.visititems(copy)
+    return out_dir
+
+
+def probe_subset(instances: Path, out: Path, train_photos: int, val_photos: int) -> Path:
+    coco = json.loads(instances.read_text())
+    train = [im for im in coco["images"] if im.get("split") == "train"][:train_photos]
+    val = [im for im in coco["images"] if im.get("split") == "val"][:val_photos]
+    keep = {im["id"] for im in train + val}
+    subset = {**coco, "images": train + val, "annotations": [a for a in coco["annotations"] if a["image_id"] in keep]}
+    out.write_text(json.dumps(subset))
+    return out
+
+
+def split_counts(instances: Path) -> tuple[int, int]:
+    images = json.loads(instances.read_text())["images"]
+    return sum(im.get("split") == "train" for im in images), sum(im.get("split") == "val" for im in images)
+
+
+def train_command(args, instances: Path, run: Path, epochs: int, steps: int | None) -> list[str]:
+    command = [
+        sys.executable, "-m", "fashionseg", "train", "maskrcnn",
+        "--instances", str(instances), "--images", str(args.images), "--run", str(run),
+        "--init-from", str(args.init_fp32), "--heads-epochs", "0", "--all-epochs", str(epochs),
+        "--all-learning-rate", str(args.learning_rate), "--all-final-learning-rate", str(args.final_learning_rate),
+        "--workers", str(args.workers), "--quiet",
+    ]  # fmt: skip
+    if steps:
+        command += ["--steps-per-epoch", str(steps)]
+    return command
+
+
+def epoch_seconds(run: Path) -> list[float]:
+    with open(run / "log.csv") as f:
+        return [float(row["seconds"]) for row in csv.DictReader(f)]
+
+
+def collect(run: Path, out: Path) -> None:
+    """The run's small files and its weights (in parts) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("run.json", "state.json", "log.csv"):
+        if (run / name).exists():
+            shutil.copy(run / name, out / name)
+    for name in ("best.weights.h5", "last.weights.h5"):
+        path = run / name
+        if not path.exists():
+            continue
+        data = path.read_bytes()
+        for i in range(math.ceil(len(data) / PART_BYTES)):
+            (out / f"{name}.part{i}").write_bytes(data[i * PART_BYTES : (i + 1) * PART_BYTES])
+    log(f"collected: {sorted(p.name for p in out.iterdir())}")
+
+
+def join(folder: Path) -> None:
+    """Back here: ``*.weights.h5.partN`` -> ``*.weights.h5`` in ``folder``."""
+    for name in ("best.weights.h5", "last.weights.h5"):
+        parts = sorted(folder.glob(f"{name}.part*"), key=lambda p: int(p.suffix[len(".part") :]))
+        if parts:
+            (folder / name).write_bytes(b"".join(p.read_bytes() for p in parts))
+            print(f"{name}: {len(parts)} parts joined")
+
+
+def run_training(command: list[str], seconds_left: float) -> int:
+    log(" ".join(command))
+    try:
+        return subprocess.run(command, timeout=max(seconds_left, 1)).returncode
+    except subprocess.TimeoutExpired:
+        log("stopped at the deadline (the last finished epoch is kept)")
+        return -1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--join", type=Path, help="here, after the run: join the weight parts in this folder")
+    parser.add_argument(
+        "--pack", nargs=2, type=Path, metavar=("WEIGHTS_DIR", "INIT_DIR"), help="here, before: float16 copy to carry"
+    )
+    parser.add_argument("--instances", type=Path)
+    parser.add_argument("--images", type=Path)
+    parser.add_argument("--init", type=Path, help="config.json + float16 model.weights.h5")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/accelerator"))
+    parser.add_argument("--deadline", type=float, default=480, help="seconds from start for all of it")
+    parser.add_argument("--collect-seconds", type=float, default=25, help="kept at the end to copy the results")
+    parser.add_argument("--workers", type=int, default=12)
+    parser.add_argument("--learning-rate", type=float, default=0.002)
+    parser.add_argument("--final-learning-rate", type=float, default=0.0002)
+    # Each epoch starts its loader workers: a short probe epoch overstates the step time (on the H200:
+    # 40 steps in 3.7 s, 93 ms a step; a 559-step epoch took 24-28 s, 45-50 ms a step).
+    parser.add_argument("--probe-steps", type=int, default=120)
+    parser.add_argument("--max-epochs", type=int, default=40)
+    parser.add_argument(
+        "--epochs", type=int, help="this many epochs, no probe (when an earlier call measured the epoch time)"
+    )
+    parser.add_argument("--steps-per-epoch", type=int, help="main run: steps per epoch (default: one pass)")
+    parser.add_argument("--load-seconds", type=float, default=60, help="estimate: loading photos + compiling")
+    args = parser.parse_args()
+    if args.join:
+        join(args.join)
+        return
+    if args.pack:
+        cast_copy(*args.pack, "float32", "float16")
+        return
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.init_fp32 = cast_copy(args.init, args.work / "init", "float16", "float32")
+    log("initial weights back to float32")
+
+    if args.epochs:
+        epochs = args.epochs
+    else:
+        epochs = planned_epochs(args)
+    run = args.work / "run"
+    left = args.deadline - (time.monotonic() - START) - args.collect_seconds
+    code = run_training(train_command(args, args.instances, run, epochs, args.steps_per_epoch), left)
+    log(f"training ended (exit {code}); epochs: {epoch_seconds(run) if (run / 'log.csv').exists() else []}")
+    collect(run, args.out)
+
+
+def planned_epochs(args) -> int:
+    """Times a probe run and returns how many epochs fit the time left."""
+    train_photos, val_photos = split_counts(args.instances)
+    probe_json = probe_subset(args.instances, args.work / "probe.json", 4 * args.probe_steps, 8)
+    probe = args.work / "probe"
+    code = run_training(train_command(args, probe_json, probe, 2, args.probe_steps), args.deadline / 2)
+    seconds = epoch_seconds(probe) if (probe / "log.csv").exists() else []
+    if code != 0 or len(seconds) < 2:
+        log(f"probe failed (exit {code}, epochs {seconds}); nothing else is run")
+        collect(probe, args.out / "probe")
+        sys.exit(1)
+    # The probe's second epoch is compiled already: its time per step, the validation's 4 steps included.
+    per_step = seconds[1] / (args.probe_steps + 4)
+    steps = args.steps_per_epoch or math.ceil(train_photos / 2)
+    epoch = per_step * (steps + math.ceil(val_photos / 2) / 3)
+    left = args.deadline - (time.monotonic() - START) - args.collect_seconds - args.load_seconds
+    epochs = max(1, min(args.max_epochs, int(left // epoch)))
+    log(f"probe: {seconds} s per epoch; {per_step * 1000:.0f} ms a step; {epoch:.0f} s an epoch -> {epochs} epochs")
+    return epochs
+
+
+if __name__ == "__main__":
+    main()

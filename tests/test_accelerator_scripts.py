@@ -1,0 +1,128 @@
+"""scripts/shrink_coco.py and scripts/accelerator_finetune.py: what travels to the GPU machine and comes back."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashionseg.core.coco import validate_coco
+from fashionseg.core.masks import decode_rle, encode_rle
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_script", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_coco(folder: Path) -> dict:
+    """One 200 x 100 portrait with a rectangle instance and one 40 x 200 photo with a 1-px instance."""
+    (folder / "a.png").parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((200, 100, 3), 120, np.uint8)).save(folder / "a.png")
+    Image.fromarray(np.full((40, 200, 3), 60, np.uint8)).save(folder / "b.png")
+    big = np.zeros((200, 100), bool)
+    big[40:120, 20:80] = True
+    sliver = np.zeros((40, 200), bool)
+    sliver[5, 5] = True
+    return {
+        "images": [
+            {"id": 1, "file_name": "a.png", "height": 200, "width": 100, "split": "train"},
+            {"id": 2, "file_name": "b.png", "height": 40, "width": 200, "split": "val"},
+        ],
+        "categories": [{"id": 0, "name": "shirt, blouse", "supercategory": "upper"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 0, "segmentation": encode_rle(big), "area": 4800,
+             "bbox": [20, 40, 60, 80], "iscrowd": 0},
+            {"id": 2, "image_id": 2, "category_id": 0, "segmentation": encode_rle(sliver), "area": 1,
+             "bbox": [5, 5, 1, 1], "iscrowd": 0},
+        ],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_photos_and_masks_shrink_together(tmp_path, suffix):
+    script = load_script("shrink_coco")
+    coco = tiny_coco(tmp_path / "in")
+    out = script.shrink_coco(coco, tmp_path / "in", tmp_path / "out", max_side=50, quality=80, suffix=suffix)
+    validate_coco(out, "shrunk")
+    first, second = out["images"]
+    assert (first["height"], first["width"], first["file_name"]) == (50, 25, f"a{suffix}")
+    assert Image.open(tmp_path / "out" / "photos" / first["file_name"]).size == (25, 50)
+    # the rectangle keeps its place and proportions at a quarter of the size
+    (ann,) = [a for a in out["annotations"] if a["image_id"] == 1]
+    mask = decode_rle(ann["segmentation"])
+    assert mask.shape == (50, 25) and ann["area"] == int(mask.sum()) == 20 * 15
+    assert ann["bbox"] == [5.0, 10.0, 15.0, 20.0]
+    # the 1-px instance vanishes at a quarter of its photo's size: dropped, not kept empty
+    assert (second["height"], second["width"]) == (10, 50) and not [a for a in out["annotations"] if a["image_id"] == 2]
+
+
+def test_photos_smaller_than_the_limit_are_only_re_encoded(tmp_path):
+    script = load_script("shrink_coco")
+    coco = tiny_coco(tmp_path / "in")
+    out = script.shrink_coco(coco, tmp_path / "in", tmp_path / "out", max_side=400, quality=90)
+    assert [(im["height"], im["width"]) for im in out["images"]] == [(200, 100), (40, 200)]
+    assert len(out["annotations"]) == 2
+    assert decode_rle(out["annotations"][1]["segmentation"]).sum() == 1
+
+
+def weights_file(path: Path) -> None:
+    with h5py.File(path, "w") as f:
+        f.attrs["note"] = "keras"
+        layer = f.create_group("layers/dense/vars")
+        layer.attrs["kind"] = "dense"
+        layer.create_dataset("0", data=np.array([[1.0, 2.5e-4], [3.0, -7.0]], np.float32))
+        layer.create_dataset("1", data=np.array([5, 6], np.int64))
+
+
+def test_the_initial_weights_travel_at_half_size_and_come_back_as_float32(tmp_path):
+    script = load_script("accelerator_finetune")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"BACKBONE": "mobilenet_v2"}))
+    weights_file(model / "model.weights.h5")
+    half = script.cast_copy(model, tmp_path / "half", "float32", "float16")
+    back = script.cast_copy(half, tmp_path / "back", "float16", "float32")
+    assert json.loads((back / "config.json").read_text()) == {"BACKBONE": "mobilenet_v2"}
+    with h5py.File(half / "model.weights.h5") as h, h5py.File(back / "model.weights.h5") as b:
+        assert h["layers/dense/vars/0"].dtype == np.float16 and b["layers/dense/vars/0"].dtype == np.float32
+        np.testing.assert_allclose(b["layers/dense/vars/0"][()], [[1.0, 2.5e-4], [3.0, -7.0]], rtol=1e-3)
+        assert b["layers/dense/vars/1"].dtype == np.int64  # only the named float type is cast
+        assert b.attrs["note"] == "keras" and b["layers/dense/vars"].attrs["kind"] == "dense"
+
+
+def test_weights_come_back_in_parts_and_are_joined(tmp_path, monkeypatch):
+    script = load_script("accelerator_finetune")
+    monkeypatch.setattr(script, "PART_BYTES", 1000)
+    run, out = tmp_path / "run", tmp_path / "out"
+    run.mkdir()
+    data = np.random.default_rng(0).bytes(2500)
+    (run / "best.weights.h5").write_bytes(data)
+    (run / "log.csv").write_text("epoch,seconds\n1,24.0\n")
+    script.collect(run, out)
+    assert sorted(p.name for p in out.iterdir()) == [f"best.weights.h5.part{i}" for i in range(3)] + ["log.csv"]
+    assert all(p.stat().st_size <= 1000 for p in out.glob("*.part*"))
+    script.join(out)
+    assert (out / "best.weights.h5").read_bytes() == data
+    assert script.epoch_seconds(out) == [24.0]
+
+
+def test_the_probe_uses_a_small_part_of_both_splits(tmp_path):
+    script = load_script("accelerator_finetune")
+    images = [{"id": i, "split": "train" if i < 10 else "val"} for i in range(14)]
+    annotations = [{"id": i, "image_id": i} for i in range(14)]
+    source = tmp_path / "instances.json"
+    source.write_text(json.dumps({"images": images, "annotations": annotations, "categories": []}))
+    subset = json.loads(script.probe_subset(source, tmp_path / "probe.json", 3, 2).read_text())
+    assert [im["id"] for im in subset["images"]] == [0, 1, 2, 10, 11]
+    assert [a["image_id"] for a in subset["annotations"]] == [0, 1, 2, 10, 11]
+    assert script.split_counts(source) == (10, 4)
