@@ -23,9 +23,15 @@ in ``.gpu``::
 Before, ``--pack WEIGHTS_DIR .gpu/init`` writes the float16 copy of the model to start from;
 after, back here, ``--join DIR`` puts the weight parts together again.
 
+What comes back (the tool returns at most 8 files): ``run.json``,
+``state.json``, ``log.csv``, ``parts.json`` (each weights file's size, parts
+and SHA-256, checked by ``--join``) and the best and last weights in two parts
+each. ``--work`` is cleared first: every call trains afresh.
+
 Measured on an NVIDIA H200 (16 cores, JAX 0.11.2, 12 loader workers, 2 photos a
-step, 1,118 training photos): 25-32 s an epoch (about 45 photos a second; 40 on
-the CPU here take 4.5 min for 651), plus 40 s loading and 40-60 s compiling.
+step, 1,118 training photos): 25-32 s an epoch (about 45 photos a second,
+against 2.4 on the 2-core CPU here, 4.5 min for an epoch of 651), plus about
+40 s loading the photos and 40-60 s compiling.
 The commands that made ``weights/maskrcnn_mobilenet_v2_512_robust3`` are in its
 model card.
 """
@@ -34,15 +40,25 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from fashionseg.core.split import select_coco_split, select_split
+
 PART_BYTES = 15 * 2**20  # under the tool's 16 MiB a file
+MANIFEST = "parts.json"
+WEIGHT_FILES = ("best.weights.h5", "last.weights.h5")
+# A validation step is a forward pass only: about a third of a training step's time.
+VALIDATION_STEP_COST = 1 / 3
+PROBE_VAL_PHOTOS = 8
 START = time.monotonic()
 
 
@@ -71,6 +87,8 @@ def cast_copy(init_dir: Path, out_dir: Path, source_dtype: str, target_dtype: st
             data = obj[()]
             if data.dtype == source:
                 data = data.astype(target)
+                if not np.isfinite(data).all():  # beyond float16's range (65504) a weight would become inf
+                    raise ValueError(f"{name}: values do not fit {target_dtype}")
             dataset = dst.create_dataset(name, data=data)
             for key, value in obj.attrs.items():
                 dataset.attrs[key] = value
@@ -80,9 +98,11 @@ def cast_copy(init_dir: Path, out_dir: Path, source_dtype: str, target_dtype: st
 
 
 def probe_subset(instances: Path, out: Path, train_photos: int, val_photos: int) -> Path:
+    """The first ``train_photos`` training and ``val_photos`` validation photos of ``instances`` (the
+    project's split rule: a photo's ``split`` field, else its file name's hash)."""
     coco = json.loads(instances.read_text())
-    train = [im for im in coco["images"] if im.get("split") == "train"][:train_photos]
-    val = [im for im in coco["images"] if im.get("split") == "val"][:val_photos]
+    train = select_coco_split(coco, "train")["images"][:train_photos]
+    val = select_coco_split(coco, "val")["images"][:val_photos]
     keep = {im["id"] for im in train + val}
     subset = {**coco, "images": train + val, "annotations": [a for a in coco["annotations"] if a["image_id"] in keep]}
     out.write_text(json.dumps(subset))
@@ -91,7 +111,11 @@ def probe_subset(instances: Path, out: Path, train_photos: int, val_photos: int)
 
 def split_counts(instances: Path) -> tuple[int, int]:
     images = json.loads(instances.read_text())["images"]
-    return sum(im.get("split") == "train" for im in images), sum(im.get("split") == "val" for im in images)
+    return len(select_split(images, "train")), len(select_split(images, "val"))
+
+
+def images_per_step(init_dir: Path) -> int:
+    return int(json.loads((init_dir / "config.json").read_text()).get("IMAGES_PER_GPU", 2))
 
 
 def train_command(args, instances: Path, run: Path, epochs: int, steps: int | None) -> list[str]:
@@ -113,37 +137,66 @@ def epoch_seconds(run: Path) -> list[float]:
 
 
 def collect(run: Path, out: Path) -> None:
-    """The run's small files and its weights (in parts) into ``out``."""
+    """The run's small files and its weights (in parts, with ``parts.json``) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     for name in ("run.json", "state.json", "log.csv"):
         if (run / name).exists():
             shutil.copy(run / name, out / name)
-    for name in ("best.weights.h5", "last.weights.h5"):
+    manifest = {}
+    for name in WEIGHT_FILES:
         path = run / name
         if not path.exists():
             continue
         data = path.read_bytes()
-        for i in range(math.ceil(len(data) / PART_BYTES)):
+        parts = math.ceil(len(data) / PART_BYTES)
+        for i in range(parts):
             (out / f"{name}.part{i}").write_bytes(data[i * PART_BYTES : (i + 1) * PART_BYTES])
+        manifest[name] = {"bytes": len(data), "parts": parts, "sha256": hashlib.sha256(data).hexdigest()}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
     log(f"collected: {sorted(p.name for p in out.iterdir())}")
 
 
 def join(folder: Path) -> None:
-    """Back here: ``*.weights.h5.partN`` -> ``*.weights.h5`` in ``folder``."""
-    for name in ("best.weights.h5", "last.weights.h5"):
-        parts = sorted(folder.glob(f"{name}.part*"), key=lambda p: int(p.suffix[len(".part") :]))
-        if parts:
-            (folder / name).write_bytes(b"".join(p.read_bytes() for p in parts))
-            print(f"{name}: {len(parts)} parts joined")
+    """Back here: ``*.weights.h5.partN`` -> ``*.weights.h5`` in ``folder``, checked against ``parts.json``.
+
+    Raises:
+        ValueError: a part is missing, or the joined file is not the one that was split.
+    """
+    manifest = json.loads((folder / MANIFEST).read_text())
+    for name, expected in manifest.items():
+        parts = [folder / f"{name}.part{i}" for i in range(expected["parts"])]
+        missing = [p.name for p in parts if not p.is_file()]
+        if missing:
+            raise ValueError(f"{name}: parts missing: {', '.join(missing)}")
+        data = b"".join(p.read_bytes() for p in parts)
+        if len(data) != expected["bytes"] or hashlib.sha256(data).hexdigest() != expected["sha256"]:
+            raise ValueError(f"{name}: the joined parts are not the file that was split (size or SHA-256 differ)")
+        (folder / name).write_bytes(data)
+        print(f"{name}: {len(parts)} parts joined, SHA-256 checked")
+
+
+STOPPED_AT_DEADLINE = -1
 
 
 def run_training(command: list[str], seconds_left: float) -> int:
+    """Runs ``command`` in its own process group; at the deadline the whole group (the trainer and its
+    loader processes) is stopped and ``STOPPED_AT_DEADLINE`` returned."""
     log(" ".join(command))
+    process = subprocess.Popen(command, start_new_session=True)
     try:
-        return subprocess.run(command, timeout=max(seconds_left, 1)).returncode
+        return process.wait(timeout=max(seconds_left, 1))
     except subprocess.TimeoutExpired:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(timeout=10)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            except ProcessLookupError:
+                break
         log("stopped at the deadline (the last finished epoch is kept)")
-        return -1
+        return STOPPED_AT_DEADLINE
 
 
 def main() -> None:
@@ -156,7 +209,7 @@ def main() -> None:
     parser.add_argument("--images", type=Path)
     parser.add_argument("--init", type=Path, help="config.json + float16 model.weights.h5")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/accelerator"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/accelerator"), help="cleared first")
     parser.add_argument("--deadline", type=float, default=480, help="seconds from start for all of it")
     parser.add_argument("--collect-seconds", type=float, default=25, help="kept at the end to copy the results")
     parser.add_argument("--workers", type=int, default=12)
@@ -170,7 +223,7 @@ def main() -> None:
         "--epochs", type=int, help="this many epochs, no probe (when an earlier call measured the epoch time)"
     )
     parser.add_argument("--steps-per-epoch", type=int, help="main run: steps per epoch (default: one pass)")
-    parser.add_argument("--load-seconds", type=float, default=60, help="estimate: loading photos + compiling")
+    parser.add_argument("--load-seconds", type=float, default=90, help="estimate: loading photos + compiling")
     args = parser.parse_args()
     if args.join:
         join(args.join)
@@ -179,7 +232,8 @@ def main() -> None:
         cast_copy(*args.pack, "float32", "float16")
         return
 
-    args.work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(args.work, ignore_errors=True)  # a warm machine keeps /tmp: never resume an old run by accident
+    args.work.mkdir(parents=True)
     args.init_fp32 = cast_copy(args.init, args.work / "init", "float16", "float32")
     log("initial weights back to float32")
 
@@ -190,14 +244,18 @@ def main() -> None:
     run = args.work / "run"
     left = args.deadline - (time.monotonic() - START) - args.collect_seconds
     code = run_training(train_command(args, args.instances, run, epochs, args.steps_per_epoch), left)
-    log(f"training ended (exit {code}); epochs: {epoch_seconds(run) if (run / 'log.csv').exists() else []}")
+    done = epoch_seconds(run) if (run / "log.csv").exists() else []
+    log(f"training ended (exit {code}); epochs: {done}")
     collect(run, args.out)
+    if code not in (0, STOPPED_AT_DEADLINE) or not done:
+        sys.exit(f"training failed (exit {code}, {len(done)} epochs finished)")
 
 
 def planned_epochs(args) -> int:
     """Times a probe run and returns how many epochs fit the time left."""
     train_photos, val_photos = split_counts(args.instances)
-    probe_json = probe_subset(args.instances, args.work / "probe.json", 4 * args.probe_steps, 8)
+    batch = images_per_step(args.init)
+    probe_json = probe_subset(args.instances, args.work / "probe.json", batch * args.probe_steps, PROBE_VAL_PHOTOS)
     probe = args.work / "probe"
     code = run_training(train_command(args, probe_json, probe, 2, args.probe_steps), args.deadline / 2)
     seconds = epoch_seconds(probe) if (probe / "log.csv").exists() else []
@@ -205,10 +263,10 @@ def planned_epochs(args) -> int:
         log(f"probe failed (exit {code}, epochs {seconds}); nothing else is run")
         collect(probe, args.out / "probe")
         sys.exit(1)
-    # The probe's second epoch is compiled already: its time per step, the validation's 4 steps included.
-    per_step = seconds[1] / (args.probe_steps + 4)
-    steps = args.steps_per_epoch or math.ceil(train_photos / 2)
-    epoch = per_step * (steps + math.ceil(val_photos / 2) / 3)
+    # The probe's second epoch is compiled already: its time per training step, its validation included.
+    per_step = seconds[1] / (args.probe_steps + math.ceil(PROBE_VAL_PHOTOS / batch) * VALIDATION_STEP_COST)
+    steps = args.steps_per_epoch or math.ceil(train_photos / batch)
+    epoch = per_step * (steps + math.ceil(val_photos / batch) * VALIDATION_STEP_COST)
     left = args.deadline - (time.monotonic() - START) - args.collect_seconds - args.load_seconds
     epochs = max(1, min(args.max_epochs, int(left // epoch)))
     log(f"probe: {seconds} s per epoch; {per_step * 1000:.0f} ms a step; {epoch:.0f} s an epoch -> {epochs} epochs")

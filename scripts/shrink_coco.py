@@ -8,7 +8,9 @@ augmentation's zoom-in crops (a waist-up crop is about half the photo)
 are upsampled from fewer pixels. Masks are resized with their photos (nearest
 neighbour), and each image's ``width``/``height`` and each annotation's
 ``area``/``bbox`` are rewritten, so the result is an ordinary COCO file for
-``fashionseg train maskrcnn --instances ... --images ...``.
+``fashionseg train maskrcnn --instances ... --images ...``. Each image's
+split is written out (``split``), since the split of a photo without one
+follows from its file name, which the new format changes.
 
     python scripts/shrink_coco.py --coco runs/pseudo2/merged.json --images ../shared/datasets/ccp/photos \
         --out .gpu/ccp --max-side 640 --quality 85
@@ -27,6 +29,7 @@ from fashionseg.core.coco import read_coco, validate_coco, write_coco
 from fashionseg.core.framing import resize, resize_masks
 from fashionseg.core.images import load_image
 from fashionseg.core.masks import decode_rle, encode_rle, mask_bbox, segmentation_to_rle
+from fashionseg.core.split import split_of
 
 QUALITY_FLAG = {".jpg": cv2.IMWRITE_JPEG_QUALITY, ".webp": cv2.IMWRITE_WEBP_QUALITY}
 
@@ -38,21 +41,24 @@ def shrink_coco(coco: dict, images_dir: Path, out_dir: Path, max_side: int, qual
     per_image: dict[int, list[dict]] = {}
     for ann in coco["annotations"]:
         per_image.setdefault(ann["image_id"], []).append(ann)
-    images, annotations = [], []
+    images, annotations, written = [], [], {}
     for im in tqdm(coco["images"], desc="shrinking", unit="photo"):
         image = load_image(images_dir / im["file_name"])
         h, w = image.shape[:2]
         scale = min(1.0, max_side / max(h, w))
-        nh, nw = round(h * scale), round(w * scale)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         if scale < 1.0:
             image = resize(image, nh, nw)
         name = Path(im["file_name"]).with_suffix(suffix)
+        if name in written:
+            raise ValueError(f"{im['file_name']} and {written[name]} would both be written as {name}")
+        written[name] = im["file_name"]
         (photos / name).parent.mkdir(parents=True, exist_ok=True)
         ok, data = cv2.imencode(suffix, image[..., ::-1], [QUALITY_FLAG[suffix], quality])
         if not ok:
             raise RuntimeError(f"could not encode {name}")
         (photos / name).write_bytes(data.tobytes())
-        images.append({**im, "file_name": str(name), "width": nw, "height": nh})
+        images.append({**im, "file_name": str(name), "width": nw, "height": nh, "split": split_of(im)})
         for ann in per_image.get(im["id"], []):
             mask = decode_rle(segmentation_to_rle(ann["segmentation"], h, w))
             if scale < 1.0:

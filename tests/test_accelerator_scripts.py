@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
+import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -13,6 +17,7 @@ from PIL import Image
 
 from fashionseg.core.coco import validate_coco
 from fashionseg.core.masks import decode_rle, encode_rle
+from fashionseg.core.split import split_of
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -64,6 +69,20 @@ def test_photos_and_masks_shrink_together(tmp_path, suffix):
     assert ann["bbox"] == [5.0, 10.0, 15.0, 20.0]
     # the 1-px instance vanishes at a quarter of its photo's size: dropped, not kept empty
     assert (second["height"], second["width"]) == (10, 50) and not [a for a in out["annotations"] if a["image_id"] == 2]
+    assert [im["split"] for im in out["images"]] == ["train", "val"]
+
+
+def test_the_split_is_written_out_and_names_may_not_collide(tmp_path):
+    script = load_script("shrink_coco")
+    coco = tiny_coco(tmp_path / "in")
+    for im in coco["images"]:
+        del im["split"]  # then the split follows from the file name, which the new suffix changes
+    out = script.shrink_coco(coco, tmp_path / "in", tmp_path / "out", max_side=50, quality=80, suffix=".webp")
+    assert [im["split"] for im in out["images"]] == [split_of({"file_name": n}) for n in ("a.png", "b.png")]
+    Image.open(tmp_path / "in" / "a.png").save(tmp_path / "in" / "a.jpg")
+    coco["images"][1] = {**coco["images"][1], "file_name": "a.jpg", "height": 200, "width": 100}
+    with pytest.raises(ValueError, match=re.escape("a.jpg and a.png would both be written as a.webp")):
+        script.shrink_coco(coco, tmp_path / "in", tmp_path / "out2", max_side=50, quality=80, suffix=".webp")
 
 
 def test_photos_smaller_than_the_limit_are_only_re_encoded(tmp_path):
@@ -100,20 +119,57 @@ def test_the_initial_weights_travel_at_half_size_and_come_back_as_float32(tmp_pa
         assert b.attrs["note"] == "keras" and b["layers/dense/vars"].attrs["kind"] == "dense"
 
 
-def test_weights_come_back_in_parts_and_are_joined(tmp_path, monkeypatch):
+def collected(tmp_path, monkeypatch, size: int = 2500) -> tuple[object, Path, bytes]:
     script = load_script("accelerator_finetune")
-    monkeypatch.setattr(script, "PART_BYTES", 1000)
+    monkeypatch.setattr(script, "PART_BYTES", 100)
     run, out = tmp_path / "run", tmp_path / "out"
     run.mkdir()
-    data = np.random.default_rng(0).bytes(2500)
+    data = np.random.default_rng(0).bytes(size)
     (run / "best.weights.h5").write_bytes(data)
     (run / "log.csv").write_text("epoch,seconds\n1,24.0\n")
     script.collect(run, out)
-    assert sorted(p.name for p in out.iterdir()) == [f"best.weights.h5.part{i}" for i in range(3)] + ["log.csv"]
-    assert all(p.stat().st_size <= 1000 for p in out.glob("*.part*"))
+    return script, out, data
+
+
+def test_weights_come_back_in_parts_and_are_joined(tmp_path, monkeypatch):
+    script, out, data = collected(tmp_path, monkeypatch)
+    parts = sorted(out.glob("best.weights.h5.part*"))
+    assert len(parts) == 25 and all(p.stat().st_size == 100 for p in parts)  # part10 after part9 on joining
+    assert json.loads((out / "parts.json").read_text())["best.weights.h5"]["parts"] == 25
     script.join(out)
     assert (out / "best.weights.h5").read_bytes() == data
     assert script.epoch_seconds(out) == [24.0]
+
+
+def test_a_missing_or_changed_part_is_refused(tmp_path, monkeypatch):
+    script, out, _ = collected(tmp_path, monkeypatch)
+    (out / "best.weights.h5.part7").unlink()
+    with pytest.raises(ValueError, match=re.escape("parts missing: best.weights.h5.part7")):
+        script.join(out)
+    (out / "best.weights.h5.part7").write_bytes(bytes(100))  # a part of another file
+    with pytest.raises(ValueError, match="not the file that was split"):
+        script.join(out)
+    assert not (out / "best.weights.h5").exists()
+
+
+def test_training_stopped_at_the_deadline_takes_its_loader_processes_with_it(tmp_path):
+    script = load_script("accelerator_finetune")
+    pid_file = tmp_path / "child.pid"
+    trainer = (
+        "import subprocess, sys, time; "
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid)); time.sleep(60)"
+    )
+    assert script.run_training([sys.executable, "-c", trainer], 2) == script.STOPPED_AT_DEADLINE
+    child = int(pid_file.read_text())
+    for _ in range(50):  # reaped by init once killed
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the trainer's child process outlived the deadline")
 
 
 def test_the_probe_uses_a_small_part_of_both_splits(tmp_path):

@@ -124,11 +124,12 @@ def test_the_record_names_where_the_run_trained_not_where_it_was_exported(tmp_pa
     folder = tmp_path / "run"
     train_toy(folder, 1)
     recorded = json.loads((folder / "run.json").read_text())["hardware"]
-    assert recorded == training_hardware() and f"Keras {keras.__version__} on {keras.backend.backend()}" in recorded
+    assert recorded == training_hardware() and f"Keras {keras.__version__} on {keras.backend.backend()} " in recorded
     # a run trained elsewhere (the GPU machine) and exported here keeps its own record
     run_json = json.loads((folder / "run.json").read_text())
     (folder / "run.json").write_text(json.dumps({**run_json, "hardware": "x86_64, 16 CPU cores, NVIDIA H200"}))
-    train_toy(folder, 2)  # and resumed here, it names both
+    train_toy(folder, 2)  # and resumed here, it names both, each once
+    train_toy(folder, 3)
     assert json.loads((folder / "run.json").read_text())["hardware"] == (
         f"x86_64, 16 CPU cores, NVIDIA H200; resumed on {training_hardware()}"
     )

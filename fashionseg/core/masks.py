@@ -168,6 +168,13 @@ def segmentation_to_rle(segmentation, height: int, width: int) -> dict:
     }
 
 
+def annotation_masks(annotations: list[dict], shape: tuple[int, int]) -> np.ndarray:
+    """The RLE ``segmentation`` of each COCO annotation of one photo -> ``(N, H, W)`` bool (``(0, H, W)`` for none)."""
+    if not annotations:
+        return np.zeros((0, *shape), bool)
+    return np.stack([decode_rle(a["segmentation"]) for a in annotations])
+
+
 def rle_area(rle: dict) -> int:
     return int(mask_utils.area(to_compressed_rle(rle)))
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fashionseg.core.masks import mask_iou
+from fashionseg.core.masks import annotation_masks, mask_iou
 
 IOU_THRESHOLD = 0.5
 
@@ -95,6 +95,12 @@ class Instances:
         n = len(self.class_ids)
         if len(self.masks) != n or (self.scores is not None and len(self.scores) != n):
             raise ValueError("masks, class_ids and scores must have one entry per instance")
+
+    @classmethod
+    def from_coco(cls, annotations: list[dict], shape: tuple[int, int], scored: bool = False) -> Instances:
+        """One photo's COCO annotations (RLE segmentations); ``scored``: keep their ``score`` (detections)."""
+        scores = np.array([a.get("score", 1.0) for a in annotations]) if scored else None
+        return cls(annotation_masks(annotations, shape), np.array([a["category_id"] for a in annotations], int), scores)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from fashionseg.core import framing
 from fashionseg.core.coco import write_coco
 from fashionseg.core.images import load_image
-from fashionseg.core.masks import decode_rle, encode_rle, mask_bbox
+from fashionseg.core.masks import annotation_masks, encode_rle, mask_bbox
 from fashionseg.exceptions import UsageError
 
 log = logging.getLogger(__name__)
@@ -182,11 +182,7 @@ class _PhotoSource:
             im = self.images[index]
             image = load_image(self.images_dir / im["file_name"])
             anns = self.annotations.get(im["id"], [])
-            masks = (
-                np.stack([decode_rle(a["segmentation"]) for a in anns])
-                if anns
-                else np.zeros((0,) + image.shape[:2], bool)
-            )
+            masks = annotation_masks(anns, image.shape[:2])
             if masks.shape[1:] != image.shape[:2]:
                 raise ValueError(f"{im['file_name']}: masks are {masks.shape[1:]}, the photo is {image.shape[:2]}")
             self.cache[index] = Photo(image, masks, np.array([a["category_id"] for a in anns], int))

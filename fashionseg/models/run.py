@@ -139,10 +139,9 @@ class TrainingRun:
         if run_file.exists():
             previous = json.loads(run_file.read_text())
             # a run resumed on another machine (CPU here, then a GPU) names both
-            if previous.get("hardware") and hardware not in previous["hardware"]:
-                hardware = f"{previous['hardware']}; resumed on {hardware}"
-            elif previous.get("hardware"):
-                hardware = previous["hardware"]
+            if previous.get("hardware"):
+                machines = previous["hardware"].split(RESUMED_ON)
+                hardware = RESUMED_ON.join(machines if hardware in machines else [*machines, hardware])
             # Both through from_dict, so a config built with lists (e.g. the CLI's --classic-mean-std)
             # equals the tuples its saved JSON reads back as.
             if type(config).from_dict(previous["config"]) != type(config).from_dict(config.to_dict()):
@@ -276,6 +275,9 @@ class TrainingRun:
         return out_dir
 
 
+RESUMED_ON = "; resumed on "
+
+
 def training_hardware(with_accelerator: bool = True) -> str:
     """Where this process trains, for the record: processor, cores, Keras backend and accelerator.
 
@@ -286,16 +288,17 @@ def training_hardware(with_accelerator: bool = True) -> str:
     where = f"{platform.machine()}, {os.cpu_count()} CPU cores"
     if not with_accelerator:
         return where
-    backend = keras.backend.backend()
-    accelerators = []
+    backend, version, accelerators = keras.backend.backend(), "", []
     try:
         if backend == "jax":
             import jax
 
+            version = jax.__version__
             accelerators = [d.device_kind for d in jax.devices() if d.platform != "cpu"]
         elif backend == "tensorflow":
             import tensorflow as tf
 
+            version = tf.__version__
             accelerators = [
                 tf.config.experimental.get_device_details(d).get("device_name", d.name)
                 for d in tf.config.list_physical_devices("GPU")
@@ -303,11 +306,12 @@ def training_hardware(with_accelerator: bool = True) -> str:
         elif backend == "torch":
             import torch
 
+            version = torch.__version__
             accelerators = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     except Exception:  # a record must not stop training; the processor is still known
         accelerators = []
     on = " + ".join(accelerators) if accelerators else "no accelerator"
-    return f"{where}, Keras {keras.__version__} on {backend}, {on}"
+    return f"{where}, Keras {keras.__version__} on {backend} {version}".rstrip() + f", {on}"
 
 
 def save_weights_only(model: keras.Model, path: str | Path) -> None:

@@ -25,7 +25,6 @@ from tqdm import tqdm
 
 from fashionseg.core import metrics
 from fashionseg.core.coco import read_coco, validate_coco
-from fashionseg.core.masks import decode_rle
 from fashionseg.core.split import select_coco_split
 from fashionseg.core.vocabulary import FASHIONSEG11
 from fashionseg.models.maskrcnn.predictor import InstanceSegmenter, SegmentationResult
@@ -143,13 +142,6 @@ def classification_by_min_confidence(records: list[dict], lowest: float, step: f
     return rows
 
 
-def coco_instances(anns: list[dict], shape: tuple[int, int], scored: bool = False) -> metrics.Instances:
-    """COCO annotations of one photo (RLE segmentations) -> :class:`metrics.Instances`; ``scored``: keep their scores."""
-    masks = np.stack([decode_rle(a["segmentation"]) for a in anns]) if anns else np.zeros((0, *shape), bool)
-    scores = np.array([a.get("score", 1.0) for a in anns]) if scored else None
-    return metrics.Instances(masks, np.array([a["category_id"] for a in anns], int), scores)
-
-
 def evaluate_test_set(
     segmenter: InstanceSegmenter,
     coco: dict,
@@ -174,7 +166,7 @@ def evaluate_test_set(
         seconds.append(elapsed)
         anns = per_image_anns.get(im["id"], [])
         shape = (im["height"], im["width"])
-        gt = coco_instances(anns, shape)
+        gt = metrics.Instances.from_coco(anns, shape)
         pred = metrics.Instances(
             np.stack([i.mask for i in result.instances]) if result.instances else np.zeros((0,) + shape, bool),
             np.array([i.class_id for i in result.instances], int),

@@ -41,7 +41,7 @@ from pathlib import Path
 from fashionseg.core.images import load_image
 from fashionseg.core.split import select_coco_split
 from fashionseg.exceptions import ImageLoadError, UsageError
-from fashionseg.models.maskrcnn.evaluate import coco_instances, tag_counts
+from fashionseg.models.maskrcnn.evaluate import tag_counts
 from fashionseg.models.maskrcnn.predictor import SegmentationResult
 
 DEFAULT_MIN_SCORE = 0.3
@@ -204,8 +204,8 @@ def audit_pseudo_labels(
     matched = false_positives = missed = 0
     for im in pseudo["images"]:
         shape = (im["height"], im["width"])
-        gt = coco_instances(by_image.get(("truth", im["id"]), []), shape)
-        pred = coco_instances(by_image.get(("pseudo", im["id"]), []), shape, scored=True)
+        gt = metrics.Instances.from_coco(by_image.get(("truth", im["id"]), []), shape)
+        pred = metrics.Instances.from_coco(by_image.get(("pseudo", im["id"]), []), shape, scored=True)
         m = metrics.match_instances(gt, pred)
         matched += int((m.gt_match >= 0).sum())
         missed += int((m.gt_match < 0).sum())
