@@ -114,8 +114,9 @@ def split_counts(instances: Path) -> tuple[int, int]:
     return len(select_split(images, "train")), len(select_split(images, "val"))
 
 
-def images_per_step(init_dir: Path) -> int:
-    return int(json.loads((init_dir / "config.json").read_text()).get("IMAGES_PER_GPU", 2))
+def images_per_step(args) -> int:
+    """Photos a step: ``--images-per-step``, else the start model's ``IMAGES_PER_GPU``."""
+    return args.images_per_step or int(json.loads((args.init / "config.json").read_text()).get("IMAGES_PER_GPU", 2))
 
 
 def train_command(args, instances: Path, run: Path, epochs: int, steps: int | None) -> list[str]:
@@ -128,6 +129,8 @@ def train_command(args, instances: Path, run: Path, epochs: int, steps: int | No
     ]  # fmt: skip
     if steps:
         command += ["--steps-per-epoch", str(steps)]
+    if args.images_per_step:
+        command += ["--images-per-step", str(args.images_per_step)]
     return command
 
 
@@ -223,6 +226,11 @@ def main() -> None:
         "--epochs", type=int, help="this many epochs, no probe (when an earlier call measured the epoch time)"
     )
     parser.add_argument("--steps-per-epoch", type=int, help="main run: steps per epoch (default: one pass)")
+    parser.add_argument(
+        "--images-per-step",
+        type=int,
+        help="photos a step (default: the start model's); scale the learning rate with it",
+    )
     parser.add_argument("--load-seconds", type=float, default=90, help="estimate: loading photos + compiling")
     args = parser.parse_args()
     if args.join:
@@ -254,7 +262,7 @@ def main() -> None:
 def planned_epochs(args) -> int:
     """Times a probe run and returns how many epochs fit the time left."""
     train_photos, val_photos = split_counts(args.instances)
-    batch = images_per_step(args.init)
+    batch = images_per_step(args)
     probe_json = probe_subset(args.instances, args.work / "probe.json", batch * args.probe_steps, PROBE_VAL_PHOTOS)
     probe = args.work / "probe"
     code = run_training(train_command(args, probe_json, probe, 2, args.probe_steps), args.deadline / 2)

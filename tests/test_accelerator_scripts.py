@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -182,3 +183,17 @@ def test_the_probe_uses_a_small_part_of_both_splits(tmp_path):
     assert [im["id"] for im in subset["images"]] == [0, 1, 2, 10, 11]
     assert [a["image_id"] for a in subset["annotations"]] == [0, 1, 2, 10, 11]
     assert script.split_counts(source) == (10, 4)
+
+
+def test_the_training_command_carries_the_photos_per_step(tmp_path):
+    script = load_script("accelerator_finetune")
+    (tmp_path / "config.json").write_text(json.dumps({"IMAGES_PER_GPU": 4}))
+    common = dict(images=Path("p"), init=tmp_path, init_fp32=tmp_path, learning_rate=0.002, workers=12)
+    args = argparse.Namespace(**common, final_learning_rate=0.0002, images_per_step=None)
+    assert script.images_per_step(args) == 4  # the start model's
+    command = script.train_command(args, Path("i.json"), Path("run"), 6, None)
+    assert "--images-per-step" not in command and command[command.index("--all-epochs") + 1] == "6"
+    args.images_per_step = 8
+    assert script.images_per_step(args) == 8
+    command = script.train_command(args, Path("i.json"), Path("run"), 6, 100)
+    assert command[-4:] == ["--steps-per-epoch", "100", "--images-per-step", "8"]

@@ -182,6 +182,29 @@ def test_the_confidence_help_states_the_default_models_setting(tmp_path, monkeyp
     assert options.shipped_maskrcnn_defaults()["source"] == "without a trained model"
 
 
+def test_train_maskrcnn_takes_the_photos_per_step_into_the_config(tmp_path, monkeypatch, capsys, cli_logger):
+    from fashionseg.models.maskrcnn import data, train
+
+    seen = {}
+
+    def train_maskrcnn(config, settings, train_examples, val_examples, run, progress=True):
+        seen.update(config=config, settings=settings)
+        return {"epoch": 1, "best_val_loss": 1.0, "best_epoch": 1}
+
+    monkeypatch.setattr(train, "train_maskrcnn", train_maskrcnn)
+    monkeypatch.setattr(data, "examples_from_coco", lambda *args, **kwargs: [])
+    write_maskrcnn_config(tmp_path / "start", RPN_ANCHOR_SCALES=(24, 48, 96, 192, 384))
+    args = ["train", "maskrcnn", "--instances", "i.json", "--images", ".", "--run", str(tmp_path / "run")]
+    args += ["--init-from", str(tmp_path / "start"), "--heads-epochs", "0"]
+    assert main([*args, "--images-per-step", "8"]) == 0
+    # the start model's config, with only the batch changed
+    assert seen["config"].IMAGES_PER_GPU == 8 and seen["config"].RPN_ANCHOR_SCALES == (24, 48, 96, 192, 384)
+    assert seen["settings"].init_weights == str(tmp_path / "start" / "model.weights.h5")
+    assert main(args) == 0 and seen["config"].IMAGES_PER_GPU == 2
+    capsys.readouterr()
+    assert main([*args, "--images-per-step", "0"]) == 2 and "'0' is below 1" in capsys.readouterr().err
+
+
 def test_export_maskrcnn_takes_weights_and_still_the_old_positional(tmp_path, monkeypatch, capsys, cli_logger):
     from fashionseg.models.maskrcnn import export
 

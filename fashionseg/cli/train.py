@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from fashionseg.cli import common
-from fashionseg.cli.options import SPLITS, add_runtime, add_split, add_weights, fraction, output_file
+from fashionseg.cli.options import SPLITS, add_runtime, add_split, add_weights, count, fraction, output_file
 from fashionseg.exceptions import ModelFolderError, UsageError
 from fashionseg.settings import pretrained_weights_dir, project_relative
 
@@ -91,6 +92,8 @@ def cmd_train_maskrcnn(args) -> int:
     if args.init_from:
         init = Path(args.init_from)
         config, init_weights = MaskRCNNConfig.load(init / "config.json"), str(init / "model.weights.h5")
+    if args.images_per_step:
+        config = dataclasses.replace(config, IMAGES_PER_GPU=args.images_per_step)
     settings = TrainSettings(
         heads_epochs=args.heads_epochs,
         all_epochs=args.all_epochs,
@@ -302,6 +305,12 @@ def register(commands) -> None:
         type=int,
         default=1,
         help="processes preparing augmented batches (default 1; use several where a GPU waits for data)",
+    )
+    mr.add_argument(
+        "--images-per-step",
+        type=count(1),
+        help="photos per training step (the config's IMAGES_PER_GPU, default 2); more keep a GPU busy, "
+        "with --all-learning-rate scaled to match; a run keeps the value it started with",
     )
     mr.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
     mr.set_defaults(func=cmd_train_maskrcnn)
