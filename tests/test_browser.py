@@ -268,6 +268,11 @@ def test_annotate_draws_a_rectangle_and_a_polygon_and_saves_them_at_full_resolut
     draw_until_sent(page, lambda box: drag(page, box, *rectangle), drawn_before=0)
 
     page.get_by_text("Polygon", exact=True).click()
+    # The mode reaches the canvas with the rerun the click starts, and the canvas component a moment
+    # later: corners clicked before that draw empty rectangles (seen once on a busy machine).
+    page.get_by_role("radio", name="Polygon").and_(page.locator(":checked")).wait_for()
+    wait_until_idle(page)
+    page.wait_for_timeout(1000)
     corners = [(200, 300), (300, 300), (300, 380), (200, 380)]  # 100 x 80 canvas pixels
 
     def polygon(box):
