@@ -51,7 +51,7 @@ import sys
 import time
 from pathlib import Path
 
-from fashionseg.core.split import select_coco_split, select_split
+from fashionseg.core.split import select_split
 
 PART_BYTES = 15 * 2**20  # under the tool's 16 MiB a file
 MANIFEST = "parts.json"
@@ -75,43 +75,36 @@ def cast_copy(init_dir: Path, out_dir: Path, source_dtype: str, target_dtype: st
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(init_dir / "config.json", out_dir / "config.json")
     with h5py.File(init_dir / "model.weights.h5", "r") as src, h5py.File(out_dir / "model.weights.h5", "w") as dst:
-        for key, value in src.attrs.items():
-            dst.attrs[key] = value
+        dst.attrs.update(src.attrs)
 
         def copy(name, obj):
             if isinstance(obj, h5py.Group):
-                group = dst.require_group(name)
-                for key, value in obj.attrs.items():
-                    group.attrs[key] = value
+                dst.require_group(name).attrs.update(obj.attrs)
                 return
             data = obj[()]
             if data.dtype == source:
                 data = data.astype(target)
                 if not np.isfinite(data).all():  # beyond float16's range (65504) a weight would become inf
                     raise ValueError(f"{name}: values do not fit {target_dtype}")
-            dataset = dst.create_dataset(name, data=data)
-            for key, value in obj.attrs.items():
-                dataset.attrs[key] = value
+            dst.create_dataset(name, data=data).attrs.update(obj.attrs)
 
         src.visititems(copy)
     return out_dir
 
 
-def probe_subset(instances: Path, out: Path, train_photos: int, val_photos: int) -> Path:
-    """The first ``train_photos`` training and ``val_photos`` validation photos of ``instances`` (the
-    project's split rule: a photo's ``split`` field, else its file name's hash)."""
-    coco = json.loads(instances.read_text())
-    train = select_coco_split(coco, "train")["images"][:train_photos]
-    val = select_coco_split(coco, "val")["images"][:val_photos]
+def probe_subset(coco: dict, out: Path, train_photos: int, val_photos: int) -> Path:
+    """The first ``train_photos`` training and ``val_photos`` validation photos of ``coco`` written to
+    ``out`` (the project's split rule: a photo's ``split`` field, else its file name's hash)."""
+    train = select_split(coco["images"], "train")[:train_photos]
+    val = select_split(coco["images"], "val")[:val_photos]
     keep = {im["id"] for im in train + val}
     subset = {**coco, "images": train + val, "annotations": [a for a in coco["annotations"] if a["image_id"] in keep]}
     out.write_text(json.dumps(subset))
     return out
 
 
-def split_counts(instances: Path) -> tuple[int, int]:
-    images = json.loads(instances.read_text())["images"]
-    return len(select_split(images, "train")), len(select_split(images, "val"))
+def split_counts(coco: dict) -> tuple[int, int]:
+    return len(select_split(coco["images"], "train")), len(select_split(coco["images"], "val"))
 
 
 def images_per_step(args) -> int:
@@ -261,9 +254,10 @@ def main() -> None:
 
 def planned_epochs(args) -> int:
     """Times a probe run and returns how many epochs fit the time left."""
-    train_photos, val_photos = split_counts(args.instances)
+    coco = json.loads(args.instances.read_text())
+    train_photos, val_photos = split_counts(coco)
     batch = images_per_step(args)
-    probe_json = probe_subset(args.instances, args.work / "probe.json", batch * args.probe_steps, PROBE_VAL_PHOTOS)
+    probe_json = probe_subset(coco, args.work / "probe.json", batch * args.probe_steps, PROBE_VAL_PHOTOS)
     probe = args.work / "probe"
     code = run_training(train_command(args, probe_json, probe, 2, args.probe_steps), args.deadline / 2)
     seconds = epoch_seconds(probe) if (probe / "log.csv").exists() else []

@@ -5,8 +5,8 @@ The accelerator we train on is reached by copying the repository with at most
 at a 512 px input, so photos shrunk to a 640 px long side lose little: the
 full photo reaches the model at the same resolution, and only the re-framing
 augmentation's zoom-in crops (a waist-up crop is about half the photo)
-are upsampled from fewer pixels. Masks are resized with their photos (nearest
-neighbour), and each image's ``width``/``height`` and each annotation's
+are upsampled from fewer pixels. Masks are resized with their photos (the
+photo's area filter, thresholded at half), and each image's ``width``/``height`` and each annotation's
 ``area``/``bbox`` are rewritten, so the result is an ordinary COCO file for
 ``fashionseg train maskrcnn --instances ... --images ...``. Each image's
 split is written out (``split``), since the split of a photo without one
@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from fashionseg.core.coco import read_coco, validate_coco, write_coco
+from fashionseg.core.coco import annotations_by_image, read_coco, validate_coco, write_coco
 from fashionseg.core.framing import resize, resize_masks
 from fashionseg.core.images import load_image
 from fashionseg.core.masks import decode_rle, encode_rle, mask_bbox, segmentation_to_rle
@@ -38,9 +38,7 @@ def shrink_coco(coco: dict, images_dir: Path, out_dir: Path, max_side: int, qual
     """Writes the shrunk photos under ``out_dir/photos`` and returns the rewritten COCO dict."""
     photos = out_dir / "photos"
     photos.mkdir(parents=True, exist_ok=True)
-    per_image: dict[int, list[dict]] = {}
-    for ann in coco["annotations"]:
-        per_image.setdefault(ann["image_id"], []).append(ann)
+    per_image = annotations_by_image(coco)
     images, annotations, written = [], [], {}
     for im in tqdm(coco["images"], desc="shrinking", unit="photo"):
         image = load_image(images_dir / im["file_name"])

@@ -177,8 +177,7 @@ def test_the_probe_uses_a_small_part_of_both_splits(tmp_path):
     script = load_script("accelerator_finetune")
     images = [{"id": i, "split": "train" if i < 10 else "val"} for i in range(14)]
     annotations = [{"id": i, "image_id": i} for i in range(14)]
-    source = tmp_path / "instances.json"
-    source.write_text(json.dumps({"images": images, "annotations": annotations, "categories": []}))
+    source = {"images": images, "annotations": annotations, "categories": []}
     subset = json.loads(script.probe_subset(source, tmp_path / "probe.json", 3, 2).read_text())
     assert [im["id"] for im in subset["images"]] == [0, 1, 2, 10, 11]
     assert [a["image_id"] for a in subset["annotations"]] == [0, 1, 2, 10, 11]

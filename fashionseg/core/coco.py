@@ -300,6 +300,14 @@ def _annotation_problems(ann: dict) -> list[str]:
     return found
 
 
+def annotations_by_image(coco: dict) -> dict[int, list[dict]]:
+    """Image id -> its annotations, in file order (images without any are absent)."""
+    grouped: dict[int, list[dict]] = {}
+    for ann in coco.get("annotations", []):
+        grouped.setdefault(ann["image_id"], []).append(ann)
+    return grouped
+
+
 def write_coco(data: dict, path: str | Path) -> None:
     """Write a COCO document atomically (a crash never leaves half a file)."""
     write_text_atomic(path, dumps_coco(data))

@@ -37,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fashionseg.core import framing
-from fashionseg.core.coco import write_coco
+from fashionseg.core.coco import annotations_by_image, write_coco
 from fashionseg.core.images import load_image
 from fashionseg.core.masks import annotation_masks, encode_rle, mask_bbox
 from fashionseg.exceptions import UsageError
@@ -171,9 +171,7 @@ class _PhotoSource:
     def __init__(self, coco: dict, images_dir: Path):
         self.images = sorted(coco["images"], key=lambda im: im["id"])
         self.images_dir = images_dir
-        self.annotations: dict[int, list[dict]] = {}
-        for ann in coco.get("annotations", []):
-            self.annotations.setdefault(ann["image_id"], []).append(ann)
+        self.annotations = annotations_by_image(coco)
         self.cache: dict[int, Photo] = {}
 
     def photo(self, index: int) -> Photo:

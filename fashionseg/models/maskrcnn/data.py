@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from fashionseg.core.coco import read_coco, validate_coco
+from fashionseg.core.coco import annotations_by_image, read_coco, validate_coco
 from fashionseg.core.framing import resize, resize_masks
 from fashionseg.core.images import letterbox, load_image
 from fashionseg.core.masks import decode_rle, encode_rle
@@ -50,9 +50,7 @@ def examples_from_coco(
 ) -> list[InstanceExample]:
     """Examples from an ``instances.json`` written by ``fashionseg convert ccp`` (or any COCO file of our classes)."""
     coco = validate_coco(read_coco(instances_json), str(instances_json))
-    per_image: dict[int, list] = {}
-    for ann in coco["annotations"]:
-        per_image.setdefault(ann["image_id"], []).append(ann)
+    per_image = annotations_by_image(coco)
     out = []
     for im in sorted(select_split(coco["images"], split), key=lambda im: im["id"]):
         anns = per_image.get(im["id"], [])

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fashionseg.core import metrics
-from fashionseg.core.coco import read_coco, validate_coco
+from fashionseg.core.coco import annotations_by_image, read_coco, validate_coco
 from fashionseg.core.split import select_coco_split
 from fashionseg.core.vocabulary import FASHIONSEG11
 from fashionseg.models.maskrcnn.predictor import InstanceSegmenter, SegmentationResult
@@ -154,9 +154,7 @@ def evaluate_test_set(
     predict_options = predict_options or {}
     if not coco["images"]:
         raise ValueError("the test set has no images")
-    per_image_anns: dict[int, list] = {}
-    for ann in coco["annotations"]:
-        per_image_anns.setdefault(ann["image_id"], []).append(ann)
+    per_image_anns = annotations_by_image(coco)
     gts, preds, seconds, records, detections = [], [], [], [], []
     aps, f1s = [], []
     predictions = _predictions(segmenter, coco["images"], images_dir, predict_options, predict_many)

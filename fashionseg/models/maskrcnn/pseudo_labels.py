@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fashionseg.core.coco import annotations_by_image
 from fashionseg.core.images import load_image
 from fashionseg.core.split import select_coco_split
 from fashionseg.exceptions import ImageLoadError, UsageError
@@ -196,16 +197,13 @@ def audit_pseudo_labels(
     tagged = {**truth, "annotations": [], "image_labels": labels}
     pseudo, report = pseudo_label(segmenter, tagged, images_dir, split, min_score, relabel)
 
-    by_image: dict[tuple[str, int], list[dict]] = {}
-    for kind, doc in (("truth", truth), ("pseudo", pseudo)):
-        for a in doc["annotations"]:
-            by_image.setdefault((kind, a["image_id"]), []).append(a)
+    truth_by_image, pseudo_by_image = annotations_by_image(truth), annotations_by_image(pseudo)
     gts, preds = [], []
     matched = false_positives = missed = 0
     for im in pseudo["images"]:
         shape = (im["height"], im["width"])
-        gt = metrics.Instances.from_coco(by_image.get(("truth", im["id"]), []), shape)
-        pred = metrics.Instances.from_coco(by_image.get(("pseudo", im["id"]), []), shape, scored=True)
+        gt = metrics.Instances.from_coco(truth_by_image.get(im["id"], []), shape)
+        pred = metrics.Instances.from_coco(pseudo_by_image.get(im["id"], []), shape, scored=True)
         m = metrics.match_instances(gt, pred)
         matched += int((m.gt_match >= 0).sum())
         missed += int((m.gt_match < 0).sum())
