@@ -124,6 +124,13 @@ def train_command(args, instances: Path, run: Path, epochs: int, steps: int | No
         command += ["--steps-per-epoch", str(steps)]
     if args.images_per_step:
         command += ["--images-per-step", str(args.images_per_step)]
+    for option in ("framing_weights", "crop_anchor_weights", "repeat_factor_threshold"):
+        value = getattr(args, option, None)
+        if value:
+            command += [
+                "--" + option.replace("_", "-"),
+                *(str(v) for v in (value if isinstance(value, list) else [value])),
+            ]
     return command
 
 
@@ -224,6 +231,9 @@ def main() -> None:
         type=int,
         help="photos a step (default: the start model's); scale the learning rate with it",
     )
+    parser.add_argument("--framing-weights", type=float, nargs=4, help="as 'fashionseg train maskrcnn' takes it")
+    parser.add_argument("--crop-anchor-weights", type=float, nargs=3, help="as 'fashionseg train maskrcnn' takes it")
+    parser.add_argument("--repeat-factor-threshold", type=float, help="as 'fashionseg train maskrcnn' takes it")
     parser.add_argument("--load-seconds", type=float, default=90, help="estimate: loading photos + compiling")
     args = parser.parse_args()
     if args.join:

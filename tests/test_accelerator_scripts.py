@@ -196,3 +196,9 @@ def test_the_training_command_carries_the_photos_per_step(tmp_path):
     assert script.images_per_step(args) == 8
     command = script.train_command(args, Path("i.json"), Path("run"), 6, 100)
     assert command[-4:] == ["--steps-per-epoch", "100", "--images-per-step", "8"]
+    args.crop_anchor_weights = [0.45, 0.15, 0.4]  # forwarded as given
+    command = script.train_command(args, Path("i.json"), Path("run"), 6, None)
+    assert command[-4:] == ["--crop-anchor-weights", "0.45", "0.15", "0.4"] and "--framing-weights" not in command
+    args.repeat_factor_threshold = 0.3
+    command = script.train_command(args, Path("i.json"), Path("run"), 6, None)
+    assert command[-2:] == ["--repeat-factor-threshold", "0.3"]

@@ -205,6 +205,37 @@ def test_train_maskrcnn_takes_the_photos_per_step_into_the_config(tmp_path, monk
     assert main([*args, "--images-per-step", "0"]) == 2 and "'0' is below 1" in capsys.readouterr().err
 
 
+def test_train_maskrcnn_takes_the_framing_odds(tmp_path, monkeypatch, capsys, cli_logger):
+    from fashionseg.models.augment import FramingSettings
+    from fashionseg.models.maskrcnn import data, train
+
+    seen = {}
+    monkeypatch.setattr(
+        train,
+        "train_maskrcnn",
+        lambda config, settings, *a, **k: (
+            seen.update(settings=settings) or {"epoch": 1, "best_val_loss": 1.0, "best_epoch": 1}
+        ),
+    )
+    monkeypatch.setattr(data, "examples_from_coco", lambda *args, **kwargs: [])
+    args = ["train", "maskrcnn", "--instances", "i.json", "--images", ".", "--run", str(tmp_path / "run")]
+    assert main(args) == 0 and seen["settings"].framing_settings == FramingSettings()
+    assert seen["settings"].repeat_threshold is None
+    assert main([*args, "--repeat-factor-threshold", "0.3"]) == 0 and seen["settings"].repeat_threshold == 0.3
+    assert main([*args, "--framing-weights", "0.2", "0.55", "0.15", "0.1", "--crop-anchor-weights", "9", "3", "8"]) == 0
+    framing = seen["settings"].framing_settings
+    assert framing.framing_weights == (0.2, 0.55, 0.15, 0.1) and framing.crop_anchor_weights == (9, 3, 8)
+    assert framing.crop_height == FramingSettings().crop_height
+    capsys.readouterr()
+    assert main([*args, "--crop-anchor-weights", "0", "0", "0"]) == 2
+    assert "crop_anchor_weights must be 3 non-negative numbers" in capsys.readouterr().err
+    assert (
+        main([*args, "--framing-weights", "1", "-1", "1", "1"]) == 2 and "'-1' is negative" in capsys.readouterr().err
+    )
+    assert main([*args, "--thesis-augmentation", "--crop-anchor-weights", "1", "0", "0"]) == 2
+    assert "--thesis-augmentation turns off" in capsys.readouterr().err
+
+
 def test_export_maskrcnn_takes_weights_and_still_the_old_positional(tmp_path, monkeypatch, capsys, cli_logger):
     from fashionseg.models.maskrcnn import export
 

@@ -138,3 +138,23 @@ def test_copy_paste_skips_donors_without_garments():
     for _ in range(10):
         _out, out_masks, out_ids = aug(image, masks, ids, lambda: empty)
         assert len(out_masks) == len(out_ids) <= 3
+
+
+def test_crop_anchor_weights_put_every_crop_at_the_top_edge_when_told():
+    image = np.zeros((200, 100, 3), np.uint8)
+    image[:, :, 0] = np.arange(200, dtype=np.uint8)[:, None]  # each row's red value is its index
+    masks = np.zeros((0, 200, 100), bool)
+    aug = FramingAugmentation(FramingSettings(crop_anchor_weights=(1, 0, 0)), seed=3, photometric=False)
+    tops = {int(aug._crop(image, masks)[0][0, 0, 0]) for _ in range(20)}
+    assert tops == {0}
+    bottom = FramingAugmentation(FramingSettings(crop_anchor_weights=(0, 1, 0)), seed=3, photometric=False)
+    assert {int(bottom._crop(image, masks)[0][-1, 0, 0]) for _ in range(20)} == {199}
+
+
+def test_framing_settings_refuse_bad_odds_and_read_back_their_dict():
+    for bad in ({"framing_weights": (0, 0, 0, 0)}, {"framing_weights": (1, 1, 1)}, {"crop_anchor_weights": (1, -1, 1)}):
+        with pytest.raises(ValueError, match="non-negative numbers with a positive sum"):
+            FramingSettings(**bad)
+    settings = FramingSettings(framing_weights=(0.2, 0.55, 0.15, 0.1), crop_anchor_weights=(0.45, 0.15, 0.4))
+    as_json = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.to_dict().items()}
+    assert FramingSettings.from_dict(as_json) == settings

@@ -187,9 +187,10 @@ def test_train_resume_export_predict_and_evaluate(tmp_path, cli_logger):
         config, TrainSettings(heads_epochs=1, all_epochs=1, steps_per_epoch=1), train, val, run, progress=False
     )
     assert state["epoch"] == 2 and (run / "last_optimizer.npz").is_file()
-    state = train_maskrcnn(
-        config, TrainSettings(heads_epochs=1, all_epochs=2, steps_per_epoch=1), train, val, run, progress=False
-    )
+    # resumed with repeat-factor sampling on (the synthetic set's rarer class comes round more often)
+    resumed = TrainSettings(heads_epochs=1, all_epochs=2, steps_per_epoch=1, repeat_threshold=0.9)
+    state = train_maskrcnn(config, resumed, train, val, run, progress=False)
+    assert json.loads((run / "run.json").read_text())["settings"]["repeat_threshold"] == 0.9
     rows = (run / "log.csv").read_text().splitlines()
     assert (
         state["epoch"] == 3 and len(rows) == 4 and rows[1].split(",")[1] == "heads" and rows[3].split(",")[1] == "all"

@@ -44,6 +44,14 @@ def number(text: str) -> float:
     return value
 
 
+def non_negative(text: str) -> float:
+    """A finite number of at least 0 (relative odds, weights)."""
+    value = number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
 def fraction(text: str) -> float:
     """A number from 0 to 1 (thresholds, confidences, shares); NaN and infinities refused."""
     value = number(text)

@@ -6,7 +6,16 @@ import dataclasses
 from pathlib import Path
 
 from fashionseg.cli import common
-from fashionseg.cli.options import SPLITS, add_runtime, add_split, add_weights, count, fraction, output_file
+from fashionseg.cli.options import (
+    SPLITS,
+    add_runtime,
+    add_split,
+    add_weights,
+    count,
+    fraction,
+    non_negative,
+    output_file,
+)
 from fashionseg.exceptions import ModelFolderError, UsageError
 from fashionseg.settings import pretrained_weights_dir, project_relative
 
@@ -80,6 +89,7 @@ def cmd_train_unet(args) -> int:
 
 
 def cmd_train_maskrcnn(args) -> int:
+    from fashionseg.models.augment import FramingSettings
     from fashionseg.models.maskrcnn.config import MaskRCNNConfig
     from fashionseg.models.maskrcnn.data import examples_from_coco
     from fashionseg.models.maskrcnn.train import TrainSettings, train_maskrcnn
@@ -94,6 +104,18 @@ def cmd_train_maskrcnn(args) -> int:
         config, init_weights = MaskRCNNConfig.load(init / "config.json"), str(init / "model.weights.h5")
     if args.images_per_step:
         config = dataclasses.replace(config, IMAGES_PER_GPU=args.images_per_step)
+    framing = FramingSettings()
+    if args.thesis_augmentation and (args.framing_weights or args.crop_anchor_weights):
+        raise UsageError(
+            "--framing-weights and --crop-anchor-weights set the re-framing that --thesis-augmentation turns off"
+        )
+    try:
+        if args.framing_weights:
+            framing = dataclasses.replace(framing, framing_weights=tuple(args.framing_weights))
+        if args.crop_anchor_weights:
+            framing = dataclasses.replace(framing, crop_anchor_weights=tuple(args.crop_anchor_weights))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     settings = TrainSettings(
         heads_epochs=args.heads_epochs,
         all_epochs=args.all_epochs,
@@ -101,6 +123,8 @@ def cmd_train_maskrcnn(args) -> int:
         all_learning_rate=args.all_learning_rate,
         all_final_learning_rate=args.all_final_learning_rate,
         framing=not args.thesis_augmentation,
+        framing_settings=framing,
+        repeat_threshold=args.repeat_factor_threshold or None,
         init_weights=init_weights,
         workers=args.workers,
     )
@@ -311,6 +335,29 @@ def register(commands) -> None:
         type=count(1),
         help="photos per training step (the config's IMAGES_PER_GPU, default 2); more keep a GPU busy, "
         "with --all-learning-rate scaled to match; a run keeps the value it started with",
+    )
+    mr.add_argument(
+        "--framing-weights",
+        type=non_negative,
+        nargs=4,
+        metavar=("KEEP", "CROP", "ZOOM_OUT", "GROUP"),
+        help="relative odds of keeping a photo's framing, cropping into it, zooming out, and several people side "
+        "by side (default 0.25 0.45 0.2 0.1)",
+    )
+    mr.add_argument(
+        "--crop-anchor-weights",
+        type=non_negative,
+        nargs=3,
+        metavar=("TOP", "BOTTOM", "ANYWHERE"),
+        help="relative odds of a crop at the photo's top edge (waist-up), its bottom edge, or anywhere "
+        "(default 0.25 0.25 0.5)",
+    )
+    mr.add_argument(
+        "--repeat-factor-threshold",
+        type=fraction,
+        metavar="T",
+        help="repeat-factor sampling (LVIS): photos of classes that fewer than this share of the training photos "
+        "hold come round more often, sqrt(T / share) times (e.g. 0.3; default: every photo once an epoch)",
     )
     mr.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
     mr.set_defaults(func=cmd_train_maskrcnn)

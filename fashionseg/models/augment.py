@@ -78,12 +78,16 @@ class FramingSettings:
     side by side. Crops keep ``crop_height`` of the photo's height (half of them
     anchored at the top or bottom edge: waist-up and lower-body shots); a
     zoom-out shows the person at ``person_scale`` of the frame's height.
+    ``crop_anchor_weights`` are the relative odds of a crop starting at the
+    photo's top edge (a waist-up shot), ending at its bottom edge, or lying
+    anywhere.
     """
 
     # Crops get the most weight: a wide shot is turned back into a close one at inference by the
     # detector's focus pass, a waist-up photo has nothing to zoom out to.
     framing_weights: tuple[float, float, float, float] = (0.25, 0.45, 0.2, 0.1)
     crop_height: tuple[float, float] = (0.35, 0.9)
+    crop_anchor_weights: tuple[float, float, float] = (0.25, 0.25, 0.5)
     person_scale: tuple[float, float] = (0.25, 0.95)
     group_size: tuple[int, int] = (2, 3)
     copy_paste_probability: float = 0.3
@@ -92,8 +96,23 @@ class FramingSettings:
     rotate_degrees: float = 12.0
     min_area: int = 64  # px at the photo's resolution: smaller leftovers of a cut instance are dropped
 
+    def __post_init__(self):
+        for name, weights, size in (
+            ("framing_weights", self.framing_weights, len(FRAMINGS)),
+            ("crop_anchor_weights", self.crop_anchor_weights, 3),
+        ):
+            if len(weights) != size or min(weights) < 0 or sum(weights) <= 0:
+                raise ValueError(
+                    f"{name} must be {size} non-negative numbers with a positive sum, not {tuple(weights)}"
+                )
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FramingSettings:
+        """Settings from :meth:`to_dict`'s output (lists, as JSON reads them back, become tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def photometric_augmentation(seed: int | None = None) -> A.Compose:
@@ -208,8 +227,9 @@ class FramingAugmentation:
         height = max(8, round(h * rng.uniform(*s.crop_height)))
         # aspect of the crop: from a tall strip to a landscape window, never wider than the photo
         width = min(w, max(8, round(height * rng.uniform(0.5, 1.6))))
+        at_top, at_bottom, _ = np.cumsum(s.crop_anchor_weights) / np.sum(s.crop_anchor_weights)
         anchor = rng.random()
-        top = 0 if anchor < 0.25 else h - height if anchor < 0.5 else int(rng.integers(0, h - height + 1))
+        top = 0 if anchor < at_top else h - height if anchor < at_bottom else int(rng.integers(0, h - height + 1))
         left = int(rng.integers(0, w - width + 1))
         return framing_module.crop(image, masks, top, left, height, width)
 

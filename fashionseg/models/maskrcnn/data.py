@@ -32,6 +32,7 @@ from fashionseg.core.split import select_split
 from fashionseg.models.augment import FramingAugmentation, FramingSettings, augment, thesis_augmentation
 from fashionseg.models.maskrcnn.anchors import pyramid_anchors
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
+from fashionseg.models.maskrcnn.sampling import epoch_length, epoch_order
 from fashionseg.models.maskrcnn.targets import rpn_targets
 
 
@@ -150,6 +151,8 @@ class MaskRCNNBatches(keras.utils.PyDataset):
     With ``augment_images`` the photos get the thesis' augmentation, or with
     ``framing`` settings the re-framing augmentation, which includes the thesis'
     photometric steps (:class:`fashionseg.models.augment.FramingAugmentation`).
+    With ``repeat`` (one factor per photo, :mod:`fashionseg.models.maskrcnn.sampling`)
+    an epoch shows photos of rare classes more often, drawn afresh each epoch.
     """
 
     def __init__(
@@ -164,6 +167,7 @@ class MaskRCNNBatches(keras.utils.PyDataset):
         seed: int = 0,
         loss_names: tuple[str, ...] = (),
         framing: FramingSettings | None = None,
+        repeat: np.ndarray | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -175,12 +179,22 @@ class MaskRCNNBatches(keras.utils.PyDataset):
         self.rng = np.random.default_rng(seed)
         self.anchors = pyramid_anchors(config)
         self.loss_names = loss_names
-        self.order = np.arange(len(examples))
-        if shuffle:
-            np.random.default_rng((seed, 0)).shuffle(self.order)
+        self.repeat = None if repeat is None else np.asarray(repeat, float)
+        if self.repeat is not None and len(self.repeat) != len(examples):
+            raise ValueError(f"{len(self.repeat)} repeat factors for {len(examples)} photos")
+        self.order = self._epoch_order(0)
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, epoch))
+        if self.repeat is not None:
+            return epoch_order(self.repeat, rng, epoch_length(self.repeat))
+        order = np.arange(len(self.examples))
+        if self.shuffle:
+            rng.shuffle(order)
+        return order
 
     def __len__(self) -> int:
-        return int(np.ceil(len(self.examples) / self.batch_size))
+        return int(np.ceil(len(self.order) / self.batch_size))
 
     def __getitem__(self, index: int):
         c = self.config
@@ -234,5 +248,5 @@ class MaskRCNNBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
-        if self.shuffle:
-            np.random.default_rng((self.seed, self.epoch)).shuffle(self.order)
+        if self.shuffle or self.repeat is not None:
+            self.order = self._epoch_order(self.epoch)

@@ -29,7 +29,7 @@ rate, time). Running the same command again resumes where it stopped.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
@@ -41,6 +41,7 @@ from fashionseg.models.maskrcnn.backbone import backbone_strides, set_trainable
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.data import InstanceExample, MaskRCNNBatches, PreparedExample, prepare_all
 from fashionseg.models.maskrcnn.model import LOSS_NAMES, MaskRCNNNetworks
+from fashionseg.models.maskrcnn.sampling import repeat_factors
 from fashionseg.models.run import Monitor, TrainingRun, restore_optimizer, save_optimizer
 
 LOG_FIELDS = (
@@ -74,6 +75,11 @@ class TrainSettings:
     # The all-layers stage's augmentation: re-framing + copy-paste + photometric
     # (fashionseg.models.augment.FramingAugmentation) when True, else the thesis' 4.2.5.
     framing: bool = True
+    # Its probabilities and ranges (more waist-up crops, say).
+    framing_settings: FramingSettings = field(default_factory=FramingSettings)
+    # Repeat-factor sampling's threshold t (fashionseg.models.maskrcnn.sampling): photos of classes
+    # held by fewer than this share of the training photos come round more often. None: each once.
+    repeat_threshold: float | None = None
     # A trained model's weights file to start from instead of ImageNet (same config).
     init_weights: str | None = None
     # Processes preparing augmented batches (forked; 1: in the training process).
@@ -176,7 +182,7 @@ def train_maskrcnn(
         config,
         {
             "settings": asdict(settings),
-            "framing": FramingSettings().to_dict() if settings.framing else None,
+            "framing": settings.framing_settings.to_dict() if settings.framing else None,
             "train_photos": len(train_examples),
             "val_photos": len(val_examples),
         },
@@ -215,6 +221,9 @@ def fit_stage(
     config = nets.config
     names = [f"c{s}" for s in backbone_strides(config)]
     common = dict(batch_size=config.IMAGES_PER_GPU, loss_names=LOSS_NAMES)
+    repeat = None
+    if settings.repeat_threshold:
+        repeat = repeat_factors([ex.class_ids for ex in train], settings.repeat_threshold, config.NUM_CLASSES)
     if stage == "heads":
         set_trainable(nets.backbone, False, nets.config.TRAIN_BN)
         model = nets.training_model(from_features=True, seed=settings.seed)
@@ -225,6 +234,7 @@ def fit_stage(
             features=backbone_features(nets, train, progress),
             feature_names=names,
             seed=settings.seed + state["epoch"],
+            repeat=repeat,
             **common,
         )
         val_data = MaskRCNNBatches(
@@ -239,13 +249,14 @@ def fit_stage(
     else:
         set_trainable(nets.backbone, True, nets.config.TRAIN_BN)
         model = nets.training_model(seed=settings.seed)
-        framing = FramingSettings() if settings.framing else None
+        framing = settings.framing_settings if settings.framing else None
         train_data = MaskRCNNBatches(
             train,
             config,
             shuffle=True,
             augment_images=True,
             framing=framing,
+            repeat=repeat,
             seed=settings.seed + state["epoch"],
             workers=settings.workers,
             use_multiprocessing=settings.workers > 1,
