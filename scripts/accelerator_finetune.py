@@ -51,7 +51,10 @@ import sys
 import time
 from pathlib import Path
 
+from fashionseg.cli.options import fraction, non_negative
+from fashionseg.core.coco import annotations_by_image
 from fashionseg.core.split import select_split
+from fashionseg.models.maskrcnn.sampling import epoch_length, repeat_factors
 
 PART_BYTES = 15 * 2**20  # under the tool's 16 MiB a file
 MANIFEST = "parts.json"
@@ -105,6 +108,17 @@ def probe_subset(coco: dict, out: Path, train_photos: int, val_photos: int) -> P
 
 def split_counts(coco: dict) -> tuple[int, int]:
     return len(select_split(coco["images"], "train")), len(select_split(coco["images"], "val"))
+
+
+def photos_an_epoch(coco: dict, repeat_threshold: float | None, num_classes: int) -> int:
+    """Training photos an epoch shows: each once, or with repeat-factor sampling the factors' sum."""
+    train = select_split(coco["images"], "train")
+    if not repeat_threshold:
+        return len(train)
+    per_image = annotations_by_image(coco)
+    # COCO ids are 0-based, the trainer's class ids 1-based (0 is the background)
+    classes = [[a["category_id"] + 1 for a in per_image.get(im["id"], [])] for im in train]
+    return epoch_length(repeat_factors(classes, repeat_threshold, num_classes))
 
 
 def images_per_step(args) -> int:
@@ -231,9 +245,11 @@ def main() -> None:
         type=int,
         help="photos a step (default: the start model's); scale the learning rate with it",
     )
-    parser.add_argument("--framing-weights", type=float, nargs=4, help="as 'fashionseg train maskrcnn' takes it")
-    parser.add_argument("--crop-anchor-weights", type=float, nargs=3, help="as 'fashionseg train maskrcnn' takes it")
-    parser.add_argument("--repeat-factor-threshold", type=float, help="as 'fashionseg train maskrcnn' takes it")
+    parser.add_argument("--framing-weights", type=non_negative, nargs=4, help="as 'fashionseg train maskrcnn' takes it")
+    parser.add_argument(
+        "--crop-anchor-weights", type=non_negative, nargs=3, help="as 'fashionseg train maskrcnn' takes it"
+    )
+    parser.add_argument("--repeat-factor-threshold", type=fraction, help="as 'fashionseg train maskrcnn' takes it")
     parser.add_argument("--load-seconds", type=float, default=90, help="estimate: loading photos + compiling")
     args = parser.parse_args()
     if args.join:
@@ -265,7 +281,9 @@ def main() -> None:
 def planned_epochs(args) -> int:
     """Times a probe run and returns how many epochs fit the time left."""
     coco = json.loads(args.instances.read_text())
-    train_photos, val_photos = split_counts(coco)
+    _, val_photos = split_counts(coco)
+    num_classes = int(json.loads((args.init / "config.json").read_text())["NUM_CLASSES"])
+    epoch_photos = photos_an_epoch(coco, args.repeat_factor_threshold, num_classes)
     batch = images_per_step(args)
     probe_json = probe_subset(coco, args.work / "probe.json", batch * args.probe_steps, PROBE_VAL_PHOTOS)
     probe = args.work / "probe"
@@ -277,7 +295,7 @@ def planned_epochs(args) -> int:
         sys.exit(1)
     # The probe's second epoch is compiled already: its time per training step, its validation included.
     per_step = seconds[1] / (args.probe_steps + math.ceil(PROBE_VAL_PHOTOS / batch) * VALIDATION_STEP_COST)
-    steps = args.steps_per_epoch or math.ceil(train_photos / batch)
+    steps = args.steps_per_epoch or math.ceil(epoch_photos / batch)
     epoch = per_step * (steps + math.ceil(val_photos / batch) * VALIDATION_STEP_COST)
     left = args.deadline - (time.monotonic() - START) - args.collect_seconds - args.load_seconds
     epochs = max(1, min(args.max_epochs, int(left // epoch)))

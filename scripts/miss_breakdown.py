@@ -5,12 +5,14 @@ shipped thresholds, so near-misses show) are searched for the mask of highest
 IoU, and the instance is put in one bucket:
 
 - ``found``: a prediction of its class with mask IoU >= 0.5 and a score at or
-  above the class's shipped threshold (what the evaluation counts);
+  above the class's shipped threshold (about what the evaluation counts: it
+  matches each prediction to one true instance at most, this to any);
 - ``below threshold``: such a prediction exists, scored under the threshold;
 - ``other class``: a prediction of another class covers it (IoU >= 0.5);
 - ``not found``: no prediction covers it at IoU 0.5, whatever its class.
 
-``--pad-below F`` adds F x the photo's height of black below each photo before
+The model's per-class thresholds decide "found"; a label head, where the
+folder has one, is not used. ``--pad-below F`` adds F x the photo's height of black below each photo before
 the model runs (and cuts the predictions back to the photo): a waist-up crop
 padded by 1.0 shows the person at the scale of a full-body CCP photo, which
 tests whether scale alone explains the misses on waist-up photos.

@@ -184,6 +184,17 @@ def test_the_probe_uses_a_small_part_of_both_splits(tmp_path):
     assert script.split_counts(source) == (10, 4)
 
 
+def test_the_epoch_planned_grows_with_repeat_factor_sampling():
+    script = load_script("accelerator_finetune")
+    images = [{"id": i, "split": "train" if i < 8 else "val"} for i in range(10)]
+    # every training photo has class 8 (COCO id); photo 0 also class 7, held by one of eight
+    annotations = [{"id": i, "image_id": i, "category_id": 8} for i in range(10)]
+    annotations.append({"id": 10, "image_id": 0, "category_id": 7})
+    source = {"images": images, "annotations": annotations, "categories": []}
+    assert script.photos_an_epoch(source, None, 12) == 8
+    assert script.photos_an_epoch(source, 0.5, 12) == 9  # photo 0 twice: sqrt(0.5 / (1 / 8)) = 2
+
+
 def test_the_training_command_carries_the_photos_per_step(tmp_path):
     script = load_script("accelerator_finetune")
     (tmp_path / "config.json").write_text(json.dumps({"IMAGES_PER_GPU": 4}))

@@ -228,7 +228,7 @@ def test_train_maskrcnn_takes_the_framing_odds(tmp_path, monkeypatch, capsys, cl
     assert framing.crop_height == FramingSettings().crop_height
     capsys.readouterr()
     assert main([*args, "--crop-anchor-weights", "0", "0", "0"]) == 2
-    assert "crop_anchor_weights must be 3 non-negative numbers" in capsys.readouterr().err
+    assert "--crop-anchor-weights must be 3 non-negative numbers" in capsys.readouterr().err
     assert (
         main([*args, "--framing-weights", "1", "-1", "1", "1"]) == 2 and "'-1' is negative" in capsys.readouterr().err
     )

@@ -151,10 +151,8 @@ def test_crop_anchor_weights_put_every_crop_at_the_top_edge_when_told():
     assert {int(bottom._crop(image, masks)[0][-1, 0, 0]) for _ in range(20)} == {199}
 
 
-def test_framing_settings_refuse_bad_odds_and_read_back_their_dict():
+def test_framing_settings_refuse_bad_odds():
     for bad in ({"framing_weights": (0, 0, 0, 0)}, {"framing_weights": (1, 1, 1)}, {"crop_anchor_weights": (1, -1, 1)}):
         with pytest.raises(ValueError, match="non-negative numbers with a positive sum"):
             FramingSettings(**bad)
-    settings = FramingSettings(framing_weights=(0.2, 0.55, 0.15, 0.1), crop_anchor_weights=(0.45, 0.15, 0.4))
-    as_json = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.to_dict().items()}
-    assert FramingSettings.from_dict(as_json) == settings
+    assert FramingSettings(crop_anchor_weights=(0, 0, 2)).crop_anchor_weights == (0, 0, 2)

@@ -114,8 +114,13 @@ def cmd_train_maskrcnn(args) -> int:
             framing = dataclasses.replace(framing, framing_weights=tuple(args.framing_weights))
         if args.crop_anchor_weights:
             framing = dataclasses.replace(framing, crop_anchor_weights=tuple(args.crop_anchor_weights))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # the settings name their fields; the user typed options
+        message = (
+            str(exc)
+            .replace("framing_weights", "--framing-weights")
+            .replace("crop_anchor_weights", "--crop-anchor-weights")
+        )
+        raise UsageError(message) from None
     settings = TrainSettings(
         heads_epochs=args.heads_epochs,
         all_epochs=args.all_epochs,

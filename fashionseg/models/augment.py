@@ -75,12 +75,11 @@ class FramingSettings:
 
     ``framing_weights`` are the relative odds of keeping the photo's framing,
     cropping into it, zooming out onto a wider canvas, or putting several photos
-    side by side. Crops keep ``crop_height`` of the photo's height (half of them
-    anchored at the top or bottom edge: waist-up and lower-body shots); a
-    zoom-out shows the person at ``person_scale`` of the frame's height.
+    side by side. Crops keep ``crop_height`` of the photo's height;
     ``crop_anchor_weights`` are the relative odds of a crop starting at the
-    photo's top edge (a waist-up shot), ending at its bottom edge, or lying
-    anywhere.
+    photo's top edge (a waist-up shot), ending at its bottom edge (lower body),
+    or lying anywhere (by default a quarter, a quarter and half). A zoom-out
+    shows the person at ``person_scale`` of the frame's height.
     """
 
     # Crops get the most weight: a wide shot is turned back into a close one at inference by the
@@ -108,11 +107,6 @@ class FramingSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> FramingSettings:
-        """Settings from :meth:`to_dict`'s output (lists, as JSON reads them back, become tuples)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def photometric_augmentation(seed: int | None = None) -> A.Compose:

@@ -248,5 +248,7 @@ class MaskRCNNBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
-        if self.shuffle or self.repeat is not None:
+        if self.repeat is not None:
             self.order = self._epoch_order(self.epoch)
+        elif self.shuffle:  # the previous epoch's order, shuffled again (as runs have always drawn it)
+            np.random.default_rng((self.seed, self.epoch)).shuffle(self.order)

@@ -51,8 +51,8 @@ def epoch_order(factors: np.ndarray, rng: np.random.Generator, length: int) -> n
     whole = np.floor(factors)
     counts = (whole + (rng.random(len(factors)) < factors - whole)).astype(int)
     order = np.repeat(np.arange(len(factors)), counts)
-    rng.shuffle(order)
     if len(order) < length:
         extra = rng.choice(len(factors), length - len(order), p=factors / factors.sum())
         order = np.concatenate([order, extra])
+    rng.shuffle(order)
     return order[:length]

@@ -181,7 +181,8 @@ def train_maskrcnn(
     state = run.start(
         config,
         {
-            "settings": asdict(settings),
+            # the re-framing odds once, under "framing", and only when the run re-frames
+            "settings": {k: v for k, v in asdict(settings).items() if k != "framing_settings"},
             "framing": settings.framing_settings.to_dict() if settings.framing else None,
             "train_photos": len(train_examples),
             "val_photos": len(val_examples),
