@@ -34,12 +34,13 @@ from tqdm import tqdm
 from fashionseg.core import metrics
 from fashionseg.core.coco import annotations_by_image
 from fashionseg.core.images import load_image
+from fashionseg.core.masks import mask_iou
 from fashionseg.models.maskrcnn.evaluate import load_coco
 from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 from fashionseg.settings import default_weights
 
 BUCKETS = ("found", "below threshold", "other class", "not found")
-IOU = 0.5
+IOU = metrics.IOU_THRESHOLD
 
 
 def padded_below(image: np.ndarray, factor: float) -> np.ndarray:
@@ -53,9 +54,8 @@ def padded_below(image: np.ndarray, factor: float) -> np.ndarray:
 def bucket(truth: np.ndarray, class_id: int, predictions, thresholds: dict[int, float]) -> str:
     """The bucket of one true mask among ``predictions`` (``Instance`` objects with full-size masks)."""
     best_same = best_kept = best_any = 0.0
-    for p in predictions:
-        union = np.logical_or(truth, p.mask).sum()
-        iou = np.logical_and(truth, p.mask).sum() / union if union else 0.0
+    ious = mask_iou(truth[None], np.stack([p.mask for p in predictions]))[0] if predictions else []
+    for p, iou in zip(predictions, ious):
         best_any = max(best_any, iou)
         if p.class_id == class_id:
             best_same = max(best_same, iou)
