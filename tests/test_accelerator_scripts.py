@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -118,6 +119,31 @@ def test_the_initial_weights_travel_at_half_size_and_come_back_as_float32(tmp_pa
         np.testing.assert_allclose(b["layers/dense/vars/0"][()], [[1.0, 2.5e-4], [3.0, -7.0]], rtol=1e-3)
         assert b["layers/dense/vars/1"].dtype == np.int64  # only the named float type is cast
         assert b.attrs["note"] == "keras" and b["layers/dense/vars"].attrs["kind"] == "dense"
+
+
+def test_the_run_names_the_packed_weights_as_its_start_not_the_float32_copy(tmp_path):
+    script = load_script("accelerator_finetune")
+    model, init, run = tmp_path / "weights" / "m", tmp_path / "init", tmp_path / "run"
+    model.mkdir(parents=True)
+    run.mkdir()
+    weights_file(model / "model.weights.h5")
+    init.mkdir()
+    source = script.describe_source(model, init)
+    assert source["sha256"] == hashlib.sha256((model / "model.weights.h5").read_bytes()).hexdigest()
+    assert source["weights"] == str(model / "model.weights.h5")
+    (run / "run.json").write_text(json.dumps({"settings": {"init_weights": "/tmp/accelerator/init/model.weights.h5"}}))
+    script.record_source(run, init)
+    named = json.loads((run / "run.json").read_text())["settings"]["init_weights"]
+    assert named.startswith(f"{model / 'model.weights.h5'} (") and source["sha256"][:12] in named
+    assert "carried as float16" in named
+
+
+def test_a_run_without_source_json_keeps_its_start_weights(tmp_path):
+    script = load_script("accelerator_finetune")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"settings": {"init_weights": "/x.h5"}}))
+    script.record_source(tmp_path / "run", tmp_path / "init")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["init_weights"] == "/x.h5"
 
 
 def collected(tmp_path, monkeypatch, size: int = 2500) -> tuple[object, Path, bytes]:

@@ -128,3 +128,22 @@ def test_unet_focus_reruns_the_model_on_a_crop_around_a_small_person():
     assert first_pass.mask.sum() < result.mask.sum()
     assert garment_window(np.ones((40, 40), bool)) is None  # a person filling the photo: no second look
     assert garment_window(np.zeros((40, 40), bool)) is None
+
+
+def test_held_out_gain_is_near_zero_for_noise_and_positive_for_a_real_offset():
+    from fashionseg.models.maskrcnn.thresholds import held_out_gain
+
+    rng = np.random.default_rng(1)
+    offset, noise = [], []
+    for _ in range(80):
+        present = bool(rng.random() < 0.5)
+        # class 0 scores 0.35-0.45 when present, never seen when absent: 0.35 is a real, general threshold
+        offset.append(
+            {"true_classes": [0] if present else [], "predictions": [{"class_id": 0, "score": 0.4}] if present else []}
+        )
+        # class 1's score says nothing about whether it is there: any threshold fits only its own half
+        noise.append({"true_classes": [1] if present else [], "predictions": [{"class_id": 1, "score": rng.random()}]})
+    gain, _ = held_out_gain(offset, num_classes=2, start=0.5, halvings=3)
+    assert gain > 0.1
+    gain, spread = held_out_gain(noise, num_classes=2, start=0.5, halvings=3)
+    assert gain < 0.02 and spread > 0
