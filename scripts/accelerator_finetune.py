@@ -56,6 +56,7 @@ from pathlib import Path
 
 from fashionseg.cli.options import fraction, non_negative
 from fashionseg.core.coco import annotations_by_image
+from fashionseg.core.files import write_json_atomic
 from fashionseg.core.split import select_split
 from fashionseg.models.maskrcnn.sampling import epoch_length, repeat_factors
 
@@ -124,7 +125,7 @@ def record_source(run: Path, init_dir: Path) -> None:
         f"{source['weights']} ({commit}sha256 {source['sha256'][:12]}), carried as float16 "
         "(scripts/accelerator_finetune.py --pack)"
     )
-    (run / "run.json").write_text(json.dumps(described, indent=2, sort_keys=True))
+    write_json_atomic(run / "run.json", described)
 
 
 def probe_subset(coco: dict, out: Path, train_photos: int, val_photos: int) -> Path:

@@ -51,10 +51,10 @@ def padded_below(image: np.ndarray, factor: float) -> np.ndarray:
     return canvas
 
 
-def bucket(truth: np.ndarray, class_id: int, predictions, thresholds: dict[int, float]) -> str:
-    """The bucket of one true mask among ``predictions`` (``Instance`` objects with full-size masks)."""
+def bucket(ious, class_id: int, predictions, thresholds: dict[int, float]) -> str:
+    """The bucket of one true mask of class ``class_id`` among ``predictions`` (``Instance`` objects),
+    given its mask IoU with each of them (``ious``, a row of :func:`fashionseg.core.masks.mask_iou`)."""
     best_same = best_kept = best_any = 0.0
-    ious = mask_iou(truth[None], np.stack([p.mask for p in predictions]))[0] if predictions else []
     for p, iou in zip(predictions, ious):
         best_any = max(best_any, iou)
         if p.class_id == class_id:
@@ -85,8 +85,9 @@ def breakdown(segmenter, coco: dict, images: Path, floor: float, pad_below: floa
         for p in result.instances:
             p.mask = p.mask[:height, :width]
         truth = metrics.Instances.from_coco(per_image.get(im["id"], []), (height, width))
-        for mask, class_id in zip(truth.masks, truth.class_ids):
-            counts[names[class_id]][bucket(mask, int(class_id), result.instances, thresholds)] += 1
+        predicted = np.array([p.mask for p in result.instances]).reshape(-1, height, width)
+        for ious, class_id in zip(mask_iou(truth.masks, predicted), truth.class_ids):
+            counts[names[class_id]][bucket(ious, int(class_id), result.instances, thresholds)] += 1
     return counts
 
 

@@ -24,12 +24,16 @@ def test_bucket_tells_found_below_threshold_other_class_and_not_found():
     def predicted(class_id, score, m=truth):
         return SimpleNamespace(class_id=class_id, score=score, mask=m)
 
-    assert script.bucket(truth, 0, [predicted(0, 0.9)], thresholds) == "found"
-    assert script.bucket(truth, 0, [predicted(0, 0.3)], thresholds) == "below threshold"
-    assert script.bucket(truth, 0, [predicted(1, 0.9), predicted(0, 0.3)], thresholds) == "below threshold"
-    assert script.bucket(truth, 0, [predicted(1, 0.9)], thresholds) == "other class"
-    assert script.bucket(truth, 0, [predicted(0, 0.9, mask(0, 20, 0, 8))], thresholds) == "not found"  # IoU 0.4
-    assert script.bucket(truth, 0, [], thresholds) == "not found"
+    def bucket(*predictions):
+        ious = script.mask_iou(truth[None], np.array([p.mask for p in predictions]).reshape(-1, 40, 40))[0]
+        return script.bucket(ious, 0, list(predictions), thresholds)
+
+    assert bucket(predicted(0, 0.9)) == "found"
+    assert bucket(predicted(0, 0.3)) == "below threshold"
+    assert bucket(predicted(1, 0.9), predicted(0, 0.3)) == "below threshold"
+    assert bucket(predicted(1, 0.9)) == "other class"
+    assert bucket(predicted(0, 0.9, mask(0, 20, 0, 8))) == "not found"  # IoU 0.4
+    assert bucket() == "not found"
 
 
 def test_padding_below_keeps_the_photo_on_top():

@@ -79,6 +79,14 @@ def choose_class_thresholds(
     return {k: float(thresholds[k]) for k in range(num_classes) if thresholds[k] != start}
 
 
+def threshold_vector(chosen: dict[int, float], num_classes: int, start: float) -> np.ndarray:
+    """Every class's threshold: ``chosen`` where it has one, else ``start``."""
+    thresholds = np.full(num_classes, start, float)
+    for k, t in chosen.items():
+        thresholds[k] = t
+    return thresholds
+
+
 def held_out_gain(
     records: list[dict], num_classes: int, start: float, halvings: int = 10, seed: int = 0, min_images: int = 10
 ) -> tuple[float, float]:
@@ -97,7 +105,7 @@ def held_out_gain(
     """
     rng = np.random.default_rng(seed)
     y_true = metrics.label_indicators([r["true_classes"] for r in records], num_classes)
-    everywhere = np.full(num_classes, start, float)
+    everywhere = threshold_vector({}, num_classes, start)
     gains = []
     for _ in range(halvings):
         order = rng.permutation(len(records))
@@ -106,9 +114,7 @@ def held_out_gain(
             chosen = choose_class_thresholds(
                 [records[i] for i in fit], num_classes, start, min_images=max(1, min_images // 2)
             )
-            tuned = everywhere.copy()
-            for k, t in chosen.items():
-                tuned[k] = t
+            tuned = threshold_vector(chosen, num_classes, start)
             held = [records[i] for i in score_on]
             gains.append(
                 classification_score(y_true[score_on], predicted_sets(held, tuned))
@@ -135,10 +141,8 @@ def tune_class_thresholds(
     start = segmenter.config.DETECTION_MIN_CONFIDENCE
     chosen = choose_class_thresholds(records, len(names), start, min_images=min_images)
     y_true = metrics.label_indicators([r["true_classes"] for r in records], len(names))
-    full = np.full(len(names), start)
-    tuned = full.copy()
-    for k, t in chosen.items():
-        tuned[k] = t
+    full = threshold_vector({}, len(names), start)
+    tuned = threshold_vector(chosen, len(names), start)
     held_out, held_out_spread = held_out_gain(records, len(names), start, min_images=min_images)
     return {
         "thresholds": {names[k]: t for k, t in sorted(chosen.items())},
