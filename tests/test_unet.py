@@ -78,6 +78,14 @@ def test_config_validation_and_round_trip(tmp_path):
     assert InputNormalization.from_config(layer.get_config()).mean == (1.0, 2.0, 3.0)
 
 
+def test_input_normalization_is_per_channel_mean_and_std():
+    # It runs as a 1x1 convolution (ONNX Runtime's speed); the values must stay (x - mean) / std.
+    images = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
+    mean, std = IMAGENET_MEAN, (58.4, 57.1, 57.4)
+    out = np.asarray(InputNormalization(mean, std)(images))
+    np.testing.assert_allclose(out, (images - np.array(mean)) / np.array(std), rtol=1e-5, atol=1e-5)
+
+
 def test_loss_is_the_reports():
     y = np.zeros((1, 4, 4, 1), "float32")
     y[0, :2] = 1

@@ -44,41 +44,49 @@ def bilinear_pool(flat, base, height, width, boxes, output_size: int, sampling_r
     ``flat`` is ``(M, C)``; box ``(b, n)``'s map starts at row ``base[b, n]`` of it
     and is ``height[b, n]`` x ``width[b, n]``, row-major; ``boxes`` ``(B, N, 4)`` are
     in that map's cells. Returns ``(B, N, S, S, C)``.
+
+    A bin's value is a weighted sum of the cells its samples read: ``ratio`` samples
+    along each axis, each between two cells, so ``2 ratio`` rows times ``2 ratio``
+    columns, with the bilinear weights and the ``1 / ratio^2`` average folded into one
+    weight per cell. All cells are gathered at once and summed by one matrix product:
+    on CPU the pooling is memory-bound, and this passes over the gathered cells twice
+    (write, read) where interpolating the four corners' blocks and then averaging
+    passed over them about ten times.
     """
     batch, n = ops.shape(boxes)[0], ops.shape(boxes)[1]
     channels = ops.shape(flat)[-1]
     size, ratio = output_size, sampling_ratio
+    taps = 2 * ratio  # cells a bin reads along one axis
     # Sample positions along one axis, in units of the box side: bin k, sample r.
     steps = (ops.arange(size * ratio, dtype="float32") + 0.5) / float(size * ratio)
     y1, x1, y2, x2 = (boxes[..., i : i + 1] for i in range(4))  # (B, N, 1)
-    height, width, base = height[..., None], width[..., None], base[..., None]
-    hf, wf = ops.cast(height - 1, "float32"), ops.cast(width - 1, "float32")
-    # Bilinear interpolation; samples beyond the border take the border value (clamped).
-    ys = ops.minimum(ops.maximum(y1 + (y2 - y1) * steps - 0.5, 0.0), hf)
-    xs = ops.minimum(ops.maximum(x1 + (x2 - x1) * steps - 0.5, 0.0), wf)
-    y0f, x0f = ops.floor(ys), ops.floor(xs)
-    wy, wx = ys - y0f, xs - x0f
-    y0, x0 = ops.cast(y0f, "int32"), ops.cast(x0f, "int32")
-    y1i, x1i = ops.minimum(y0 + 1, height - 1), ops.minimum(x0 + 1, width - 1)
-    row_width = width[..., None]
-    base = base[..., None]
+    height, width = height[..., None], width[..., None]
 
-    def gather(yi, xi):
-        index = base + yi[:, :, :, None] * row_width + xi[:, :, None, :]  # (B, N, S*r, S*r)
-        values = ops.take(flat, ops.reshape(index, (-1,)), axis=0)
-        return ops.reshape(values, (batch, n, size * ratio, size * ratio, channels))
+    def axis_taps(start, end, cells):
+        """Cell index and weight of each of a bin's ``taps`` reads along one axis: (B, N, S, taps) each.
+        Samples beyond the border take the border value (clamped)."""
+        last = ops.cast(cells - 1, "float32")
+        position = ops.minimum(ops.maximum(start + (end - start) * steps - 0.5, 0.0), last)
+        low = ops.floor(position)
+        frac = position - low
+        low = ops.cast(low, "int32")
+        index = ops.stack([low, ops.minimum(low + 1, cells - 1)], axis=-1)  # (B, N, S*r, 2)
+        weight = ops.stack([1.0 - frac, frac], axis=-1) / float(ratio)
+        return ops.reshape(index, (batch, n, size, taps)), ops.reshape(weight, (batch, n, size, taps))
 
-    wy = wy[:, :, :, None, None]
-    wx = wx[:, :, None, :, None]
-    samples = (
-        gather(y0, x0) * (1 - wy) * (1 - wx)
-        + gather(y0, x1i) * (1 - wy) * wx
-        + gather(y1i, x0) * wy * (1 - wx)
-        + gather(y1i, x1i) * wy * wx
+    rows, row_weights = axis_taps(y1, y2, height)
+    cols, col_weights = axis_taps(x1, x2, width)
+    # (B, N, S, S, taps, taps): bin (i, j) reads rows[i, k] x cols[j, l].
+    index = (
+        base[:, :, None, None, None, None]
+        + rows[:, :, :, None, :, None] * width[:, :, :, None, None, None]
+        + cols[:, :, None, :, None, :]
     )
-    # Average the ratio x ratio samples of each bin.
-    samples = ops.reshape(samples, (batch, n, size, ratio, size, ratio, channels))
-    return ops.mean(samples, axis=(3, 5))
+    weight = row_weights[:, :, :, None, :, None] * col_weights[:, :, None, :, None, :]
+    cells = ops.take(flat, ops.reshape(index, (-1,)), axis=0)
+    cells = ops.reshape(cells, (-1, taps * taps, channels))
+    pooled = ops.matmul(ops.reshape(weight, (-1, 1, taps * taps)), cells)  # (B N S S, 1, C)
+    return ops.reshape(pooled, (batch, n, size, size, channels))
 
 
 def pyramid_roi_align(feature_maps, boxes, strides, output_size: int, sampling_ratio: int = 2):
