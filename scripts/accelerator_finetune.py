@@ -110,7 +110,7 @@ def describe_source(weights_dir: Path, init_dir: Path) -> dict:
         "commit": commit or None,
         "sha256": hashlib.sha256((weights_dir / "model.weights.h5").read_bytes()).hexdigest(),
     }
-    (init_dir / SOURCE).write_text(json.dumps(source, indent=2))
+    write_json_atomic(init_dir / SOURCE, source)
     return source
 
 
@@ -202,7 +202,7 @@ def collect(run: Path, out: Path) -> None:
         for i in range(parts):
             (out / f"{name}.part{i}").write_bytes(data[i * PART_BYTES : (i + 1) * PART_BYTES])
         manifest[name] = {"bytes": len(data), "parts": parts, "sha256": hashlib.sha256(data).hexdigest()}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    write_json_atomic(out / MANIFEST, manifest)
     log(f"collected: {sorted(p.name for p in out.iterdir())}")
 
 
