@@ -20,10 +20,16 @@ from fashionseg.models.unet.data import (
 )
 from fashionseg.models.unet.export import export_onnx, export_run
 from fashionseg.models.unet.losses import bce_dice_loss, dice_coefficient
-from fashionseg.models.unet.model import IMAGENET_MEAN, InputNormalization, UNetConfig, build_unet
+from fashionseg.models.unet.model import (
+    IMAGENET_MEAN,
+    InputNormalization,
+    UNetConfig,
+    build_unet,
+    separable_factors,
+)
 from fashionseg.models.unet.predictor import GarmentSegmenter, ModelNotTrainedError
 from fashionseg.models.unet.threshold import choose_threshold, dice_per_threshold
-from fashionseg.models.unet.train import TrainSettings, train_unet
+from fashionseg.models.unet.train import TrainSettings, load_initial_weights, train_unet
 
 UNET_SOURCES = sorted((Path(__file__).resolve().parent.parent / "fashionseg" / "models" / "unet").glob("*.py"))
 
@@ -84,6 +90,44 @@ def test_input_normalization_is_per_channel_mean_and_std():
     mean, std = IMAGENET_MEAN, (58.4, 57.1, 57.4)
     out = np.asarray(InputNormalization(mean, std)(images))
     np.testing.assert_allclose(out, (images - np.array(mean)) / np.array(std), rtol=1e-5, atol=1e-5)
+
+
+def test_separable_factors_are_each_input_channels_best_rank_one_split():
+    kernel = np.random.default_rng(0).normal(size=(3, 3, 4, 5))
+    depthwise, pointwise = separable_factors(kernel)
+    assert depthwise.shape == (3, 3, 4, 1) and pointwise.shape == (1, 1, 4, 5)
+    for c in range(4):
+        product = np.outer(depthwise[:, :, c, 0].ravel(), pointwise[0, 0, c])
+        u, s, vt = np.linalg.svd(kernel[:, :, c, :].reshape(9, 5))
+        np.testing.assert_allclose(product, s[0] * np.outer(u[:, 0], vt[0]), atol=1e-10)
+
+
+def test_separable_full_resolution_starts_from_a_full_model(tmp_path):
+    full_config = UNetConfig(input_size=64, decoder_filters=(16, 8, 8, 8, 4))
+    full = build_unet(full_config)
+    rng = np.random.default_rng(1)
+    for name in ("up0_0_conv", "up0_1_conv"):  # kernels a separable convolution represents exactly
+        layer = full.get_layer(name)
+        kh, kw, cin, cout = layer.kernel.shape
+        layer.set_weights([np.einsum("hwc,co->hwco", rng.normal(size=(kh, kw, cin)), rng.normal(size=(cin, cout)))])
+    full.save_weights(str(tmp_path / "model.weights.h5"))
+    full_config.save(tmp_path / "config.json")
+
+    config = UNetConfig(input_size=64, decoder_filters=(16, 8, 8, 8, 4), separable_full_resolution=True)
+    separable = build_unet(config)
+    assert type(separable.get_layer("up0_0_conv")).__name__ == "SeparableConv2D"
+    assert separable.count_params() < full.count_params()
+    assert load_initial_weights(separable, config, tmp_path / "model.weights.h5") == ["up0_0_conv", "up0_1_conv"]
+    images = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(separable.predict_on_batch(images), full.predict_on_batch(images), atol=1e-5)
+
+    # the same network loads as it is; the other way round there is nothing to factorise
+    again = build_unet(full_config)
+    assert load_initial_weights(again, full_config, tmp_path / "model.weights.h5") == []
+    separable.save_weights(str(tmp_path / "separable.weights.h5"))
+    config.save(tmp_path / "config.json")
+    with pytest.raises(ValueError, match="cannot start a model with full convolutions"):
+        load_initial_weights(again, full_config, tmp_path / "separable.weights.h5")
 
 
 def test_loss_is_the_reports():

@@ -54,6 +54,7 @@ def cmd_train_unet(args) -> int:
         input_size=args.input_size,
         encoder_weights=None if encoder == "none" or args.architecture == "classic" else encoder,
         double_pass_dilation=args.focus_dilation if first_pass else 0,
+        separable_full_resolution=args.separable_full_resolution,
     )
     if args.architecture == "classic":
         config.mean, config.std = tuple(args.classic_mean_std[:3]), tuple(args.classic_mean_std[3:])
@@ -291,7 +292,14 @@ def register(commands) -> None:
     unet.add_argument(
         "--init-from",
         metavar="WEIGHTS_DIR",
-        help="start from this trained model's weights (same architecture) instead of ImageNet",
+        help="start from this trained model's weights instead of ImageNet (the same network, or one with full "
+        "convolutions at full resolution for --separable-full-resolution)",
+    )
+    unet.add_argument(
+        "--separable-full-resolution",
+        action="store_true",
+        help="mobilenet_v2: separable convolutions at full resolution too (faster; from --init-from's full "
+        "ones, factorised)",
     )
     unet.add_argument("--export", metavar="WEIGHTS_DIR", help="when done, export the best model here")
     unet.set_defaults(func=cmd_train_unet)

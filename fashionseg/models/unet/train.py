@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from fashionseg.core.images import load_image
 from fashionseg.core.masks import encode_rle
+from fashionseg.models.model_folder import CONFIG_FILE, read_config
 from fashionseg.models.run import BEST_WEIGHTS, Monitor, TrainingRun
 from fashionseg.models.unet.data import (
     FramedGarmentBatches,
@@ -32,7 +33,7 @@ from fashionseg.models.unet.data import (
     load_photos,
 )
 from fashionseg.models.unet.losses import bce_dice_loss, dice_coefficient
-from fashionseg.models.unet.model import UNetConfig, build_unet
+from fashionseg.models.unet.model import UNetConfig, build_unet, transfer_weights
 from fashionseg.models.unet.predictor import GarmentSegmenter
 from fashionseg.models.unet.threshold import GRID, choose_threshold
 
@@ -95,8 +96,8 @@ def train_unet(
     photos are focus images made from the true masks (``config.double_pass_dilation``
     px around them), the threshold is chosen on focus images made from the
     first model's predictions, as they will be at inference. ``init_weights``
-    (a ``.weights.h5`` of the same architecture) starts a new run from a trained
-    model instead of ImageNet.
+    (a ``.weights.h5``, with its ``config.json`` beside it where its network differs:
+    :func:`load_initial_weights`) starts a new run from a trained model instead of ImageNet.
     """
     run_dir = Path(run_dir)
     if not train_examples or not val_examples:
@@ -148,7 +149,7 @@ def train_unet(
             keras.utils.set_random_seed(settings.seed)
             model = build_unet(config)
             if init_weights is not None:
-                model.load_weights(str(init_weights))
+                load_initial_weights(model, config, init_weights)
             model.compile(
                 optimizer=keras.optimizers.RMSprop(settings.learning_rate),
                 loss=bce_dice_loss,
@@ -182,6 +183,28 @@ def train_unet(
         val_dice_at_threshold=val_dice,
         threshold_curve={f"{t:.2f}": round(float(d), 5) for t, d in zip(GRID, curve, strict=True)},
     )
+
+
+def load_initial_weights(model: keras.Model, config: UNetConfig, weights: str | Path) -> list[str]:
+    """Start ``model`` from a trained U-Net's ``weights``; returns the layers factorised on the way.
+
+    Where the ``config.json`` beside ``weights`` says the trained network has full
+    convolutions at full resolution and ``config`` wants separable ones, the trained
+    kernels are factorised (:func:`fashionseg.models.unet.model.transfer_weights`);
+    otherwise the two networks must match layer for layer.
+    """
+    weights = Path(weights)
+    source_config_file = weights.parent / CONFIG_FILE
+    if source_config_file.is_file():
+        source_config = read_config(source_config_file, UNetConfig)
+        if source_config.separable_full_resolution != config.separable_full_resolution:
+            if source_config.separable_full_resolution:
+                raise ValueError("a separable full-resolution level cannot start a model with full convolutions there")
+            source = build_unet(replace(source_config, encoder_weights=None, input_size=config.input_size))
+            source.load_weights(str(weights))
+            return transfer_weights(source, model)
+    model.load_weights(str(weights))
+    return []
 
 
 def with_reframed_copies(
