@@ -51,3 +51,13 @@ def headless_application(name: str, input_shape, weights: str | None, role: str 
             raise FileNotFoundError(f"{role} weights {path} not found (see ../shared/weights/README.md)")
         model.load_weights(str(path))
     return model
+
+
+def nested_layers(model: keras.Model) -> list:
+    """Every layer inside ``model``, the layers of the models nested in it included, depth first."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if isinstance(layer, keras.Model):
+            found.extend(nested_layers(layer))
+    return found

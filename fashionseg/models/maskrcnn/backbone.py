@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from fashionseg.models.layers import InputNormalization, headless_application
+from fashionseg.models.layers import InputNormalization, headless_application, nested_layers
 
 # The last activation at each stride (the MobileNetV2 taps the shared weights' README names).
 TAPS = {
@@ -36,16 +36,6 @@ def backbone_strides(config) -> tuple[int, ...]:
 def classifier(config) -> keras.Model:
     """The ImageNet classifier without its top, with the configured weights."""
     return headless_application(APPLICATIONS[config.BACKBONE], config.IMAGE_SHAPE, config.BACKBONE_WEIGHTS)
-
-
-def nested_layers(model: keras.Model) -> list:
-    """Every layer inside ``model``, the layers of the models nested in it included, depth first."""
-    found = []
-    for layer in model.layers:
-        found.append(layer)
-        if isinstance(layer, keras.Model):
-            found.extend(nested_layers(layer))
-    return found
 
 
 def set_trainable(backbone: keras.Model, trainable: bool, train_bn: bool) -> None:

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from fashionseg.models.layers import InputNormalization, headless_application
+from fashionseg.models.layers import InputNormalization, headless_application, nested_layers
 from fashionseg.models.model_folder import ModelConfig
 
 ARCHITECTURES = ("classic", "mobilenet_v2")
@@ -196,14 +196,14 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
     Raises:
         ValueError: a layer of ``target`` has no counterpart in ``source`` it can take weights from.
     """
+    trained = {layer.name: layer for layer in nested_layers(source) if not isinstance(layer, keras.Model)}
     factorised = []
-    for layer in _all_layers(target):
-        if not layer.weights:
+    for layer in nested_layers(target):
+        if isinstance(layer, keras.Model) or not layer.weights:
             continue
-        try:
-            origin = _layer_named(source, layer.name)
-        except ValueError:
-            raise ValueError(f"the starting model has no layer {layer.name!r}") from None
+        if layer.name not in trained:
+            raise ValueError(f"the starting model has no layer {layer.name!r}")
+        origin = trained[layer.name]
         weights = origin.get_weights()
         if [w.shape for w in weights] == [tuple(w.shape) for w in layer.weights]:
             layer.set_weights(weights)
@@ -213,18 +213,3 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
         else:
             raise ValueError(f"layer {layer.name!r} differs from the starting model's in a way no transfer bridges")
     return factorised
-
-
-def _all_layers(model: keras.Model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
-
-
-def _layer_named(model: keras.Model, name: str):
-    for layer in _all_layers(model):
-        if layer.name == name:
-            return layer
-    raise ValueError(name)
