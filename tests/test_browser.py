@@ -391,7 +391,9 @@ def test_a_fresh_install_imports_annotates_saves_undoes_and_exports_reviewed_onl
         assert not store.image(images[1].id).reviewed
         screenshot(page, "annotate-fresh-install")
 
-        # Export the reviewed images only: the first one, with its drawn instance.
+        # Export the reviewed images only: the first one, with its drawn instance. The undo's rerun
+        # ends first: a click on a button that rerun redraws can be lost (a clean-clone CI run, once).
+        wait_until_idle(page)
         page.locator('[data-testid="stSidebar"]').get_by_text("Export", exact=True).click()
         page.get_by_role("button", name="Reviewed only").click()
         wait_until_idle(page)
