@@ -236,6 +236,33 @@ def test_train_maskrcnn_takes_the_framing_odds(tmp_path, monkeypatch, capsys, cl
     assert "--thesis-augmentation turns off" in capsys.readouterr().err
 
 
+def test_train_unet_takes_the_framing_odds(tmp_path, monkeypatch, capsys, cli_logger):
+    from fashionseg.models.augment import FramingSettings
+    from fashionseg.models.unet import data, train
+
+    seen = {}
+    monkeypatch.setattr(
+        train,
+        "train_unet",
+        lambda config, settings, *a, **k: (
+            seen.update(settings=settings)
+            or {"best_val_dice": 0.9, "best_epoch": 1, "threshold": 0.5, "val_dice_at_threshold": 0.9}
+        ),
+    )
+    monkeypatch.setattr(data, "examples_from_coco", lambda *args, **kwargs: [])
+    args = ["train", "unet", "--garment", "g.json", "--images", ".", "--run", str(tmp_path / "run")]
+    assert main(args) == 0 and seen["settings"].framing_settings == FramingSettings()
+    assert main([*args, "--framing-weights", "0.5", "0.3", "0.15", "0.05", "--crop-anchor-weights", "1", "1", "2"]) == 0
+    framing = seen["settings"].framing_settings
+    assert framing.framing_weights == (0.5, 0.3, 0.15, 0.05) and framing.crop_anchor_weights == (1, 1, 2)
+    capsys.readouterr()
+    assert main([*args, "--framing-weights", "0", "0", "0", "0"]) == 2
+    assert "--framing-weights must be 4 non-negative numbers" in capsys.readouterr().err
+    for off in ("--report-augmentation", "--no-augment"):
+        assert main([*args, off, "--framing-weights", "1", "0", "0", "0"]) == 2
+        assert "--no-augment or --report-augmentation turns off" in capsys.readouterr().err
+
+
 def test_export_maskrcnn_takes_weights_and_still_the_old_positional(tmp_path, monkeypatch, capsys, cli_logger):
     from fashionseg.models.maskrcnn import export
 

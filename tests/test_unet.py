@@ -322,3 +322,24 @@ def test_decoder_batchnorm_statistics_track_the_activations():
         batch_var = float(np.asarray(activation).var(axis=(0, 1, 2)).mean())
         moving_var = float(np.asarray(layer.moving_variance).mean())
         assert moving_var < 3 * batch_var + 1e-2, (layer.name, moving_var, batch_var)
+
+
+def test_framed_batches_follow_their_framing_settings():
+    from fashionseg.models.augment import FramingSettings
+    from fashionseg.models.unet.data import FramedGarmentBatches
+
+    image = np.full((96, 64, 3), 128, np.uint8)
+    mask = np.zeros((96, 64), bool)
+    mask[8:88, 8:56] = True  # the garment fills 62.5 % of the photo
+    still = dict(copy_paste_probability=0.0, rotate_probability=0.0)
+    kept = FramedGarmentBatches(
+        [(image, mask)] * 4, 32, 4, settings=FramingSettings(framing_weights=(1, 0, 0, 0), **still)
+    )
+    zoomed = FramedGarmentBatches(
+        [(image, mask)] * 4,
+        32,
+        4,
+        settings=FramingSettings(framing_weights=(0, 0, 1, 0), person_scale=(0.3, 0.3), **still),
+    )
+    assert abs(kept[0][1].mean() - mask.mean()) < 0.03  # framing kept: only the flip, which keeps the share
+    assert zoomed[0][1].mean() < mask.mean() / 4  # at 0.3 of the frame's height the person is a small part

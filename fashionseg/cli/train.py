@@ -28,6 +28,48 @@ def _shared_backbone() -> str:
     return str(shared) if shared.is_file() else "imagenet"
 
 
+def _framing_settings(args, framing_off: bool, off_option: str):
+    """The re-framing augmentation's settings from ``--framing-weights`` / ``--crop-anchor-weights``
+    (:func:`_add_framing_options`); refused when ``off_option`` turns the re-framing off."""
+    from fashionseg.models.augment import FramingSettings
+
+    framing = FramingSettings()
+    if framing_off and (args.framing_weights or args.crop_anchor_weights):
+        raise UsageError(f"--framing-weights and --crop-anchor-weights set the re-framing that {off_option} turns off")
+    try:
+        if args.framing_weights:
+            framing = dataclasses.replace(framing, framing_weights=tuple(args.framing_weights))
+        if args.crop_anchor_weights:
+            framing = dataclasses.replace(framing, crop_anchor_weights=tuple(args.crop_anchor_weights))
+    except ValueError as exc:  # the settings name their fields; the user typed options
+        message = (
+            str(exc)
+            .replace("framing_weights", "--framing-weights")
+            .replace("crop_anchor_weights", "--crop-anchor-weights")
+        )
+        raise UsageError(message) from None
+    return framing
+
+
+def _add_framing_options(parser) -> None:
+    parser.add_argument(
+        "--framing-weights",
+        type=non_negative,
+        nargs=4,
+        metavar=("KEEP", "CROP", "ZOOM_OUT", "GROUP"),
+        help="relative odds of keeping a photo's framing, cropping into it, zooming out, and several people side "
+        "by side (default 0.25 0.45 0.2 0.1)",
+    )
+    parser.add_argument(
+        "--crop-anchor-weights",
+        type=non_negative,
+        nargs=3,
+        metavar=("TOP", "BOTTOM", "ANYWHERE"),
+        help="relative odds of a crop at the photo's top edge (waist-up), its bottom edge, or anywhere "
+        "(default 0.25 0.25 0.5)",
+    )
+
+
 def _garment_examples(args, split: str):
     from fashionseg.models.unet.data import examples_from_coco, examples_from_cutouts
 
@@ -65,6 +107,9 @@ def cmd_train_unet(args) -> int:
         patience=args.patience,
         augment=not args.no_augment,
         framing=not args.report_augmentation,
+        framing_settings=_framing_settings(
+            args, args.no_augment or args.report_augmentation, "--no-augment or --report-augmentation"
+        ),
     )
     init = Path(args.init_from) / "model.weights.h5" if args.init_from else None
     if init is not None and not init.is_file():
@@ -90,7 +135,6 @@ def cmd_train_unet(args) -> int:
 
 
 def cmd_train_maskrcnn(args) -> int:
-    from fashionseg.models.augment import FramingSettings
     from fashionseg.models.maskrcnn.config import MaskRCNNConfig
     from fashionseg.models.maskrcnn.data import examples_from_coco
     from fashionseg.models.maskrcnn.train import TrainSettings, train_maskrcnn
@@ -105,23 +149,7 @@ def cmd_train_maskrcnn(args) -> int:
         config, init_weights = MaskRCNNConfig.load(init / "config.json"), str(init / "model.weights.h5")
     if args.images_per_step:
         config = dataclasses.replace(config, IMAGES_PER_GPU=args.images_per_step)
-    framing = FramingSettings()
-    if args.thesis_augmentation and (args.framing_weights or args.crop_anchor_weights):
-        raise UsageError(
-            "--framing-weights and --crop-anchor-weights set the re-framing that --thesis-augmentation turns off"
-        )
-    try:
-        if args.framing_weights:
-            framing = dataclasses.replace(framing, framing_weights=tuple(args.framing_weights))
-        if args.crop_anchor_weights:
-            framing = dataclasses.replace(framing, crop_anchor_weights=tuple(args.crop_anchor_weights))
-    except ValueError as exc:  # the settings name their fields; the user typed options
-        message = (
-            str(exc)
-            .replace("framing_weights", "--framing-weights")
-            .replace("crop_anchor_weights", "--crop-anchor-weights")
-        )
-        raise UsageError(message) from None
+    framing = _framing_settings(args, args.thesis_augmentation, "--thesis-augmentation")
     settings = TrainSettings(
         heads_epochs=args.heads_epochs,
         all_epochs=args.all_epochs,
@@ -283,6 +311,7 @@ def register(commands) -> None:
         action="store_true",
         help="only the report's flip and mild colour changes instead of re-framing + copy-paste + photometric",
     )
+    _add_framing_options(unet)
     unet.add_argument(
         "--second-pass-of", metavar="WEIGHTS_DIR", help="train the double-pass model for this first-pass model"
     )
@@ -349,22 +378,7 @@ def register(commands) -> None:
         help="photos per training step (the config's IMAGES_PER_GPU, default 2); more keep a GPU busy, "
         "with --all-learning-rate scaled to match; a run keeps the value it started with",
     )
-    mr.add_argument(
-        "--framing-weights",
-        type=non_negative,
-        nargs=4,
-        metavar=("KEEP", "CROP", "ZOOM_OUT", "GROUP"),
-        help="relative odds of keeping a photo's framing, cropping into it, zooming out, and several people side "
-        "by side (default 0.25 0.45 0.2 0.1)",
-    )
-    mr.add_argument(
-        "--crop-anchor-weights",
-        type=non_negative,
-        nargs=3,
-        metavar=("TOP", "BOTTOM", "ANYWHERE"),
-        help="relative odds of a crop at the photo's top edge (waist-up), its bottom edge, or anywhere "
-        "(default 0.25 0.25 0.5)",
-    )
+    _add_framing_options(mr)
     mr.add_argument(
         "--repeat-factor-threshold",
         type=fraction,

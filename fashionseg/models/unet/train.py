@@ -12,7 +12,7 @@ Running the same command again resumes where it stopped;
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from fashionseg.core.images import load_image
 from fashionseg.core.masks import encode_rle
+from fashionseg.models.augment import FramingSettings
 from fashionseg.models.model_folder import CONFIG_FILE, read_config
 from fashionseg.models.run import BEST_WEIGHTS, Monitor, TrainingRun
 from fashionseg.models.unet.data import (
@@ -52,6 +53,7 @@ class TrainSettings:
     # With augment: re-framing + copy-paste + photometric (FramedGarmentBatches) when True,
     # else the report's flip and mild colour changes.
     framing: bool = True
+    framing_settings: FramingSettings = field(default_factory=FramingSettings)
     # Validation (early stopping, best epoch, threshold) on the validation photos plus these
     # robustness variants of them (fashionseg.evaluation.robustness), so "best" means best in any framing.
     validation_variants: tuple[str, ...] = ("waist_up", "lower_body", "wide_0.5", "square_0.5", "group", "dark_jpeg_25")
@@ -106,7 +108,8 @@ def train_unet(
     state = run.start(
         config,
         {
-            "settings": asdict(settings),
+            "settings": {k: v for k, v in asdict(settings).items() if k != "framing_settings"},
+            "framing": settings.framing_settings.to_dict() if settings.augment and settings.framing else None,
             "train_photos": len(train_examples),
             "val_photos": len(val_examples),
             "init_weights": str(init_weights) if init_weights is not None else None,
@@ -129,6 +132,7 @@ def train_unet(
             config.input_size,
             settings.batch_size,
             seed=settings.seed + state["epoch"],
+            settings=settings.framing_settings,
         )
     else:
         train = GarmentBatches(
