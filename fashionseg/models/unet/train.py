@@ -105,28 +105,30 @@ def train_unet(
     if not train_examples or not val_examples:
         raise ValueError("training needs photos in both the train and the validation split")
     run = training_run(run_dir, settings)
+    focus = config.double_pass_dilation
+    # A second-pass model trains on focus images of the true masks, never re-framed.
+    reframes = settings.augment and settings.framing and not focus
     state = run.start(
         config,
         {
             "settings": {k: v for k, v in asdict(settings).items() if k != "framing_settings"},
-            "framing": settings.framing_settings.to_dict() if settings.augment and settings.framing else None,
+            "framing": settings.framing_settings.to_dict() if reframes else None,
             "train_photos": len(train_examples),
             "val_photos": len(val_examples),
             "init_weights": str(init_weights) if init_weights is not None else None,
         },
     )
 
-    focus = config.double_pass_dilation
     if settings.validation_variants and not focus:
         val_examples = with_reframed_copies(
             val_examples, settings.validation_variants, run_dir / "val_variants", progress
         )
-    if settings.augment and settings.framing and not focus:
+    if reframes:
         x_train = y_train = None  # photos are re-framed at full resolution per batch
     else:
         x_train, y_train = _cached_arrays(run_dir, "train", train_examples, config.input_size, focus, progress)
     x_val, y_val = _cached_arrays(run_dir, "val", val_examples, config.input_size, focus, progress)
-    if settings.augment and settings.framing and not focus:
+    if reframes:
         train = FramedGarmentBatches(
             load_photos(train_examples, progress),
             config.input_size,
