@@ -100,6 +100,10 @@ class StoreSchemaError(StoreError):
     than any it knows (a newer FashionSeg made it)."""
 
 
+class RayClusterError(FashionSegError, ConnectionError):
+    """The Ray cluster cannot be started or reached (``--ray-address``, or a local one)."""
+
+
 class ConflictError(FashionSegError, RuntimeError):
     """Someone saved the image after the revision this save was based on; nothing was written."""
 

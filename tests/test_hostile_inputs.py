@@ -800,8 +800,10 @@ def test_every_error_type_is_a_fashionseg_error():
     assert len(user_errors) >= 15 and all(issubclass(e, FashionSegError) for e in user_errors)
     # the old names and bases still work
     from fashionseg.core.coco import CocoFormatError
+    from fashionseg.evaluation.ray_batch import RayClusterError
     from fashionseg.store import ConflictError
 
+    assert RayClusterError is exceptions.RayClusterError and issubclass(RayClusterError, ConnectionError)
     assert CocoFormatError is InvalidCocoError and issubclass(InvalidCocoError, ValueError)
     assert issubclass(ModelNotTrainedError, FileNotFoundError)
     assert issubclass(ConflictError, RuntimeError) and issubclass(UsageError, ValueError)

@@ -95,7 +95,7 @@ def register(commands) -> None:
         "--variants",
         nargs="+",
         metavar="NAME",
-        help="only these variants (default: all; see fashionseg.evaluation.robustness)",
+        help="only these variants (default: all; names in fashionseg.core.variants and the README)",
     )
     rb.add_argument("--seed", type=int, default=0, help="seed of the variants' random choices (default 0)")
     rb.add_argument(

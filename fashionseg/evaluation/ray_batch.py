@@ -30,14 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fashionseg.exceptions import FashionSegError, ImageLoadError, UsageError
+from fashionseg.exceptions import ImageLoadError, RayClusterError, UsageError
 
 WRITE_BATCH = 64  # images per store transaction: one commit per ~0.1 s of pre-annotation on 2 cores
 PREDICT_BATCH = 4  # photos per call of a worker: small, so the progress moves and work spreads evenly
-
-
-class RayClusterError(FashionSegError, ConnectionError):
-    """The Ray cluster cannot be started or reached."""
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
