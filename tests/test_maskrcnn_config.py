@@ -13,6 +13,7 @@ def test_defaults_follow_the_thesis_and_the_spec():
     assert (c.DETECTION_MAX_INSTANCES, c.DETECTION_MIN_CONFIDENCE, c.DETECTION_NMS_THRESHOLD) == (10, 0.7, 0.3)
     assert (c.LEARNING_MOMENTUM, c.WEIGHT_DECAY, c.GRADIENT_CLIP_NORM, c.TRAIN_BN) == (0.9, 1e-4, 5.0, False)
     assert c.NUM_CLASSES == 12 and c.CLASS_NAMES[9] == "shoe" and c.DETECTION_MAX_PER_CLASS == {"shoe": 2}
+    assert c.DETECTION_MASK_GUIDED_FILTER_RADIUS == 0  # the thesis' paste unless a model's config asks
     assert c.MEAN_PIXEL == (123.675, 116.28, 103.53)  # torchvision's, for the shared MobileNetV2
     assert MaskRCNNConfig(BACKBONE="resnet101").MEAN_PIXEL == (123.7, 116.8, 103.9)  # thesis 4.2.4
 
@@ -27,6 +28,8 @@ def test_round_trip_and_validation(tmp_path):
         ({"IMAGE_MAX_DIM": 500, "IMAGE_MIN_DIM": 500}, "divisible by 128"),
         ({"RPN_ANCHOR_SCALES": (32, 64)}, "one RPN_ANCHOR_SCALES"),
         ({"DETECTION_MAX_PER_CLASS": {"sock": 2}}, "unknown classes"),
+        ({"DETECTION_MASK_GUIDED_FILTER_RADIUS": -1}, "GUIDED_FILTER"),
+        ({"DETECTION_MASK_GUIDED_FILTER_EPS": float("nan")}, "GUIDED_FILTER"),
     ]:
         with pytest.raises(ValueError, match=message):
             MaskRCNNConfig(**bad)

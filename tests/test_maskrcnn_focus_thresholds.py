@@ -1,5 +1,7 @@
 """The Mask R-CNN's focus pass and per-class confidence thresholds, with a scripted runtime."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -114,9 +116,8 @@ def test_unet_focus_reruns_the_model_on_a_crop_around_a_small_person():
             square[:] = 1.0
         return square
 
-    segmenter = GarmentSegmenter(
-        run, UNetConfig(architecture="classic", input_size=32, threshold=0.5, focus=True), None, "scripted"
-    )
+    config = UNetConfig(architecture="classic", input_size=32, threshold=0.5, focus=True, guided_filter_radius=0)
+    segmenter = GarmentSegmenter(run, config, None, "scripted")
     result = segmenter.predict(np.zeros((400, 800, 3), np.uint8))
     assert len(calls) == 2 and "focus" in result.timings
     calls.clear()
@@ -126,6 +127,16 @@ def test_unet_focus_reruns_the_model_on_a_crop_around_a_small_person():
     # the second pass's garment fills the crop, and nothing outside it changed
     assert result.mask[y0:y1, x0:x1].all() and result.mask.sum() == (y1 - y0) * (x1 - x0)
     assert first_pass.mask.sum() < result.mask.sum()
+    # With the guided filter the window is still found on the map as the model gave it: on this flat
+    # photo the filter blurs the small blob below the threshold, and on the filtered map no window
+    # (so no focus pass) would be found at all.
+    filtered = GarmentSegmenter(run, replace(config, guided_filter_radius=2), None, "scripted")
+    calls.clear()
+    refined = filtered.predict(np.zeros((400, 800, 3), np.uint8))
+    assert len(calls) == 2 and refined.mask[y0:y1, x0:x1].all()
+    calls.clear()
+    blurred = filtered.predict(np.zeros((400, 800, 3), np.uint8), focus=False).mask
+    assert garment_window(blurred) is None
     assert garment_window(np.ones((40, 40), bool)) is None  # a person filling the photo: no second look
     assert garment_window(np.zeros((40, 40), bool)) is None
 

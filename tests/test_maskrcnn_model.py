@@ -129,6 +129,23 @@ def test_select_and_paste():
     assert half[:, :20].all() and not half[:, 20:].any()
 
 
+def test_paste_with_a_guide_moves_the_masks_edge_onto_the_photos():
+    photo = np.full((60, 60), 40, np.uint8)
+    photo[:, 30:] = 200  # the garment's edge: column 30
+    soft = np.tile(np.clip((np.arange(28, dtype=np.float32) - 10) / 12, 0, 1), (28, 1))  # 0.5 at column 34
+    box = np.array([10.0, 10.0, 50.0, 50.0])
+    plain = paste_mask(soft, box, 60, 60)
+    assert np.flatnonzero(plain[30])[0] == 34
+    np.testing.assert_array_equal(paste_mask(soft, box, 60, 60, photo, radius=0), plain)  # 0: off
+    np.testing.assert_array_equal(paste_mask(soft, box, 60, 60, None, radius=4), plain)  # no photo: off
+    assert np.flatnonzero(paste_mask(soft, box, 60, 60, photo, radius=4)[30])[0] == 32
+    assert np.flatnonzero(paste_mask(soft, box, 60, 60, photo, radius=2, scale=2)[30])[0] < 34
+    # a box's mask on a flat photo stays in its box (the filter reaches past it; only the corners round off)
+    full = paste_mask(np.ones((28, 28), "float32"), box, 60, 60, np.full((60, 60), 100, np.uint8), radius=3)
+    assert not full[:10].any() and not full[50:].any() and not full[:, :10].any() and not full[:, 50:].any()
+    assert full[10:50, 10:50].sum() >= 0.97 * 40 * 40 and full[20:40, 20:40].all()
+
+
 def write_synthetic_set(folder: Path, count: int = 4) -> tuple[Path, Path]:
     """Photos of rectangles (pants) and small squares (shoes) with their COCO instances."""
     photos = folder / "photos"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fashionseg.core.guided_filter import guided_filter, working_scale
 from fashionseg.core.images import load_image
 from fashionseg.exceptions import ModelNotTrainedError, UsageError
 from fashionseg.models.maskrcnn.focus import focus_window
@@ -89,11 +90,14 @@ class GarmentSegmenter:
         """One prediction on a blank photo, so the first real one is not slowed by graph building."""
         self.predict(np.zeros((self.config.input_size, self.config.input_size, 3), np.uint8))
 
-    def probability(self, image: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
+    def probability(
+        self, image: np.ndarray, timings: dict[str, float] | None = None, refine: bool = True
+    ) -> np.ndarray:
         """The garment probability of every pixel of an RGB photo, at its resolution.
 
-        With ``timings``, adds the seconds spent in "preprocess", "model" and
-        "postprocess" (the resize back up) to it.
+        ``refine=False`` leaves out the config's guided filter (:meth:`refine`). With
+        ``timings``, adds the seconds spent in "preprocess", "model" and "postprocess"
+        (the resize back up and the filter) to it.
         """
         timings = {} if timings is None else timings
         start = time.perf_counter()
@@ -104,8 +108,20 @@ class GarmentSegmenter:
         timings["model"] = timings.get("model", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
         probability = resize_up(square, *image.shape[:2])
+        if refine:
+            probability = self.refine(image, probability)
         timings["postprocess"] = timings.get("postprocess", 0.0) + time.perf_counter() - start
         return probability
+
+    def refine(self, image: np.ndarray, probability: np.ndarray) -> np.ndarray:
+        """``probability`` (scaled up from this model's output) with its edges moved onto the photo's.
+
+        The config's ``guided_filter_radius`` (0: returned as it is), at about the model's resolution.
+        """
+        if not self.config.guided_filter_radius:
+            return probability
+        scale = working_scale(*image.shape[:2], self.config.input_size)
+        return guided_filter(image, probability, self.config.guided_filter_radius, self.config.guided_filter_eps, scale)
 
     def predict(
         self, source, threshold: float | None = None, double_pass: bool = False, focus: bool | None = None
@@ -125,18 +141,22 @@ class GarmentSegmenter:
         image = source if isinstance(source, np.ndarray) else load_image(source)
         timings["decode"] = time.perf_counter() - start
 
-        probability = self.probability(image, timings)
+        # The focus window is found on the map as the model gave it: on a small person in a
+        # wide photo the guided filter, at a few photo pixels per model pixel, can thin out the
+        # limbs that tell the window where the person ends (people at 0.3 of a wide frame: 0.940
+        # Dice found this way, 0.931 on the filtered map; the model card of unet_mobilenet_v2_384_robust2).
+        first = self.probability(image, timings, refine=False)
         start = time.perf_counter()
         used = self.config.threshold if threshold is None else threshold
+        probability = self.refine(image, first)
         mask = probability >= used
         timings["postprocess"] += time.perf_counter() - start
 
         if self.config.focus if focus is None else focus:
             start = time.perf_counter()
-            window = garment_window(mask)
+            window = garment_window(first >= used)
             if window is not None:
                 x0, y0, x1, y1 = window
-                probability = probability.copy()
                 probability[y0:y1, x0:x1] = self.probability(image[y0:y1, x0:x1])
                 mask = probability >= used
                 timings["focus"] = time.perf_counter() - start
