@@ -1,9 +1,12 @@
 """The guided filter that moves a scaled-up probability map's edges onto the photo's."""
 
+import json
+
 import numpy as np
 import pytest
 
 from fashionseg.core.guided_filter import guided_filter, working_scale
+from fashionseg.models.model_folder import read_config
 from fashionseg.models.unet.data import resize_down, resize_up
 from fashionseg.models.unet.model import UNetConfig
 from fashionseg.models.unet.predictor import GarmentSegmenter
@@ -48,9 +51,43 @@ def test_bad_arguments_say_what_is_wrong():
     p = truth.astype(np.float32)
     with pytest.raises(ValueError, match="differ in size"):
         guided_filter(photo[:-1], p, radius=2)
-    for bad in ({"radius": 0}, {"radius": 2, "scale": 0}, {"radius": 2, "eps": 0.0}):
+    bad_arguments = (
+        {"radius": 0},
+        {"radius": 2, "scale": 0},
+        {"radius": 2, "eps": 0.0},
+        {"radius": 2, "eps": float("nan")},  # would make the whole map NaN
+        {"radius": 2.5},  # OpenCV would fail deep inside with an assertion
+        {"radius": 2, "scale": 1.5},
+        {"radius": True},
+    )
+    for bad in bad_arguments:
         with pytest.raises(ValueError, match="radius and scale"):
             guided_filter(photo, p, **bad)
+    with pytest.raises(ValueError, match="empty"):
+        guided_filter(photo[:0], p[:0], radius=2)
+    with pytest.raises(ValueError, match=r"grey \(H x W\) or RGB"):
+        guided_filter(photo[:, :, :2], p, radius=2)
+
+
+def test_a_photo_in_another_type_or_scale_is_filtered_as_the_same_photo():
+    """eps is on the 0-1 scale whatever the photo's type, so the result barely depends on it."""
+    photo, truth = disc_photo()
+    soft = resize_up(resize_down(truth.astype(np.float32), 12), *truth.shape)
+    reference = guided_filter(photo, soft, radius=2, scale=2)
+    same_photo = {
+        "float64 on 0-255": photo.astype(np.float64),
+        "float32 on 0-1": photo.astype(np.float32) / 255,
+        "uint16": photo.astype(np.uint16) * 257,
+        "int64 on 0-255": photo.astype(np.int64),
+        "RGBA": np.dstack([photo, np.full(truth.shape, 255, np.uint8)]),
+        "non-contiguous": np.ascontiguousarray(photo[:, ::-1])[:, ::-1],
+    }
+    for name, guide in same_photo.items():
+        # uint8 photos turn grey in integers (as a decoded photo does), the others in floats
+        assert np.abs(guided_filter(guide, soft, radius=2, scale=2) - reference).max() < 0.01, name
+    far_off = guided_filter(photo.astype(np.float32) * 257, soft, radius=2, scale=2)  # read as 0-255: wrong scale
+    assert np.abs(far_off - reference).max() > 0.01
+    assert guided_filter(photo, soft, radius=np.int64(2), scale=np.int32(2)).shape == truth.shape
 
 
 def test_working_scale_brings_the_long_side_near_the_models_input():
@@ -62,8 +99,15 @@ def test_working_scale_brings_the_long_side_near_the_models_input():
 def test_unet_config_turns_the_filter_on_by_default_and_off_with_zero(tmp_path):
     old = UNetConfig().to_dict()
     del old["guided_filter_radius"], old["guided_filter_eps"]
-    assert UNetConfig.from_dict(old).guided_filter_radius == 2  # a config.json from before it existed
-    for bad in ({"guided_filter_radius": -1}, {"guided_filter_eps": 0.0}, {"guided_filter_eps": float("nan")}):
+    (tmp_path / "config.json").write_text(json.dumps(old))  # a config.json from before the filter existed
+    assert read_config(tmp_path / "config.json", UNetConfig).guided_filter_radius == 2
+    bad_settings = (
+        {"guided_filter_radius": -1},
+        {"guided_filter_radius": 2.0},  # loaded, then OpenCV fails on the first photo
+        {"guided_filter_eps": 0.0},
+        {"guided_filter_eps": float("nan")},
+    )
+    for bad in bad_settings:
         with pytest.raises(ValueError, match="guided_filter"):
             UNetConfig(**bad)
 

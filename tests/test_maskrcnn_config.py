@@ -29,7 +29,9 @@ def test_round_trip_and_validation(tmp_path):
         ({"RPN_ANCHOR_SCALES": (32, 64)}, "one RPN_ANCHOR_SCALES"),
         ({"DETECTION_MAX_PER_CLASS": {"sock": 2}}, "unknown classes"),
         ({"DETECTION_MASK_GUIDED_FILTER_RADIUS": -1}, "GUIDED_FILTER"),
+        ({"DETECTION_MASK_GUIDED_FILTER_RADIUS": 2.0}, "GUIDED_FILTER"),  # OpenCV fails on the first photo
         ({"DETECTION_MASK_GUIDED_FILTER_EPS": float("nan")}, "GUIDED_FILTER"),
+        ({"DETECTION_MASK_GUIDED_FILTER_EPS": 0.0}, "GUIDED_FILTER"),
     ]:
         with pytest.raises(ValueError, match=message):
             MaskRCNNConfig(**bad)

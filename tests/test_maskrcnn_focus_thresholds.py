@@ -7,7 +7,7 @@ import pytest
 
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.focus import focus_window
-from fashionseg.models.maskrcnn.postprocess import select_detections
+from fashionseg.models.maskrcnn.postprocess import paste_mask, select_detections
 from fashionseg.models.maskrcnn.predictor import InstanceSegmenter
 from fashionseg.models.maskrcnn.thresholds import choose_class_thresholds
 
@@ -158,3 +158,32 @@ def test_held_out_gain_is_near_zero_for_noise_and_positive_for_a_real_offset():
     assert gain > 0.1
     gain, spread = held_out_gain(noise, num_classes=2, start=0.5, halvings=3)
     assert gain < 0.02 and spread > 0
+
+
+def test_the_configs_guided_filter_moves_each_instances_edge_onto_the_photos():
+    """predict pastes each mask through the guided filter the config asks for, with the photo as guide."""
+    soft = np.tile(np.clip((np.arange(28, dtype=np.float32) - 10) / 12, 0, 1), (28, 1))  # 0.5 at column 34
+
+    class SoftMask(ScriptedRuntime):
+        def __call__(self, batch):
+            out = super().__call__(batch)
+            out["masks"][0, 0] = soft
+            return out
+
+    # A 512 x 512 photo is its own model input; the box (10, 10)-(50, 50), the photo's edge at column 30.
+    image = np.full((512, 512, 3), 40, np.uint8)
+    image[:, 30:] = 200
+    detection = (5, 0.9, (10, 10, 50, 50))
+    plain = InstanceSegmenter(SoftMask(detection), MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.5))
+    config = MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.5, DETECTION_MASK_GUIDED_FILTER_RADIUS=2)
+    filtered = InstanceSegmenter(SoftMask(detection), config)
+    (before,) = plain.predict(image).instances
+    (after,) = filtered.predict(image).instances
+    assert np.flatnonzero(before.mask[30])[0] == 34  # the map's own edge
+    assert np.flatnonzero(after.mask[30])[0] < 34  # pulled towards the photo's
+    box = np.array([10.0, 10.0, 50.0, 50.0])
+    expected = paste_mask(soft, box, 512, 512, image, 2, config.DETECTION_MASK_GUIDED_FILTER_EPS, 1)
+    np.testing.assert_array_equal(after.mask, expected)
+    # a float photo on 0-255 is filtered as the same photo
+    (as_float,) = filtered.predict(image.astype(np.float64)).instances
+    np.testing.assert_array_equal(as_float.mask, after.mask)

@@ -34,15 +34,19 @@ def guided_filter(
     ``radius``: the window's half side, in pixels of the working resolution, which is the
     photo's divided by ``scale`` (an integer >= 1). ``eps``: how much a window's grey-level
     variance must exceed for the map to follow it (on the 0-1 scale; smaller keeps fainter
-    edges). Returns float32 in [0, 1], the shape of ``probability``.
+    edges). A uint8 or uint16 guide is scaled by its type's maximum; any other type is
+    taken on the 0-1 scale, or on 0-255 (as the models' inputs are) when it exceeds 1.
+    Returns float32 in [0, 1], the shape of ``probability``.
     """
-    if radius < 1 or scale < 1 or eps <= 0:
-        raise ValueError(f"radius and scale must be >= 1 and eps > 0, not {radius}, {scale}, {eps}")
+    if not (_whole(radius) and radius >= 1 and _whole(scale) and scale >= 1) or not eps > 0:  # NaN eps fails
+        raise ValueError(f"radius and scale must be whole numbers >= 1 and eps > 0, not {radius}, {scale}, {eps}")
     height, width = probability.shape
-    grey = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY) if guide.ndim == 3 else guide
+    if height == 0 or width == 0:
+        raise ValueError(f"an empty probability map ({height} x {width}) cannot be filtered")
+    grey = grey_levels(guide)
     if grey.shape != (height, width):
         raise ValueError(f"guide {grey.shape} and probability {probability.shape} differ in size")
-    grey = grey.astype(np.float32) / 255.0 if grey.dtype == np.uint8 else grey.astype(np.float32)
+    radius, scale = int(radius), int(scale)
     p = probability.astype(np.float32)
     small = (max(1, round(width / scale)), max(1, round(height / scale)))
     if scale > 1:
@@ -60,6 +64,25 @@ def guided_filter(
         mean_a = cv2.resize(mean_a, (width, height), interpolation=cv2.INTER_LINEAR)
         mean_b = cv2.resize(mean_b, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(mean_a * grey + mean_b, 0.0, 1.0)
+
+
+def _whole(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def grey_levels(guide: np.ndarray) -> np.ndarray:
+    """A photo's grey levels as float32 on the 0-1 scale, on which ``eps`` is set, by the rule of
+    :func:`guided_filter`; a caller filtering many parts of one photo converts it once."""
+    if guide.ndim == 3 and guide.shape[2] not in (3, 4):
+        raise ValueError(f"guide must be grey (H x W) or RGB(A) (H x W x 3 or 4), not {guide.shape}")
+    rgb = guide[:, :, :3] if guide.ndim == 3 else None
+    if guide.dtype in (np.uint8, np.uint16):  # OpenCV's own types: grey first, in integers, as for a decoded photo
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) if rgb is not None else guide
+        return grey.astype(np.float32) / np.float32(np.iinfo(guide.dtype).max)
+    unit = guide.astype(np.float32)
+    if unit.size and np.nanmax(unit) > 1.0:  # a float or int32/int64 photo on 0-255, as the models take it
+        unit /= np.float32(255.0)
+    return cv2.cvtColor(np.ascontiguousarray(unit[:, :, :3]), cv2.COLOR_RGB2GRAY) if unit.ndim == 3 else unit
 
 
 def working_scale(height: int, width: int, model_size: int) -> int:

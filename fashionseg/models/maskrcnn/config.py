@@ -113,8 +113,10 @@ class MaskRCNNConfig(ModelConfig):
     # Ours: a second pass on a crop around people who fill little of the photo (fashionseg.models.maskrcnn.focus).
     DETECTION_FOCUS: bool = False
     # Ours: each 28 x 28 mask, scaled up to its box, guided-filtered with the photo as guide before
-    # the 0.5 threshold (fashionseg.core.guided_filter), radius in pixels of the model input
-    # (IMAGE_MAX_DIM); 0 (matterport's and the thesis' paste) turns it off.
+    # the 0.5 threshold (fashionseg.core.guided_filter), radius in pixels of the pass's input
+    # (IMAGE_MAX_DIM; for the focus pass, of its crop), but at a working resolution that keeps the
+    # box's short side at 32 px or more (predictor.mask_filter_scale); 0 (matterport's and the
+    # thesis' paste) turns it off.
     DETECTION_MASK_GUIDED_FILTER_RADIUS: int = 0
     DETECTION_MASK_GUIDED_FILTER_EPS: float = 1e-3
 
@@ -165,9 +167,13 @@ class MaskRCNNConfig(ModelConfig):
             isinstance(v, (int, float)) and 0 <= v <= 1 for v in self.DETECTION_MIN_CONFIDENCE_PER_CLASS.values()
         ):
             raise ValueError("DETECTION_MIN_CONFIDENCE_PER_CLASS values must be numbers from 0 to 1")
-        if self.DETECTION_MASK_GUIDED_FILTER_RADIUS < 0 or not self.DETECTION_MASK_GUIDED_FILTER_EPS > 0:
+        radius = self.DETECTION_MASK_GUIDED_FILTER_RADIUS
+        if not (isinstance(radius, int) and not isinstance(radius, bool) and radius >= 0) or not (
+            self.DETECTION_MASK_GUIDED_FILTER_EPS > 0  # NaN fails the comparison
+        ):
             raise ValueError(
-                "DETECTION_MASK_GUIDED_FILTER_RADIUS must be >= 0 and DETECTION_MASK_GUIDED_FILTER_EPS > 0"
+                "DETECTION_MASK_GUIDED_FILTER_RADIUS must be a whole number >= 0 and "
+                f"DETECTION_MASK_GUIDED_FILTER_EPS > 0, not {radius!r}, {self.DETECTION_MASK_GUIDED_FILTER_EPS!r}"
             )
         if not 0 < self.ROI_POSITIVE_RATIO < 1:
             raise ValueError("ROI_POSITIVE_RATIO must be in (0, 1)")

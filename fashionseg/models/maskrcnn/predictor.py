@@ -15,10 +15,9 @@ from dataclasses import dataclass, replace
 from numbers import Integral
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from fashionseg.core.guided_filter import working_scale
+from fashionseg.core.guided_filter import grey_levels, working_scale
 from fashionseg.core.images import letterbox, load_image
 from fashionseg.core.masks import encode_rle, mask_bbox
 from fashionseg.exceptions import ModelFolderError, ModelNotTrainedError, UsageError
@@ -295,7 +294,7 @@ class InstanceSegmenter:
         )
         instances = []
         radius = c.DETECTION_MASK_GUIDED_FILTER_RADIUS
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if radius and len(keep) else None
+        grey = grey_levels(image) if radius and len(keep) else None
         photo_scale = working_scale(height, width, c.IMAGE_MAX_DIM)
         for i in keep:
             box = detections.boxes[i]
