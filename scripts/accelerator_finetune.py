@@ -36,7 +36,8 @@ against 2.4 on the 2-core CPU here, 4.5 min for an epoch of 651), plus about
 40 s loading the photos and 40-60 s compiling.
 On an NVIDIA H100: 36-43 s an epoch of 1,367 photos (repeat-factor sampling), 148 s for the
 first with loading and compiling. The commands that made
-``weights/maskrcnn_mobilenet_v2_512_robust5`` (40-44 s an epoch) are in its model card.
+``weights/maskrcnn_mobilenet_v2_512_robust5`` (40-44 s an epoch) are in its model card
+(``git show 76b4b70:weights/maskrcnn_mobilenet_v2_512_robust5/MODEL_CARD.md``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ def test_defaults_follow_the_thesis_and_the_spec():
     assert (c.LEARNING_MOMENTUM, c.WEIGHT_DECAY, c.GRADIENT_CLIP_NORM, c.TRAIN_BN) == (0.9, 1e-4, 5.0, False)
     assert c.NUM_CLASSES == 12 and c.CLASS_NAMES[9] == "shoe" and c.DETECTION_MAX_PER_CLASS == {"shoe": 2}
     assert c.DETECTION_MASK_GUIDED_FILTER_RADIUS == 0  # the thesis' paste unless a model's config asks
+    assert c.DETECTION_EXCLUSIVE_MASK_IOU == 0  # the thesis' per-class NMS alone unless a model's config asks
     assert c.MEAN_PIXEL == (123.675, 116.28, 103.53)  # torchvision's, for the shared MobileNetV2
     assert MaskRCNNConfig(BACKBONE="resnet101").MEAN_PIXEL == (123.7, 116.8, 103.9)  # thesis 4.2.4
 
@@ -32,6 +33,9 @@ def test_round_trip_and_validation(tmp_path):
         ({"DETECTION_MASK_GUIDED_FILTER_RADIUS": 2.0}, "GUIDED_FILTER"),  # OpenCV fails on the first photo
         ({"DETECTION_MASK_GUIDED_FILTER_EPS": float("nan")}, "GUIDED_FILTER"),
         ({"DETECTION_MASK_GUIDED_FILTER_EPS": 0.0}, "GUIDED_FILTER"),
+        ({"DETECTION_EXCLUSIVE_MASK_IOU": 1.0}, "EXCLUSIVE_MASK_IOU"),
+        ({"DETECTION_EXCLUSIVE_MASK_IOU": float("nan")}, "EXCLUSIVE_MASK_IOU"),
+        ({"DETECTION_EXCLUSIVE_CLASSES": ("dress", "sock")}, "unknown classes"),
     ]:
         with pytest.raises(ValueError, match=message):
             MaskRCNNConfig(**bad)

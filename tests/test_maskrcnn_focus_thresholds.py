@@ -187,3 +187,47 @@ def test_the_configs_guided_filter_moves_each_instances_edge_onto_the_photos():
     # a float photo on 0-255 is filtered as the same photo
     (as_float,) = filtered.predict(image.astype(np.float64)).instances
     np.testing.assert_array_equal(as_float.mask, after.mask)
+
+
+class ManyDetections:
+    """Returns the same detections on every call: (class_id, score, (y1, x1, y2, x2) in the 512 px input)."""
+
+    def __init__(self, *detections):
+        self.detections = detections
+
+    def __call__(self, batch):
+        out = {
+            "boxes": np.zeros((1, 10, 4), np.float32),
+            "class_ids": np.zeros((1, 10), np.int32),
+            "scores": np.zeros((1, 10), np.float32),
+            "masks": np.ones((1, 10, 28, 28), np.float32),
+        }
+        for k, (class_id, score, box) in enumerate(self.detections):
+            out["boxes"][0, k], out["class_ids"][0, k], out["scores"][0, k] = box, class_id, score
+        return out
+
+
+def test_one_garment_is_not_shown_as_two_rival_classes():
+    dress, skirt, shoe, pants = 7, 6, 9, 5  # model class ids (0: background)
+    runtime = ManyDetections(
+        (dress, 0.9, (100, 100, 400, 300)),
+        (skirt, 0.7, (250, 100, 400, 300)),  # the dress's lower half: mask IoU 0.5
+        (shoe, 0.8, (380, 120, 400, 160)),  # on the skirt's region, but shoes lie on garments
+        (pants, 0.6, (100, 350, 400, 450)),  # beside the dress
+    )
+    photo = np.zeros((512, 512, 3), np.uint8)
+    both = InstanceSegmenter(runtime, MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.5)).predict(photo)
+    assert [i.class_name for i in both.instances] == ["dress", "shoe", "skirt", "pants"]
+    for threshold, shown in ((0.3, ["dress", "shoe", "pants"]), (0.6, ["dress", "shoe", "skirt", "pants"])):
+        config = MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.5, DETECTION_EXCLUSIVE_MASK_IOU=threshold)
+        result = InstanceSegmenter(runtime, config).predict(photo)
+        assert [i.class_name for i in result.instances] == shown
+        kept = {i.class_name: i for i in result.instances}
+        np.testing.assert_array_equal(kept["dress"].mask, both.instances[0].mask)  # the survivors are untouched
+    # only the named classes compete: without "skirt" among them the skirt stays
+    config = MaskRCNNConfig(
+        DETECTION_MIN_CONFIDENCE=0.5,
+        DETECTION_EXCLUSIVE_MASK_IOU=0.3,
+        DETECTION_EXCLUSIVE_CLASSES=("dress", "pants"),
+    )
+    assert len(InstanceSegmenter(runtime, config).predict(photo).instances) == 4

@@ -119,6 +119,20 @@ class MaskRCNNConfig(ModelConfig):
     # thesis' paste) turns it off.
     DETECTION_MASK_GUIDED_FILTER_RADIUS: int = 0
     DETECTION_MASK_GUIDED_FILTER_EPS: float = 1e-3
+    # Ours: NMS runs per class, so one garment can come out as a skirt and a dress, or a shirt and
+    # a top. A kept instance of one of DETECTION_EXCLUSIVE_CLASSES whose mask overlaps a better-scored
+    # one of another of them by more than this mask IoU is dropped (postprocess.drop_rival_classes);
+    # 0 (the thesis' per-class NMS alone) turns it off. Ties, shoes and bags lie on or beside garments.
+    DETECTION_EXCLUSIVE_MASK_IOU: float = 0.0
+    DETECTION_EXCLUSIVE_CLASSES: tuple[str, ...] = (
+        "shirt, blouse",
+        "top, t-shirt, sweatshirt",
+        "sweater",
+        "jacket",
+        "pants",
+        "skirt",
+        "dress",
+    )
 
     # Training (thesis 4.3.2): SGD with momentum, weight decay, gradient clipping.
     IMAGES_PER_GPU: int = 2
@@ -174,6 +188,13 @@ class MaskRCNNConfig(ModelConfig):
             raise ValueError(
                 "DETECTION_MASK_GUIDED_FILTER_RADIUS must be a whole number >= 0 and "
                 f"DETECTION_MASK_GUIDED_FILTER_EPS > 0, not {radius!r}, {self.DETECTION_MASK_GUIDED_FILTER_EPS!r}"
+            )
+        unknown = set(self.DETECTION_EXCLUSIVE_CLASSES) - set(self.CLASS_NAMES[1:])
+        if unknown:
+            raise ValueError(f"DETECTION_EXCLUSIVE_CLASSES names unknown classes: {sorted(unknown)}")
+        if not 0 <= self.DETECTION_EXCLUSIVE_MASK_IOU < 1:  # NaN fails the comparison
+            raise ValueError(
+                f"DETECTION_EXCLUSIVE_MASK_IOU must be from 0 to below 1, not {self.DETECTION_EXCLUSIVE_MASK_IOU!r}"
             )
         if not 0 < self.ROI_POSITIVE_RATIO < 1:
             raise ValueError("ROI_POSITIVE_RATIO must be in (0, 1)")

@@ -50,6 +50,50 @@ def select_detections(
     return np.asarray(kept, dtype=int)
 
 
+def drop_rival_classes(
+    masks: list[np.ndarray],
+    boxes_xyxy: np.ndarray,
+    class_ids: np.ndarray,
+    exclusive: set[int],
+    max_iou: float,
+    reach: int = 0,
+) -> list[int]:
+    """Indices of the instances to keep (given best first): an instance of a class in ``exclusive``
+    whose mask overlaps a kept one of another class in ``exclusive`` by a mask IoU above ``max_iou``
+    is dropped, as one garment cannot be both.
+
+    ``reach``: how far (px) a mask may extend past its box (the guided filter's margin); the
+    overlap is counted only where both boxes, grown by it, meet.
+
+    >>> skirt = np.zeros((8, 8), bool); skirt[4:8, 2:6] = True
+    >>> dress = np.zeros((8, 8), bool); dress[1:8, 2:6] = True
+    >>> boxes = np.array([[2, 1, 6, 8], [2, 4, 6, 8]], float)
+    >>> drop_rival_classes([dress, skirt], boxes, np.array([7, 6]), {5, 6, 7}, max_iou=0.3)
+    [0]
+    """
+    kept, areas = [], [int(np.count_nonzero(m)) for m in masks]
+    for i in range(len(masks)):
+        rival = False
+        if int(class_ids[i]) in exclusive:
+            for j in kept:
+                if class_ids[j] == class_ids[i] or int(class_ids[j]) not in exclusive:
+                    continue
+                x0 = max(int(np.floor(max(boxes_xyxy[i][0], boxes_xyxy[j][0]))) - reach, 0)
+                y0 = max(int(np.floor(max(boxes_xyxy[i][1], boxes_xyxy[j][1]))) - reach, 0)
+                x1 = int(np.ceil(min(boxes_xyxy[i][2], boxes_xyxy[j][2]))) + reach + 1
+                y1 = int(np.ceil(min(boxes_xyxy[i][3], boxes_xyxy[j][3]))) + reach + 1
+                if x1 <= x0 or y1 <= y0:
+                    continue
+                inter = int(np.count_nonzero(masks[i][y0:y1, x0:x1] & masks[j][y0:y1, x0:x1]))
+                union = areas[i] + areas[j] - inter
+                if union and inter / union > max_iou:
+                    rival = True
+                    break
+        if not rival:
+            kept.append(i)
+    return kept
+
+
 def paste_mask(
     probabilities: np.ndarray,
     box_xyxy: np.ndarray,

@@ -24,7 +24,7 @@ from fashionseg.exceptions import ModelFolderError, ModelNotTrainedError, UsageE
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.focus import focus_window
 from fashionseg.models.maskrcnn.label_head import LABEL_HEAD_FILE, LabelHead, best_scores
-from fashionseg.models.maskrcnn.postprocess import paste_mask, select_detections
+from fashionseg.models.maskrcnn.postprocess import drop_rival_classes, paste_mask, select_detections
 from fashionseg.models.model_folder import CONFIG_FILE, WEIGHTS_FILE, load_keras_weights, read_config
 from fashionseg.models.runtime import ONNX_FILE, OnnxModel, choose_runtime
 
@@ -292,28 +292,37 @@ class InstanceSegmenter:
             {c.CLASS_NAMES.index(name): int(n) for name, n in caps.items()},
             per_class,
         )
-        instances = []
         radius = c.DETECTION_MASK_GUIDED_FILTER_RADIUS
         grey = grey_levels(image) if radius and len(keep) else None
         photo_scale = working_scale(height, width, c.IMAGE_MAX_DIM)
-        for i in keep:
-            box = detections.boxes[i]
-            mask = paste_mask(
+        masks = [
+            paste_mask(
                 detections.masks[i],
-                box,
+                detections.boxes[i],
                 height,
                 width,
                 grey,
                 radius,
                 c.DETECTION_MASK_GUIDED_FILTER_EPS,
-                mask_filter_scale(box, photo_scale),
+                mask_filter_scale(detections.boxes[i], photo_scale),
             )
-            class_id = int(detections.class_ids[i]) - 1
-            instances.append(
-                Instance(
-                    class_id, self.class_name(class_id), float(detections.scores[i]), tuple(float(v) for v in box), mask
-                )
+            for i in keep
+        ]
+        shown = range(len(keep))
+        if c.DETECTION_EXCLUSIVE_MASK_IOU > 0:
+            shown = drop_rival_classes(
+                masks,
+                detections.boxes[keep],
+                detections.class_ids[keep],
+                {c.CLASS_NAMES.index(name) for name in c.DETECTION_EXCLUSIVE_CLASSES},
+                c.DETECTION_EXCLUSIVE_MASK_IOU,
+                reach=2 * radius * photo_scale + 1,  # paste_mask's margin at the largest scale it uses
             )
+        instances = []
+        for k in shown:
+            i, class_id = keep[k], int(detections.class_ids[keep[k]]) - 1
+            box = tuple(float(v) for v in detections.boxes[i])
+            instances.append(Instance(class_id, self.class_name(class_id), float(detections.scores[i]), box, masks[k]))
         timings["postprocess"] = time.perf_counter() - start
         return SegmentationResult(instances, height, width, timings, probabilities)
 
