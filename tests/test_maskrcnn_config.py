@@ -35,7 +35,8 @@ def test_round_trip_and_validation(tmp_path):
         ({"DETECTION_MASK_GUIDED_FILTER_EPS": 0.0}, "GUIDED_FILTER"),
         ({"DETECTION_EXCLUSIVE_MASK_IOU": 1.0}, "EXCLUSIVE_MASK_IOU"),
         ({"DETECTION_EXCLUSIVE_MASK_IOU": float("nan")}, "EXCLUSIVE_MASK_IOU"),
-        ({"DETECTION_EXCLUSIVE_CLASSES": ("dress", "sock")}, "unknown classes"),
+        ({"DETECTION_EXCLUSIVE_MASK_IOU": -0.1}, "EXCLUSIVE_MASK_IOU"),
+        ({"DETECTION_EXCLUSIVE_MASK_IOU": 0.3, "DETECTION_EXCLUSIVE_CLASSES": ("dress", "sock")}, "unknown classes"),
     ]:
         with pytest.raises(ValueError, match=message):
             MaskRCNNConfig(**bad)

@@ -208,26 +208,47 @@ class ManyDetections:
 
 
 def test_one_garment_is_not_shown_as_two_rival_classes():
-    dress, skirt, shoe, pants = 7, 6, 9, 5  # model class ids (0: background)
+    shirt, top, pants, skirt, dress, bag = 1, 2, 5, 6, 7, 10  # model class ids (0: background)
     runtime = ManyDetections(
         (dress, 0.9, (100, 100, 400, 300)),
+        (bag, 0.85, (100, 100, 400, 300)),  # the dress's very box: bags lie on garments and never compete
         (skirt, 0.7, (250, 100, 400, 300)),  # the dress's lower half: mask IoU 0.5
-        (shoe, 0.8, (380, 120, 400, 160)),  # on the skirt's region, but shoes lie on garments
         (pants, 0.6, (100, 350, 400, 450)),  # beside the dress
+        (top, 0.58, (20, 350, 90, 450)),
+        (shirt, 0.55, (20, 350, 90, 450)),  # the top's box: the first class id, which an off-by-one would miss
     )
     photo = np.zeros((512, 512, 3), np.uint8)
-    both = InstanceSegmenter(runtime, MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.5)).predict(photo)
-    assert [i.class_name for i in both.instances] == ["dress", "shoe", "skirt", "pants"]
-    for threshold, shown in ((0.3, ["dress", "shoe", "pants"]), (0.6, ["dress", "shoe", "skirt", "pants"])):
+
+    def names(config):
+        return [i.class_name.split(",")[0] for i in InstanceSegmenter(runtime, config).predict(photo).instances]
+
+    assert names(MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.5)) == ["dress", "bag", "skirt", "pants", "top", "shirt"]
+    for threshold, shown in ((0.3, ["dress", "bag", "pants", "top"]), (0.6, ["dress", "bag", "skirt", "pants", "top"])):
         config = MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.5, DETECTION_EXCLUSIVE_MASK_IOU=threshold)
-        result = InstanceSegmenter(runtime, config).predict(photo)
-        assert [i.class_name for i in result.instances] == shown
-        kept = {i.class_name: i for i in result.instances}
-        np.testing.assert_array_equal(kept["dress"].mask, both.instances[0].mask)  # the survivors are untouched
-    # only the named classes compete: without "skirt" among them the skirt stays
+        assert names(config) == shown
+    # only the named classes compete: without "skirt" and "shirt" among them both stay
     config = MaskRCNNConfig(
         DETECTION_MIN_CONFIDENCE=0.5,
         DETECTION_EXCLUSIVE_MASK_IOU=0.3,
-        DETECTION_EXCLUSIVE_CLASSES=("dress", "pants"),
+        DETECTION_EXCLUSIVE_CLASSES=("dress", "top, t-shirt, sweatshirt"),
     )
-    assert len(InstanceSegmenter(runtime, config).predict(photo).instances) == 4
+    assert len(names(config)) == 6
+    # the caps come after the rule: a slot a dropped rival frees goes to the next instance
+    rule = MaskRCNNConfig(DETECTION_MIN_CONFIDENCE=0.5, DETECTION_EXCLUSIVE_MASK_IOU=0.3)
+    result = InstanceSegmenter(runtime, rule).predict(photo, max_instances=3)
+    assert [i.class_name.split(",")[0] for i in result.instances] == ["dress", "bag", "pants"]
+
+
+def test_rival_masks_are_compared_where_they_reach_past_their_boxes():
+    """A guided-filtered mask may reach past its box; the overlap there counts when ``reach`` covers it."""
+    from fashionseg.models.maskrcnn.postprocess import drop_rival_classes
+
+    a, b = np.zeros((40, 40), bool), np.zeros((40, 40), bool)
+    a[10:20, 10:24] = True  # box (10, 10)-(20, 20), reaching 4 px right of it
+    b[10:20, 20:30] = True  # box (24, 10)-(30, 20), reaching 4 px left of it: they share columns 20-23
+    boxes = np.array([[10.0, 10.0, 20.0, 20.0], [24.0, 10.0, 30.0, 20.0]])
+    # mask IoU 40 / 200 = 0.2
+    assert drop_rival_classes([a, b], boxes, np.array([5, 6]), {5, 6}, max_iou=0.15, reach=0) == [0, 1]
+    assert drop_rival_classes([a, b], boxes, np.array([5, 6]), {5, 6}, max_iou=0.15, reach=4) == [0]
+    assert drop_rival_classes([a, b], boxes, np.array([5, 6]), {5, 6}, max_iou=0.25, reach=4) == [0, 1]
+    assert drop_rival_classes([], np.zeros((0, 4)), np.zeros(0, int), {5, 6}, max_iou=0.3) == []

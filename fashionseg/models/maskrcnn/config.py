@@ -35,6 +35,12 @@ NORMALISATION = {
     "resnet101": ((123.7, 116.8, 103.9), (1.0, 1.0, 1.0)),
 }
 
+# The classes worn on the body (the thesis' upperbody, lowerbody and wholebody supercategories):
+# shirt, top, sweater, jacket, pants, skirt, dress.
+GARMENT_CLASSES = tuple(
+    c.name for c in FASHIONSEG11.categories if c.supercategory in ("upperbody", "lowerbody", "wholebody")
+)
+
 
 @dataclass
 class MaskRCNNConfig(ModelConfig):
@@ -124,15 +130,7 @@ class MaskRCNNConfig(ModelConfig):
     # one of another of them by more than this mask IoU is dropped (postprocess.drop_rival_classes);
     # 0 (the thesis' per-class NMS alone) turns it off. Ties, shoes and bags lie on or beside garments.
     DETECTION_EXCLUSIVE_MASK_IOU: float = 0.0
-    DETECTION_EXCLUSIVE_CLASSES: tuple[str, ...] = (
-        "shirt, blouse",
-        "top, t-shirt, sweatshirt",
-        "sweater",
-        "jacket",
-        "pants",
-        "skirt",
-        "dress",
-    )
+    DETECTION_EXCLUSIVE_CLASSES: tuple[str, ...] = GARMENT_CLASSES
 
     # Training (thesis 4.3.2): SGD with momentum, weight decay, gradient clipping.
     IMAGES_PER_GPU: int = 2
@@ -190,7 +188,7 @@ class MaskRCNNConfig(ModelConfig):
                 f"DETECTION_MASK_GUIDED_FILTER_EPS > 0, not {radius!r}, {self.DETECTION_MASK_GUIDED_FILTER_EPS!r}"
             )
         unknown = set(self.DETECTION_EXCLUSIVE_CLASSES) - set(self.CLASS_NAMES[1:])
-        if unknown:
+        if unknown and self.DETECTION_EXCLUSIVE_MASK_IOU > 0:  # a model of other classes need not list them
             raise ValueError(f"DETECTION_EXCLUSIVE_CLASSES names unknown classes: {sorted(unknown)}")
         if not 0 <= self.DETECTION_EXCLUSIVE_MASK_IOU < 1:  # NaN fails the comparison
             raise ValueError(

@@ -259,6 +259,8 @@ class InstanceSegmenter:
         is given) lets the image-level label head decide which classes the photo
         holds (:mod:`fashionseg.models.maskrcnn.label_head`) instead of the
         confidence thresholds: their boxes are kept from the head's ``min_score``.
+        The config's rival-class rule (``DETECTION_EXCLUSIVE_MASK_IOU``) may still drop one of two
+        classes the head called present; ``probabilities`` keeps the head's own answer.
         """
         c = self.config
         self.check_options(min_confidence, max_instances, max_per_class, focus, label_head)
@@ -284,12 +286,16 @@ class InstanceSegmenter:
             }
         else:
             per_class = {}
+        limit = c.DETECTION_MAX_INSTANCES if max_instances is None else max_instances
+        class_caps = {c.CLASS_NAMES.index(name): int(n) for name, n in caps.items()}
+        rivals = c.DETECTION_EXCLUSIVE_MASK_IOU > 0
+        # With the rival-class rule the caps come after it, so a slot it frees goes to the next instance.
         keep = select_detections(
             detections.class_ids,
             detections.scores,
             c.DETECTION_MIN_CONFIDENCE if min_confidence is None else min_confidence,
-            c.DETECTION_MAX_INSTANCES if max_instances is None else max_instances,
-            {c.CLASS_NAMES.index(name): int(n) for name, n in caps.items()},
+            len(detections.scores) if rivals else limit,
+            {} if rivals else class_caps,
             per_class,
         )
         radius = c.DETECTION_MASK_GUIDED_FILTER_RADIUS
@@ -308,8 +314,8 @@ class InstanceSegmenter:
             )
             for i in keep
         ]
-        shown = range(len(keep))
-        if c.DETECTION_EXCLUSIVE_MASK_IOU > 0:
+        shown = list(range(len(keep)))
+        if rivals and len(keep):
             shown = drop_rival_classes(
                 masks,
                 detections.boxes[keep],
@@ -318,6 +324,11 @@ class InstanceSegmenter:
                 c.DETECTION_EXCLUSIVE_MASK_IOU,
                 reach=2 * radius * photo_scale + 1,  # paste_mask's margin at the largest scale it uses
             )
+            survivors = keep[shown]
+            capped = select_detections(  # survivors are best first and above their thresholds already
+                detections.class_ids[survivors], detections.scores[survivors], -np.inf, limit, class_caps
+            )
+            shown = [shown[k] for k in capped]
         instances = []
         for k in shown:
             i, class_id = keep[k], int(detections.class_ids[keep[k]]) - 1
