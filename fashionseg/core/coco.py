@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fashionseg.core.files import write_text_atomic
 from fashionseg.core.images import DEFAULT_MAX_PIXELS
-from fashionseg.core.masks import segmentation_to_rle
+from fashionseg.core.masks import is_int, segmentation_to_rle
 from fashionseg.exceptions import CocoFormatError, InvalidCocoError
 
 __all__ = [
@@ -106,12 +106,8 @@ def _json_type(value) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _id_problem(value, what: str = "id") -> str | None:
-    if not _is_int(value) or value < 0:
+    if not is_int(value) or value < 0:
         return f"{what} {value!r} is not a non-negative integer"
     if value > MAX_ID:
         return f"{what} {value} is over the largest id a store holds (2**63 - 1)"
@@ -197,21 +193,21 @@ def validate_coco(
         if not isinstance(lab, dict):
             problems.append(f"image label #{n} is not an object")
             continue
-        if _is_int(lab.get("id")):
+        if is_int(lab.get("id")):
             label_ids[lab["id"]] += 1
-        name = f"image label {lab['id']}" if _is_int(lab.get("id")) else f"image label #{n}"
+        name = f"image label {lab['id']}" if is_int(lab.get("id")) else f"image label #{n}"
         for problem in (_id_problem(lab.get("id")), _id_problem(lab.get("image_id"), "image_id")):
             if problem:
                 problems.append(f"{name}: {problem}")
-        if _is_int(lab.get("image_id")) and lab.get("image_id") not in images:
+        if is_int(lab.get("image_id")) and lab.get("image_id") not in images:
             problems.append(f"image label {lab.get('id')} refers to unknown image {lab.get('image_id')}")
         if lab.get("category_id") is not None and (
-            not _is_int(lab["category_id"]) or lab["category_id"] not in categories
+            not is_int(lab["category_id"]) or lab["category_id"] not in categories
         ):
             problems.append(f"image label {lab.get('id')} has unknown category {lab['category_id']!r}")
         if "raw_label" in lab and not isinstance(lab["raw_label"], str):
             problems.append(f"{name}: raw_label must be a string, not {_json_type(lab['raw_label'])}")
-        if "count" in lab and not (_is_int(lab["count"]) and 0 <= lab["count"] <= 1000):
+        if "count" in lab and not (is_int(lab["count"]) and 0 <= lab["count"] <= 1000):
             problems.append(f"{name}: count {lab['count']!r} is not an integer from 0 to 1000")
     problems += [f"duplicate image label id {i}" for i, c in label_ids.items() if c > 1]
     if problems:
@@ -233,7 +229,7 @@ def _check_entries(entries: list, kind: str, keys: tuple[str, ...], problems: li
             continue
         found = check(entry)
         if found:
-            name = f"{kind} {entry['id']}" if _is_int(entry["id"]) else f"{kind} #{n}"
+            name = f"{kind} {entry['id']}" if is_int(entry["id"]) else f"{kind} #{n}"
             problems.extend(f"{name}: {p}" for p in found)
             continue
         ids[entry["id"]] += 1
@@ -258,7 +254,7 @@ def _image_problems(image: dict, max_pixels: int) -> list[str]:
     height, width = image["height"], image["width"]
     sizes_ok = True
     for key, value in (("height", height), ("width", width)):
-        if not (_is_int(value) and value >= 1):
+        if not (is_int(value) and value >= 1):
             found.append(f"{key} {value!r} is not a positive integer")
             sizes_ok = False
     if sizes_ok and height * width > max_pixels:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from fashionseg.core.masks import is_int
+
 
 def _box_mean(x: np.ndarray, radius: int) -> np.ndarray:
     return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
@@ -67,7 +69,7 @@ def guided_filter(
 
 
 def _whole(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    return is_int(value) or isinstance(value, np.integer)
 
 
 def grey_levels(guide: np.ndarray) -> np.ndarray:

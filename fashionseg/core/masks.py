@@ -56,7 +56,8 @@ MAX_BOUNDARY_FACTOR = 100
 _UINT32 = 2**32
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """A whole number as JSON gives one: an ``int``, not a ``bool`` (which Python counts as one)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -101,14 +102,14 @@ def check_rle(rle, height: int, width: int) -> None:
     if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
         raise ValueError("an RLE needs 'size' and 'counts'")
     size, counts = rle["size"], rle["counts"]
-    if not isinstance(size, list | tuple) or len(size) != 2 or not all(_is_int(v) for v in size):
+    if not isinstance(size, list | tuple) or len(size) != 2 or not all(is_int(v) for v in size):
         raise ValueError(f"RLE size must be [height, width] as integers, not {size!r}")
     if list(size) != [height, width]:
         raise ValueError(f"mask size {list(size)} does not match the image ({height} x {width})")
     if isinstance(counts, str):
         runs = compressed_counts(counts)
     elif isinstance(counts, list | tuple):
-        if not all(_is_int(v) and 0 <= v < _UINT32 for v in counts):
+        if not all(is_int(v) and 0 <= v < _UINT32 for v in counts):
             raise ValueError("uncompressed RLE counts must be non-negative integers")
         runs = np.asarray(counts, dtype=np.int64)
     else:

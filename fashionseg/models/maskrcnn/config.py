@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from fashionseg.core.masks import is_int
 from fashionseg.core.vocabulary import FASHIONSEG11
 from fashionseg.models.model_folder import ModelConfig
 
@@ -180,7 +181,7 @@ class MaskRCNNConfig(ModelConfig):
         ):
             raise ValueError("DETECTION_MIN_CONFIDENCE_PER_CLASS values must be numbers from 0 to 1")
         radius = self.DETECTION_MASK_GUIDED_FILTER_RADIUS
-        if not (isinstance(radius, int) and not isinstance(radius, bool) and radius >= 0) or not (
+        if not (is_int(radius) and radius >= 0) or not (
             self.DETECTION_MASK_GUIDED_FILTER_EPS > 0  # NaN fails the comparison
         ):
             raise ValueError(

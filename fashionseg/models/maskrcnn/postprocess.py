@@ -50,6 +50,11 @@ def select_detections(
     return np.asarray(kept, dtype=int)
 
 
+def filter_reach(radius: int, scale: int) -> int:
+    """How far (photo px) :func:`paste_mask`'s guided filter may carry a mask past its box."""
+    return 2 * radius * scale
+
+
 def drop_rival_classes(
     masks: list[np.ndarray],
     boxes_xyxy: np.ndarray,
@@ -116,7 +121,7 @@ def paste_mask(
     if x2 - x1 < 1e-3 or y2 - y1 < 1e-3:
         return out
     refine = guide is not None and radius > 0
-    margin = 2 * radius * scale if refine else 0
+    margin = filter_reach(radius, scale) if refine else 0
     c0, c1 = max(int(np.floor(x1)) - margin, 0) if refine else int(np.floor(x1)), int(np.ceil(x2)) + margin
     r0, r1 = max(int(np.floor(y1)) - margin, 0) if refine else int(np.floor(y1)), int(np.ceil(y2)) + margin
     c1, r1 = min(c1, width), min(r1, height)

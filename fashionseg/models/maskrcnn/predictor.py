@@ -24,7 +24,7 @@ from fashionseg.exceptions import ModelFolderError, ModelNotTrainedError, UsageE
 from fashionseg.models.maskrcnn.config import MaskRCNNConfig
 from fashionseg.models.maskrcnn.focus import focus_window
 from fashionseg.models.maskrcnn.label_head import LABEL_HEAD_FILE, LabelHead, best_scores
-from fashionseg.models.maskrcnn.postprocess import drop_rival_classes, paste_mask, select_detections
+from fashionseg.models.maskrcnn.postprocess import drop_rival_classes, filter_reach, paste_mask, select_detections
 from fashionseg.models.model_folder import CONFIG_FILE, WEIGHTS_FILE, load_keras_weights, read_config
 from fashionseg.models.runtime import ONNX_FILE, OnnxModel, choose_runtime
 
@@ -322,7 +322,7 @@ class InstanceSegmenter:
                 detections.class_ids[keep],
                 {c.CLASS_NAMES.index(name) for name in c.DETECTION_EXCLUSIVE_CLASSES},
                 c.DETECTION_EXCLUSIVE_MASK_IOU,
-                reach=2 * radius * photo_scale + 1,  # paste_mask's margin at the largest scale it uses
+                reach=filter_reach(radius, photo_scale) + 1,  # mask_filter_scale never exceeds photo_scale
             )
             survivors = keep[shown]
             capped = select_detections(  # survivors are best first and above their thresholds already

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from fashionseg.core.masks import is_int
 from fashionseg.models.layers import InputNormalization, headless_application, nested_layers
 from fashionseg.models.model_folder import ModelConfig
 
@@ -89,8 +90,7 @@ class UNetConfig(ModelConfig):
             raise ValueError(f"input_size must be a multiple of 32 from 32 to 1024, not {self.input_size}")
         if self.architecture == "classic" and self.input_size % (2**self.depth):
             raise ValueError(f"input_size {self.input_size} is not divisible by 2**depth = {2**self.depth}")
-        radius = self.guided_filter_radius
-        if not (isinstance(radius, int) and not isinstance(radius, bool) and radius >= 0) or not (
+        if not (is_int(self.guided_filter_radius) and self.guided_filter_radius >= 0) or not (
             self.guided_filter_eps > 0  # NaN fails the comparison
         ):
             raise ValueError(
