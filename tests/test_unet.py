@@ -3,6 +3,7 @@ predict round trip on a tiny model (the trained model itself is tested in test_u
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,32 @@ def test_resize_up_and_focus():
     focused = focus_image(image, mask, dilation=5)
     assert (focused[15:35, 20:30] == 200).all() and (focused[20:30, 15:35] == 200).all()  # 5 px around the box
     assert focused[15, 15].sum() == 0 and focused[5, 5].sum() == 0 and focused[25, 36].sum() == 0  # round dilation
+
+
+def test_mirror_average_runs_the_mirror_image_and_maps_it_back():
+    calls = []
+
+    def run(batch):  # answers the red channel, with a bias towards the left half of what it is shown
+        calls.append(batch.copy())
+        bias = np.zeros((32, 32), np.float32)
+        bias[:, :16] = 0.3
+        return np.clip(batch[0, :, :, 0] / 255 * 0.8 + bias, 0, 1)
+
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[:, 20:28, 0] = 255  # a garment on the right
+    config = UNetConfig(architecture="classic", input_size=32, depth=2, guided_filter_radius=0)
+    plain = GarmentSegmenter(run, config, None, "scripted").probability(image)
+    assert len(calls) == 1 and np.allclose(plain[:, :16], 0.3) and np.allclose(plain[:, 20:28], 0.8)
+    calls.clear()
+    both = GarmentSegmenter(run, replace(config, mirror_average=True), None, "scripted").probability(image)
+    assert len(calls) == 2 and np.array_equal(calls[1], calls[0][:, :, ::-1])
+    # the mirror pass saw the garment on its biased left (1.0) and the bias lands on the photo's right
+    expected = np.full((32, 32), 0.15, np.float32)
+    expected[:, 20:28] = 0.9
+    assert np.allclose(both, expected, atol=1e-6)
+    assert UNetConfig.from_dict({**config.to_dict(), "mirror_average": True}).mirror_average is True
+    with pytest.raises(ValueError, match="mirror_average"):
+        UNetConfig(mirror_average="false")
 
 
 def make_cutout_folder(root: Path, count: int, size=(48, 40)) -> tuple[Path, Path]:

@@ -95,7 +95,8 @@ class GarmentSegmenter:
     ) -> np.ndarray:
         """The garment probability of every pixel of an RGB photo, at its resolution.
 
-        ``refine=False`` leaves out the config's guided filter (:meth:`refine`). With
+        With the config's ``mirror_average`` the model also runs on the mirror image, and the two
+        maps are averaged. ``refine=False`` leaves out the config's guided filter (:meth:`refine`). With
         ``timings``, adds the seconds spent in "preprocess", "model" and "postprocess"
         (the resize back up and the filter) to it.
         """
@@ -105,6 +106,8 @@ class GarmentSegmenter:
         timings["preprocess"] = timings.get("preprocess", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
         square = self.runtime(x)
+        if self.config.mirror_average:
+            square = (square + self.runtime(np.ascontiguousarray(x[:, :, ::-1]))[:, ::-1]) / 2
         timings["model"] = timings.get("model", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
         probability = resize_up(square, *image.shape[:2])
