@@ -190,6 +190,8 @@ def test_mirror_average_runs_the_mirror_image_and_maps_it_back():
     expected[:, 20:28] = 0.9
     assert np.allclose(both, expected, atol=1e-6)
     assert UNetConfig.from_dict({**config.to_dict(), "mirror_average": True}).mirror_average is True
+    written_before = {k: v for k, v in config.to_dict().items() if k != "mirror_average"}
+    assert UNetConfig.from_dict(written_before).mirror_average is False  # configs saved before it: one call
     with pytest.raises(ValueError, match="mirror_average"):
         UNetConfig(mirror_average="false")
 

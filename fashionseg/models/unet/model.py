@@ -81,7 +81,8 @@ class UNetConfig(ModelConfig):
     # variant of the validation photos it raised Dice, by 0.0005-0.004 (README "U-Net").
     guided_filter_radius: int = 2
     guided_filter_eps: float = 1e-3
-    # Average the model's map over the photo and its mirror image (each pass, focus included).
+    # Average the model's map over the photo and its mirror image (each pass, focus included;
+    # a second-pass model by its own config).
     # A trained network is not exactly mirror-symmetric, and its two answers err differently
     # along garment edges; the mean is the better map (validation Dice +0.0013 full photos,
     # +0.003 waist-up, README "U-Net") for a second model call.
