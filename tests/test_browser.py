@@ -74,6 +74,18 @@ def start_app(env: dict, log_path: Path):
         time.sleep(0.5)
 
 
+def print_what_the_user_saw(page, log) -> None:
+    """On a failure, the page's text and the app log's end go to the test's captured output: a CI
+    run's report then says which state the page was stuck in."""
+    try:
+        text = page.locator("body").inner_text(timeout=5_000)
+    except Exception as exc:  # playwright's errors: the page itself may be what failed
+        text = f"(page text unreadable: {exc})"
+    log.flush()
+    log.seek(0)
+    print("--- page text ---", text[-2500:], "--- app log (end) ---", log.read()[-2500:], sep="\n")
+
+
 def stop_app(server, log) -> None:
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)
@@ -139,6 +151,26 @@ def download(page, button) -> Path:
                 raise
             wait_until_idle(page)
     raise AssertionError("unreachable")
+
+
+def click_until_shown(page, button, shown, before) -> None:
+    """Click `button` until `shown` appears. On a busy machine a click that lands while a rerun redraws
+    the page can be lost (clean-clone CI runs lost a save and an export click this way); the click is
+    repeated only once the page is idle and still shows `before`, so an action that merely ran slowly
+    is never done twice."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    for attempt in range(3):
+        button.click()
+        try:
+            shown.wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeoutError:
+            wait_until_idle(page)
+            if shown.is_visible():
+                return
+            if attempt == 2 or not before.is_visible():
+                raise
 
 
 def draw_until_sent(page, draw, drawn_before: int) -> None:
@@ -284,8 +316,12 @@ def test_annotate_draws_a_rectangle_and_a_polygon_and_saves_them_at_full_resolut
     screenshot(page, "annotate")
 
     image = store.images("ccp-client")[0]
-    page.get_by_role("button", name="Save and mark reviewed").click()
-    page.get_by_text(re.compile(r"1 of \d+ reviewed")).wait_for()
+    click_until_shown(
+        page,
+        page.get_by_role("button", name="Save and mark reviewed"),
+        page.get_by_text(re.compile(r"1 of \d+ reviewed")),
+        before=page.get_by_text(re.compile(r"0 of \d+ reviewed")),
+    )
     drawn = [a for a in store.annotations(image.id) if a.origin == "annotator"]
     assert len(drawn) == 2 and {a.author for a in drawn} == {"Browser test"}
     scale = image.width / box["width"]
@@ -359,8 +395,8 @@ def test_a_fresh_install_imports_annotates_saves_undoes_and_exports_reviewed_onl
         name.fill("shoot")
         name.press("Enter")
         wait_until_idle(page)
-        page.get_by_role("button", name="Import", exact=True).click()
-        page.get_by_text("0 of 3 reviewed").wait_for(timeout=MODEL_WAIT_MS)
+        import_button = page.get_by_role("button", name="Import", exact=True)
+        click_until_shown(page, import_button, page.get_by_text("0 of 3 reviewed"), before=import_button)
         store = AnnotationStore(store_path)
         images = store.images("shoot")
         assert [im.file_name for im in images] == [f"shoot/{p.name}" for p in photos]
@@ -372,19 +408,32 @@ def test_a_fresh_install_imports_annotates_saves_undoes_and_exports_reviewed_onl
         page.get_by_text("Rectangle", exact=True).click()
         wait_until_idle(page)
         draw_until_sent(page, lambda box: drag(page, box, (40, 60), (140, 200)), drawn_before=0)
-        page.get_by_role("button", name="Save and mark reviewed").click()  # at once: a drawing is never applied twice
-        page.get_by_text("1 of 3 reviewed").wait_for()
+        # At once: the page never applies a drawing twice, and a lost click is repeated only from "0 of 3".
+        click_until_shown(
+            page,
+            page.get_by_role("button", name="Save and mark reviewed"),
+            page.get_by_text("1 of 3 reviewed"),
+            before=page.get_by_text("0 of 3 reviewed"),
+        )
         first = [a for a in store.annotations(images[0].id) if a.origin == "annotator"]
         assert len(first) == 1 and first[0].author == "Fresh"
         # Second image: accept it as it is, then undo that save from the third.
         page.get_by_text(re.compile(rf"^{re.escape(images[1].file_name)} · ")).wait_for()
         wait_until_idle(page)
-        page.get_by_role("button", name="Save and mark reviewed").click()
-        page.get_by_text("2 of 3 reviewed").wait_for()
+        click_until_shown(
+            page,
+            page.get_by_role("button", name="Save and mark reviewed"),
+            page.get_by_text("2 of 3 reviewed"),
+            before=page.get_by_text("1 of 3 reviewed"),
+        )
         assert store.image(images[1].id).reviewed
         page.get_by_text(f"Saved {images[1].file_name} (revision 1).").wait_for()
-        page.get_by_role("button", name="Undo that save").click()
-        page.get_by_text("1 of 3 reviewed").wait_for()
+        click_until_shown(
+            page,
+            page.get_by_role("button", name="Undo that save"),
+            page.get_by_text("1 of 3 reviewed"),
+            before=page.get_by_text("2 of 3 reviewed"),
+        )
         page.get_by_text(
             re.compile(rf"^{re.escape(images[1].file_name)} · .* · revision 2 · not reviewed yet")
         ).wait_for()
@@ -395,14 +444,17 @@ def test_a_fresh_install_imports_annotates_saves_undoes_and_exports_reviewed_onl
         # ends first: a click on a button that rerun redraws can be lost (a clean-clone CI run, once).
         wait_until_idle(page)
         page.locator('[data-testid="stSidebar"]').get_by_text("Export", exact=True).click()
-        page.get_by_role("button", name="Reviewed only").click()
+        reviewed_download = page.get_by_role("button", name="Download 1 images (reviewed)")
+        reviewed_only = page.get_by_role("button", name="Reviewed only")
+        click_until_shown(page, reviewed_only, reviewed_download, before=reviewed_only)
         wait_until_idle(page)
-        exported = json.loads(
-            download(page, page.get_by_role("button", name="Download 1 images (reviewed)")).read_text()
-        )
+        exported = json.loads(download(page, reviewed_download).read_text())
         assert [im["file_name"] for im in exported["images"]] == [images[0].file_name]
         assert {a["image_id"] for a in exported["annotations"]} == {images[0].coco_id}
         assert [a["author"] for a in exported["annotations"] if a["origin"] == "annotator"] == ["Fresh"]
+    except Exception:
+        print_what_the_user_saw(page, log)
+        raise
     finally:
         context.close()
         stop_app(server, log)
