@@ -42,3 +42,21 @@ def test_round_trip_and_validation(tmp_path):
             MaskRCNNConfig(**bad)
     with pytest.raises(ValueError, match="unknown Mask R-CNN settings: GPU_COUNT"):
         MaskRCNNConfig.from_dict({"GPU_COUNT": 1})
+
+
+def test_from_dict_checks_each_value_against_its_settings_type():
+    """A config that skips read_config (a training run's, an export's) is checked as a folder's is:
+    "512" or "false" from a hand-edited file would otherwise reach the model as a string."""
+    import numpy as np
+
+    for bad, message in [
+        ({"IMAGE_MAX_DIM": "512"}, "IMAGE_MAX_DIM must be a number"),
+        ({"DETECTION_FOCUS": "false"}, "DETECTION_FOCUS must be true or false"),
+        ({"RPN_ANCHOR_SCALES": 24}, "RPN_ANCHOR_SCALES must be a list"),
+        ({"DETECTION_MIN_CONFIDENCE": float("inf")}, "DETECTION_MIN_CONFIDENCE must be a number"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            MaskRCNNConfig.from_dict(bad)
+    # What to_dict gives (tuples) and what a threshold search returns (numpy scalars) pass.
+    config = MaskRCNNConfig.from_dict({**MaskRCNNConfig().to_dict(), "DETECTION_MIN_CONFIDENCE": np.float32(0.6)})
+    assert abs(config.DETECTION_MIN_CONFIDENCE - 0.6) < 1e-6

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -62,9 +63,14 @@ class ModelConfig:
             ValueError: ``data`` names a setting this config does not have (and never had), or a bad value.
         """
         data = {k: v for k, v in data.items() if k not in cls.RETIRED}
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(data) - set(fields)
         if unknown:
             raise ValueError(f"unknown {cls.KIND} settings: {', '.join(sorted(unknown))}")
+        for name, value in data.items():
+            problem = _type_problem(_default(fields[name]), value)
+            if problem:
+                raise ValueError(f"{name} {problem}")
         return cls(**data)
 
     def to_json(self) -> str:
@@ -116,7 +122,8 @@ def read_config(
     path: Path, config_class: type[T], build: Callable[[dict], T] | None = None, kind: str | None = None
 ) -> T:
     """``build(settings)`` (default ``config_class.from_dict``) of a config file, after checking it holds only
-    ``config_class``'s settings (its ``RETIRED`` ones are dropped), with their types. ``kind`` defaults to its ``KIND``."""
+    ``config_class``'s settings (its ``RETIRED`` ones are dropped); ``from_dict`` checks their types. ``kind``
+    defaults to its ``KIND``."""
     kind = kind or getattr(config_class, "KIND", config_class.__name__)
     build = build or config_class.from_dict
     retired = getattr(config_class, "RETIRED", ())
@@ -125,12 +132,8 @@ def read_config(
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ModelFolderError(f"{path}: unknown {kind} settings: {', '.join(unknown)}")
-    for name, value in data.items():
-        problem = _type_problem(_default(fields[name]), value)
-        if problem:
-            raise ModelFolderError(f"{path}: {name} {problem}")
     try:
-        return build(data)
+        return build(data)  # from_dict checks each value's type against its setting's default
     except (TypeError, ValueError, KeyError) as exc:
         raise ModelFolderError(f"{path}: not a valid {kind} config ({exc})") from None
 
@@ -151,7 +154,7 @@ def _type_problem(default, value) -> str | None:
         return None if isinstance(value, bool) else f"must be true or false, not {value!r}"
     if isinstance(default, int | float):
         ok = (
-            isinstance(value, int | float)
+            isinstance(value, numbers.Real)  # numpy's scalars too, as a threshold search returns them
             and not isinstance(value, bool)
             and value == value
             and abs(value) != float("inf")
@@ -160,7 +163,7 @@ def _type_problem(default, value) -> str | None:
     if isinstance(default, str):
         return None if isinstance(value, str) else f"must be a string, not {value!r}"
     if isinstance(default, tuple | list):
-        return None if isinstance(value, list) else f"must be a list, not {value!r}"
+        return None if isinstance(value, list | tuple) else f"must be a list, not {value!r}"
     if isinstance(default, dict):
         return None if isinstance(value, dict) else f"must be an object, not {value!r}"
     return None

@@ -96,8 +96,8 @@ class UNetConfig(ModelConfig):
             raise ValueError(f"input_size must be a multiple of 32 from 32 to 1024, not {self.input_size}")
         if self.architecture == "classic" and self.input_size % (2**self.depth):
             raise ValueError(f"input_size {self.input_size} is not divisible by 2**depth = {2**self.depth}")
-        # read_config refuses a string here when a model folder loads; UNetConfig.load and from_dict
-        # (export, training runs) do not go through it, and "false" would count as true.
+        # from_dict refuses a string here already; a config built in Python does not pass through it,
+        # and "false" would count as true.
         if not isinstance(self.mirror_average, bool):
             raise ValueError(f"mirror_average must be true or false, not {self.mirror_average!r}")
         if not (is_int(self.guided_filter_radius) and self.guided_filter_radius >= 0) or not (
