@@ -3,7 +3,8 @@
 Both models' configs are dataclasses with :class:`ModelConfig`'s methods:
 ``to_dict``/``from_dict``, ``to_json``/``from_json`` and ``save``/``load``
 (``config.json``). ``from_dict`` rejects settings it does not know, except the
-``RETIRED`` ones that older ``config.json`` files hold, which it drops.
+``RETIRED`` ones that older ``config.json`` files hold, which it drops, and values
+of the wrong JSON type for their setting.
 
 A folder can be broken in ways that otherwise surface deep inside json, h5py,
 Keras or ONNX Runtime: a config that is not JSON, another model's config, an
